@@ -1,0 +1,27 @@
+"""cnnlab: CNN image-classification experiments, from raw downloads to a report.
+
+    snakemake --cores all                          # the full experiments (config.yaml)
+    snakemake --cores all --configfile demo.yaml   # the same DAG on synthetic data, in minutes
+    snakemake --report report.html                 # one self-contained HTML page
+"""
+
+from pathlib import Path
+
+
+# The defaults sit beside this file, so the workflow also runs with --directory elsewhere.
+configfile: Path(workflow.basedir) / "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/catsdogs.smk"
+include: "rules/cifar10.smk"
+include: "rules/figures.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        rules.summarize_results.output,
+        FIGURES,
+    default_target: True

@@ -1,0 +1,1 @@
+"""cnnlab: CNN image-classification experiments as a reproducible Snakemake workflow."""

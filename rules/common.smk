@@ -1,0 +1,112 @@
+"""Config validation, the experiment grids, and the helpers every rule file shares."""
+
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+validate(config, schema="../schemas/config.schema.yaml", set_default=True)
+
+
+def fail_config(key, problem):
+    raise ValueError(f"config error at '{key}': {problem}")
+
+
+def check_config(cfg):
+    """What a JSON schema cannot say: cross-field rules. Runs before any job."""
+    split = cfg["data"]["petimages"]["split"]
+    if abs(sum(split.values()) - 1.0) > 1e-6:
+        fail_config(
+            "data.petimages.split",
+            f"train + val + test must sum to 1, got {sum(split.values()):g}",
+        )
+    for dataset in ("petimages", "cifar10"):
+        data = cfg["data"][dataset]
+        kind = data["source"]
+        if not data.get(kind):
+            fail_config(
+                f"data.{dataset}.{kind}",
+                f"source is '{kind}' but data.{dataset}.{kind} is not set",
+            )
+
+
+check_config(config)
+
+
+# Snakemake tracks a script's own changes, not the modules it imports, so every rule lists the
+# cnnlab modules its results depend on as input: editing a model retrains, editing a plot
+# only replots.
+PACKAGE = Path(workflow.basedir) / "cnnlab"
+
+
+def package_files(*parts):
+    files = []
+    for part in parts:
+        path = PACKAGE / part
+        files += sorted(path.glob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
+    return [str(f) for f in files]
+
+
+CODE = {
+    "fetch": package_files("data/sources", "data/extract", "data/synthetic", "runtime"),
+    "petimages": package_files("data/petimages", "runtime"),
+    "cifar10": package_files("data/cifar10", "runtime"),
+    "models": package_files("models"),
+    "training": package_files("training", "runtime"),
+    "plots": package_files("plots", "runtime"),
+    "visualize": package_files("visualize", "runtime"),
+    "summary": package_files("summary", "runtime"),
+}
+
+GPUS_PER_TRAIN_JOB = config["training"]["gpus_per_job"]
+TRAINING_RUNTIME = {
+    key: config["training"][key]
+    for key in ("mixed_precision", "xla", "deterministic_ops")
+}
+SEED = config["seed"]
+
+
+def data_source(dataset):
+    """The source a dataset is fetched from: {"kind": ..., plus that kind's entry}."""
+    data = config["data"][dataset]
+    entry = data[data["source"]]
+    return {"kind": data["source"], **(entry if isinstance(entry, dict) else {"path": entry})}
+
+
+def learning_rate_label(learning_rate):
+    """The wildcard text of a learning rate: 0.001 -> '0.001', 1e-05 -> '1e-05'."""
+    return f"{learning_rate:g}"
+
+
+def grid_cells(grid):
+    """The 'lr{lr}_f{filters}' folder name of every cell of a learning-rate x filters grid."""
+    return [
+        f"lr{learning_rate_label(lr)}_f{filters}"
+        for lr in grid["learning_rates"]
+        for filters in grid["filters"]
+    ]
+
+
+CATSDOGS_CELLS = grid_cells(config["catsdogs"]["basic"])
+CIFAR10_CELLS = grid_cells(config["cifar10"]["basic"])
+CATSDOGS_VGG16_STAGES = ["vgg16_frozen", "vgg16_finetune", "vgg16_augmented"]
+CIFAR10_VARIANTS = ["inception", "residual"]
+
+# Every trained model, as "<dataset>/<model path>" under results/.
+MODELS = (
+    [f"catsdogs/basic/{cell}" for cell in CATSDOGS_CELLS]
+    + [f"catsdogs/{stage}" for stage in CATSDOGS_VGG16_STAGES]
+    + [f"cifar10/basic/{cell}" for cell in CIFAR10_CELLS]
+    + [f"cifar10/{variant}" for variant in CIFAR10_VARIANTS]
+)
+
+
+wildcard_constraints:
+    lr=r"[0-9.e+-]+",
+    filters=r"\d+",
+    dataset="catsdogs|cifar10",
+    stage="|".join(CATSDOGS_VGG16_STAGES),
+    variant="|".join(CIFAR10_VARIANTS),
+    model=r"basic/lr[^/]+|vgg16_\w+|inception|residual",

@@ -1,0 +1,15 @@
+"""Snakemake entry point: test metrics of one trained model, written to metrics.json."""
+
+from cnnlab.runtime import log_to
+
+with log_to(snakemake.log[0]):
+    from cnnlab.training import evaluate_job
+
+    evaluate_job(
+        model_path=snakemake.input.model,
+        history_path=snakemake.input.history,
+        test_data=snakemake.input.test,
+        settings=snakemake.params.settings,
+        out_path=snakemake.output[0],
+        threads=snakemake.threads,
+    )

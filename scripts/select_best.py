@@ -1,0 +1,12 @@
+"""Snakemake entry point: pick the grid cell with the best validation accuracy."""
+
+from cnnlab.runtime import log_to
+
+with log_to(snakemake.log[0]):
+    from cnnlab.training import select_best
+
+    select_best(
+        history_paths=snakemake.input.histories,
+        info_paths=snakemake.input.infos,
+        out_path=snakemake.output[0],
+    )

@@ -1,0 +1,15 @@
+"""Snakemake entry point: the results table (CSV and Markdown) beside the report's numbers."""
+
+from cnnlab.runtime import log_to
+
+with log_to(snakemake.log[0]):
+    from cnnlab.summary import summarize_results
+
+    summarize_results(
+        models=snakemake.params.models,
+        metrics_paths=snakemake.input.metrics,
+        info_paths=snakemake.input.infos,
+        report_numbers=snakemake.params.report_numbers,
+        csv_path=snakemake.output.csv,
+        markdown_path=snakemake.output.markdown,
+    )
