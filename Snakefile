@@ -12,6 +12,10 @@ from pathlib import Path
 configfile: Path(workflow.basedir) / "config.yaml"
 
 
+# The front page of `snakemake --report`: what the workflow does, and where the figures are.
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/catsdogs.smk"

@@ -1,1 +1,236 @@
-"""TODO: being written."""
+"""Matplotlib figures of the experiments, drawn from saved files only (histories, best.json).
+
+Every figure function returns a matplotlib Figure; `save_figure` writes it as a PNG of an exact
+pixel size (figure size in inches times dpi) and closes it. The Agg backend is chosen here,
+before pyplot is imported, so figures draw on machines without a display (cluster nodes, CI).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from cnnlab.runtime import atomic_output  # noqa: E402
+
+# One colour per meaning across every figure, so a reader learns them once.
+TRAIN_COLOUR = "tab:blue"
+VALIDATION_COLOUR = "tab:orange"
+SELECTED_COLOUR = "red"
+# The other grid cells: a colour map without red in it, so the selected cell stands out.
+OTHER_CELLS_COLOURMAP = "viridis"
+FEATURE_MAP_COLOURMAP = "viridis"
+
+HISTORY_COLUMNS = ("epoch", "accuracy", "loss", "val_accuracy", "val_loss")
+
+
+def read_history(history_path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The columns of a Keras CSVLogger history as float arrays, epochs counted from 1."""
+    history_path = Path(history_path)
+    with open(history_path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        raise ValueError(f"{history_path} has no epochs: rerun the training job that wrote it")
+    missing = [column for column in HISTORY_COLUMNS if column not in rows[0]]
+    if missing:
+        raise ValueError(
+            f"{history_path} lacks the column(s) {', '.join(missing)}; a Keras CSVLogger "
+            f"history has {', '.join(HISTORY_COLUMNS)}"
+        )
+    history = {column: np.array([float(row[column]) for row in rows]) for column in HISTORY_COLUMNS}
+    history["epoch"] = history["epoch"] + 1  # CSVLogger counts from 0; people count from 1
+    return history
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def save_figure(figure: Figure, out_path: str | os.PathLike, dpi: int) -> None:
+    """Write `figure` as a PNG at `dpi`, atomically, and release its memory."""
+    try:
+        with atomic_output(out_path) as partial_path:
+            figure.savefig(partial_path, format="png", dpi=dpi)
+    finally:
+        plt.close(figure)
+
+
+def training_curves_figure(history_path: str | os.PathLike, title: str) -> Figure:
+    """Training and validation accuracy (left) and loss (right) against epoch."""
+    history = read_history(history_path)
+    figure, (accuracy_axes, loss_axes) = plt.subplots(
+        1, 2, figsize=(10, 4), layout="constrained"
+    )
+    for axes, metric, name in ((accuracy_axes, "accuracy", "Accuracy"), (loss_axes, "loss", "Loss")):
+        axes.plot(history["epoch"], history[metric], "o-", color=TRAIN_COLOUR, label="training")
+        axes.plot(
+            history["epoch"], history[f"val_{metric}"], "s--", color=VALIDATION_COLOUR,
+            label="validation",
+        )
+        axes.set_title(f"{name} per epoch")
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(name.lower())
+        axes.xaxis.get_major_locator().set_params(integer=True)
+        axes.grid(alpha=0.3)
+        axes.legend()
+    figure.suptitle(title)
+    return figure
+
+
+def cell_label(info: dict) -> str:
+    """'lr=0.001, filters=32' from a grid cell's train.json."""
+    settings = info["settings"]
+    return f"lr={settings['learning_rate']:g}, filters={settings['filters']}"
+
+
+def grid_comparison_figure(
+    history_paths: list[str | os.PathLike],
+    info_paths: list[str | os.PathLike],
+    best_path: str | os.PathLike,
+    title: str,
+) -> Figure:
+    """Every grid cell's validation accuracy against epoch; the selected cell in red.
+
+    The cell named in best.json ("cell": its folder name) is drawn last, thick and red, so it
+    sits on top; the others share a colour map without red.
+    """
+    if len(history_paths) != len(info_paths):
+        raise ValueError(
+            f"got {len(history_paths)} histories but {len(info_paths)} train.json files: "
+            "pass one of each per grid cell, in the same order"
+        )
+    selected_cell = read_json(best_path)["cell"]
+    cells = [Path(path).parent.name for path in history_paths]
+    if selected_cell not in cells:
+        raise ValueError(
+            f"{best_path} selects the cell '{selected_cell}', which is not among the grid's "
+            f"cells {cells}; rerun select_best after changing the grid"
+        )
+    figure, axes = plt.subplots(figsize=(8, 5), layout="constrained")
+    other_colours = plt.get_cmap(OTHER_CELLS_COLOURMAP)(np.linspace(0.1, 0.85, max(len(cells) - 1, 1)))
+    other_index = 0
+    selected_line = None
+    for cell, history_path, info_path in zip(cells, history_paths, info_paths):
+        history = read_history(history_path)
+        label = cell_label(read_json(info_path))
+        if cell == selected_cell:
+            selected_line = (history, f"{label} (selected)")
+            continue
+        axes.plot(
+            history["epoch"], history["val_accuracy"], "o-", color=other_colours[other_index],
+            linewidth=1.2, markersize=3, alpha=0.8, label=label,
+        )
+        other_index += 1
+    history, label = selected_line
+    axes.plot(
+        history["epoch"], history["val_accuracy"], "o-", color=SELECTED_COLOUR, linewidth=2.5,
+        markersize=5, label=label, zorder=3,
+    )
+    axes.set_title(title)
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("validation accuracy")
+    axes.xaxis.get_major_locator().set_params(integer=True)
+    axes.grid(alpha=0.3)
+    axes.legend(title="grid cell", fontsize="small")
+    return figure
+
+
+def feature_maps_figure(
+    layer_maps: dict[str, np.ndarray], title: str, image: np.ndarray, columns: int = 16
+) -> Figure:
+    """The input `image` (uint8), then each layer's channels (height x width x channels) tiled
+    in rows of `columns`, one panel per layer, titled with the layer's name.
+
+    Every channel is standardised on its own, as channels differ in scale by orders of
+    magnitude; a channel with no variation (a dead ReLU) stays flat.
+    """
+    panels = [
+        (f"{name}: {maps.shape[-1]} channels of {maps.shape[0]}x{maps.shape[1]}",
+         tile(standardise_channels(maps), min(columns, maps.shape[-1])))
+        for name, maps in layer_maps.items()
+    ]
+    width = 12
+    # Each layer panel gets height in proportion to its tiled image's, so tiles keep their
+    # aspect; the input image gets a fixed quarter of the width.
+    ratios = [0.25] + [tiled.shape[0] / tiled.shape[1] for _, tiled in panels]
+    figure, axes_list = plt.subplots(
+        len(ratios), 1, figsize=(width, width * sum(ratios) + 0.5 * len(ratios) + 0.8),
+        height_ratios=ratios, layout="constrained", squeeze=False,
+    )
+    axes_list = axes_list[:, 0]
+    axes_list[0].imshow(image, interpolation="nearest")
+    axes_list[0].set_title("input image", fontsize="medium")
+    axes_list[0].set_axis_off()
+    for axes, (panel_title, tiled) in zip(axes_list[1:], panels):
+        shown = axes.imshow(tiled, cmap=FEATURE_MAP_COLOURMAP, vmin=0, vmax=255, interpolation="nearest")
+        axes.set_title(panel_title, fontsize="medium")
+        axes.set_axis_off()
+    colourbar = figure.colorbar(shown, ax=axes_list[1:], shrink=0.6, pad=0.01)
+    colourbar.set_ticks([0, 128, 255], labels=["low", "channel mean", "high"])
+    colourbar.set_label("activation (each channel standardised)")
+    figure.suptitle(title)
+    return figure
+
+
+def standardise_channels(maps: np.ndarray) -> np.ndarray:
+    """Every channel to mean 128 and standard deviation 64, clipped to 0..255."""
+    maps = maps.astype(np.float64)
+    centred = maps - maps.mean(axis=(0, 1), keepdims=True)
+    spread = maps.std(axis=(0, 1), keepdims=True)
+    scaled = np.divide(centred, spread, out=np.zeros_like(centred), where=spread > 0)
+    return np.clip(scaled * 64 + 128, 0, 255)
+
+
+def tile(maps: np.ndarray, columns: int, gap: int = 1) -> np.ndarray:
+    """Channels (height x width x channels) laid out in rows of `columns`.
+
+    The gaps between tiles are NaN, so they draw as the figure's background.
+    """
+    height, width, channels = maps.shape[0], maps.shape[1], maps.shape[2]
+    rows = -(-channels // columns)
+    grid = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap), np.nan)
+    for channel in range(channels):
+        row, column = divmod(channel, columns)
+        top, left = row * (height + gap), column * (width + gap)
+        grid[top : top + height, left : left + width] = maps[:, :, channel]
+    return grid
+
+
+def image_grid_figure(
+    rows: list[tuple[str, list[tuple[str, np.ndarray]]]], title: str, columns: int | None = None,
+) -> Figure:
+    """Images (uint8, height x width x 3) in labelled rows: [(row label, [(caption, image)])].
+
+    Used for filter patterns (a row per layer) and augmentation samples.
+    """
+    columns = columns or max(len(images) for _, images in rows)
+    lines = [(label, images[start : start + columns])
+             for label, images in rows for start in range(0, len(images), columns)]
+    tile_inches = 1.6
+    figure, axes_grid = plt.subplots(
+        len(lines), columns, figsize=(columns * tile_inches + 0.8, len(lines) * (tile_inches + 0.35) + 0.7),
+        layout="constrained", squeeze=False,
+    )
+    for (label, images), axes_row in zip(lines, axes_grid):
+        for index, axes in enumerate(axes_row):
+            axes.set_xticks([])
+            axes.set_yticks([])
+            if index >= len(images):
+                axes.set_axis_off()
+                continue
+            caption, image = images[index]
+            axes.imshow(image, interpolation="nearest")
+            axes.set_title(caption, fontsize="small")
+        axes_row[0].set_ylabel(label, fontsize="medium")
+    figure.suptitle(title)
+    return figure

@@ -43,3 +43,66 @@ def log_to(log_path: str | os.PathLike):
             os.dup2(saved_fds[1], 2)
             for fd in saved_fds:
                 os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_output(target: str | os.PathLike):
+    """Yield a temporary path beside `target`; it becomes `target` only if the block succeeds.
+
+    So a crash never leaves a half-written output that Snakemake would take as finished. The
+    temporary name keeps the target's suffix, because writers such as matplotlib and Keras
+    choose the file format from it.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.stem}.partial-{os.getpid()}{target.suffix}")
+    try:
+        yield temporary
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def configure_tensorflow(threads: int, seed: int | None = None, runtime: dict | None = None) -> None:
+    """Set TensorFlow up for one training or evaluation job; call it before building a model.
+
+    * `threads` (Snakemake's `threads:`) sizes TensorFlow's op thread pools, so jobs that
+      Snakemake runs side by side do not fight over the cores;
+    * GPU memory grows on demand instead of one job taking the whole card;
+    * `seed`, when given, seeds Python, NumPy and TensorFlow (`keras.utils.set_random_seed`);
+    * `runtime`, when given, holds config `training`'s switches: `deterministic_ops` (bitwise repeatable
+      kernels, slower), `mixed_precision` (float16 compute where it is safe; worth it on a GPU
+      only). `xla` is applied when the model is compiled (`jit_compile`).
+    """
+    import keras
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        for gpu in tf.config.list_physical_devices("GPU"):
+            tf.config.experimental.set_memory_growth(gpu, True)
+    except RuntimeError:
+        # TensorFlow fixes these when it starts: a job calls this first, but a Python session
+        # that already ran TensorFlow (tests, notebooks) keeps what it has.
+        logging.getLogger(__name__).warning(
+            "TensorFlow is already running: its thread pools and GPU memory settings stay as they are"
+        )
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    runtime = runtime or {}
+    if runtime.get("deterministic_ops"):
+        tf.config.experimental.enable_op_determinism()
+    keras.mixed_precision.set_global_policy(
+        "mixed_float16" if runtime.get("mixed_precision") else "float32"
+    )
+
+
+def device_description() -> str:
+    """The name of the GPU TensorFlow trains on (the first one it sees), or "CPU"."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "CPU"
+    return tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)

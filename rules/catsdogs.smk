@@ -24,6 +24,7 @@ rule train_catsdogs_basic:
             "hidden_units": CATSDOGS_BASIC["hidden_units"],
             "epochs": CATSDOGS_BASIC["epochs"],
             "batch_size": CATSDOGS_BASIC["batch_size"],
+            "batchnorm_momentum": CATSDOGS_BASIC["batchnorm_momentum"],
             "image_size": CATSDOGS_IMAGE_SIZE,
         },
         runtime=TRAINING_RUNTIME,
@@ -51,6 +52,9 @@ rule select_best_catsdogs:
         "results/catsdogs/basic/best.json",
     log:
         "logs/catsdogs/select_best.log",
+    benchmark:
+        "results/catsdogs/basic/select_best_benchmark.tsv"
+    threads: 1
     script:
         "../scripts/select_best.py"
 
@@ -185,6 +189,8 @@ rule evaluate:
         settings=evaluation_settings,
     log:
         "logs/{dataset}/{model}/evaluate.log",
+    benchmark:
+        "results/{dataset}/{model}/evaluate_benchmark.tsv"
     threads: 2
     script:
         "../scripts/evaluate.py"

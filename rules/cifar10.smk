@@ -21,6 +21,7 @@ rule train_cifar10_basic:
             "filters": int(wildcards.filters),
             "epochs": CIFAR10_BASIC["epochs"],
             "batch_size": CIFAR10_BASIC["batch_size"],
+            "batchnorm_momentum": CIFAR10_BASIC["batchnorm_momentum"],
         },
         runtime=TRAINING_RUNTIME,
         seed=SEED,
@@ -47,6 +48,9 @@ rule select_best_cifar10:
         "results/cifar10/basic/best.json",
     log:
         "logs/cifar10/select_best.log",
+    benchmark:
+        "results/cifar10/basic/select_best_benchmark.tsv"
+    threads: 1
     script:
         "../scripts/select_best.py"
 
@@ -67,6 +71,8 @@ rule train_cifar10_variant:
         settings=lambda wildcards: {
             "epochs": config["cifar10"][wildcards.variant]["epochs"],
             "batch_size": config["cifar10"][wildcards.variant]["batch_size"],
+            # The basic net's, as the variant is that net with one more block.
+            "batchnorm_momentum": CIFAR10_BASIC["batchnorm_momentum"],
         },
         runtime=TRAINING_RUNTIME,
         seed=SEED,

@@ -2,16 +2,26 @@
 
 from pathlib import Path
 
+import jsonschema
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
 
-validate(config, schema="../schemas/config.schema.yaml", set_default=True)
-
-
 def fail_config(key, problem):
     raise ValueError(f"config error at '{key}': {problem}")
+
+
+try:
+    validate(config, schema="../schemas/config.schema.yaml", set_default=True)
+except WorkflowError as error:
+    # Name the wrong key as check_config does (data.petimages.split.train), not as a dump of
+    # the schema; snakemake's WorkflowError was raised while handling jsonschema's error.
+    invalid = error.__context__
+    if not isinstance(invalid, jsonschema.ValidationError):
+        raise
+    fail_config(".".join(map(str, invalid.absolute_path)) or "(top level)", invalid.message)
 
 
 def check_config(cfg):
@@ -69,10 +79,16 @@ SEED = config["seed"]
 
 
 def data_source(dataset):
-    """The source a dataset is fetched from: {"kind": ..., plus that kind's entry}."""
+    """The source a dataset is fetched from: {"kind": ..., plus that kind's entry}. A local
+    copy also gets the url entry's pinned size and hash: a copy of the same archive must
+    match them (set them to null to accept a different file)."""
     data = config["data"][dataset]
     entry = data[data["source"]]
-    return {"kind": data["source"], **(entry if isinstance(entry, dict) else {"path": entry})}
+    source = {"kind": data["source"], **(entry if isinstance(entry, dict) else {"path": entry})}
+    if source["kind"] == "path":
+        pins = data.get("url") or {}
+        source |= {key: pins[key] for key in ("size", "sha256", "md5") if pins.get(key)}
+    return source
 
 
 def learning_rate_label(learning_rate):

@@ -18,6 +18,8 @@ rule download_petimages:
         source=data_source("petimages"),
         downloads_dir=config["data"]["downloads_dir"],
         seed=SEED,
+    conda:
+        "../envs/data.yaml"
     log:
         "logs/data/download_petimages.log",
     script:
@@ -35,6 +37,8 @@ rule download_cifar10:
         source=data_source("cifar10"),
         downloads_dir=config["data"]["downloads_dir"],
         seed=SEED,
+    conda:
+        "../envs/data.yaml"
     log:
         "logs/data/download_cifar10.log",
     script:
@@ -55,6 +59,8 @@ rule clean_petimages:
         ),
     params:
         image_size=config["data"]["petimages"]["image_size"],
+    conda:
+        "../envs/data.yaml"
     log:
         "logs/data/clean_petimages.log",
     threads: 2
@@ -76,6 +82,8 @@ rule split_petimages:
         images_per_class=config["data"]["petimages"]["images_per_class"],
         ratios=config["data"]["petimages"]["split"],
         seed=SEED,
+    conda:
+        "../envs/data.yaml"
     log:
         "logs/data/split_petimages.log",
     script:
@@ -94,6 +102,8 @@ rule prepare_cifar10:
     params:
         validation_size=config["data"]["cifar10"]["validation_size"],
         seed=SEED,
+    conda:
+        "../envs/data.yaml"
     log:
         "logs/data/prepare_cifar10.log",
     script:

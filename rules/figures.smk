@@ -1,5 +1,165 @@
 """Figures: read only saved files (histories, metrics, models, best.json), so a figure change
-never retrains."""
+never retrains.
+
+Each rule gets the `figures:` settings it uses as params and lists the plotting code as input
+(CODE["plots"], CODE["visualize"]), never the model or training code: editing a plot replots.
+"""
+
+FIGURE_SETTINGS = config["figures"]
+# Report categories, and the data sets' names in figure titles.
+DATASET_NAMES = {"catsdogs": "Cats vs dogs", "cifar10": "CIFAR-10"}
+GRID_CELLS = {"catsdogs": CATSDOGS_CELLS, "cifar10": CIFAR10_CELLS}
+MODEL_NAMES = {
+    "vgg16_frozen": "VGG16, frozen base",
+    "vgg16_finetune": "VGG16, fine-tuned base",
+    "vgg16_augmented": "VGG16, frozen base + augmentation",
+    "inception": "CNN + inception block",
+    "residual": "CNN + residual blocks",
+}
+BEST_CATSDOGS_FIGURE_INPUT = {
+    "models": expand("results/catsdogs/basic/{cell}/model.keras", cell=CATSDOGS_CELLS),
+    "best": rules.select_best_catsdogs.output[0],
+    "code": CODE["visualize"] + CODE["plots"],
+}
+
+
+rule plot_training_curves:
+    """Training and validation accuracy and loss of one model, per epoch."""
+    input:
+        history="results/{dataset}/{model}/history.csv",
+        code=CODE["plots"],
+    output:
+        report(
+            "results/figures/{dataset}/{model}/curves.png",
+            caption="../report/curves.rst",
+            category=lambda wildcards: DATASET_NAMES[wildcards.dataset],
+            subcategory="Training curves",
+            labels={"model": "{model}", "figure": "training curves"},
+        ),
+    params:
+        dpi=FIGURE_SETTINGS["dpi"],
+        # "Cats vs dogs: VGG16, frozen base", "CIFAR-10: basic CNN, lr0.001_f32"
+        title=lambda wildcards: f"{DATASET_NAMES[wildcards.dataset]}: "
+        + MODEL_NAMES.get(wildcards.model, wildcards.model.replace("basic/", "basic CNN, ")),
+    log:
+        "logs/figures/{dataset}/{model}/curves.log",
+    script:
+        "../scripts/plot_curves.py"
+
+
+rule plot_grid_comparison:
+    """Every grid cell's validation accuracy on one figure, the selected cell in red."""
+    input:
+        histories=lambda wildcards: expand(
+            "results/{dataset}/basic/{cell}/history.csv",
+            dataset=wildcards.dataset, cell=GRID_CELLS[wildcards.dataset],
+        ),
+        infos=lambda wildcards: expand(
+            "results/{dataset}/basic/{cell}/train.json",
+            dataset=wildcards.dataset, cell=GRID_CELLS[wildcards.dataset],
+        ),
+        best="results/{dataset}/basic/best.json",
+        code=CODE["plots"],
+    output:
+        report(
+            "results/figures/{dataset}/grid_comparison.png",
+            caption="../report/grid_comparison.rst",
+            category=lambda wildcards: DATASET_NAMES[wildcards.dataset],
+            subcategory="Grid search",
+            labels={"model": "basic CNN, every grid cell", "figure": "validation accuracy"},
+        ),
+    params:
+        dpi=FIGURE_SETTINGS["dpi"],
+        title=lambda wildcards: f"{DATASET_NAMES[wildcards.dataset]}: basic CNN grid, "
+        "validation accuracy per cell",
+    log:
+        "logs/figures/{dataset}/grid_comparison.log",
+    script:
+        "../scripts/plot_grid.py"
+
+
+rule plot_activations:
+    """The best cats/dogs basic CNN's conv activations for one test image (index from config).
+
+    Every grid cell's model is an input, so the DAG is fixed before training; the script
+    picks the one best.json names.
+    """
+    input:
+        **BEST_CATSDOGS_FIGURE_INPUT,
+        test=rules.split_petimages.output.test,
+    output:
+        report(
+            "results/figures/catsdogs/activations.png",
+            caption="../report/activations.rst",
+            category=DATASET_NAMES["catsdogs"],
+            subcategory="Visualisations",
+            labels={"model": "basic CNN, best grid cell", "figure": "intermediate activations"},
+        ),
+    params:
+        dpi=FIGURE_SETTINGS["dpi"],
+        image_index=FIGURE_SETTINGS["activation_image_index"],
+        title="Cats vs dogs: conv activations of the best basic CNN",
+    log:
+        "logs/figures/catsdogs/activations.log",
+    threads: 2
+    script:
+        "../scripts/plot_activations.py"
+
+
+rule plot_filters:
+    """The patterns the best cats/dogs basic CNN's conv filters respond to, by gradient ascent."""
+    input:
+        **BEST_CATSDOGS_FIGURE_INPUT,
+    output:
+        report(
+            "results/figures/catsdogs/filters.png",
+            caption="../report/filters.rst",
+            category=DATASET_NAMES["catsdogs"],
+            subcategory="Visualisations",
+            labels={"model": "basic CNN, best grid cell", "figure": "filter patterns"},
+        ),
+    params:
+        dpi=FIGURE_SETTINGS["dpi"],
+        settings=FIGURE_SETTINGS["filter_visualization"],
+        seed=SEED,
+        title="Cats vs dogs: filter patterns of the best basic CNN",
+    log:
+        "logs/figures/catsdogs/filters.log",
+    threads: 2
+    script:
+        "../scripts/plot_filters.py"
+
+
+rule plot_augmentation_samples:
+    """One training image through the augmentation layers the augmented VGG16 stage trains with."""
+    input:
+        train=rules.split_petimages.output.train,
+        # The layers themselves: changing the augmentation redraws the samples.
+        code=CODE["visualize"] + CODE["plots"] + package_files("models/augmentation"),
+    output:
+        report(
+            "results/figures/catsdogs/augmentation_samples.png",
+            caption="../report/augmentation_samples.rst",
+            category="Data",
+            labels={"model": "VGG16, frozen base + augmentation", "figure": "augmentation samples"},
+        ),
+    params:
+        dpi=FIGURE_SETTINGS["dpi"],
+        samples=FIGURE_SETTINGS["augmentation_samples"],
+        augmentation=config["catsdogs"]["augmentation"],
+        seed=SEED,
+        title="Cats vs dogs: augmented training samples",
+    log:
+        "logs/figures/catsdogs/augmentation_samples.log",
+    script:
+        "../scripts/plot_augmentation.py"
+
 
 # Every figure the workflow draws; `rule all` asks for these.
-FIGURES = []
+FIGURES = (
+    expand("results/figures/{model}/curves.png", model=MODELS)
+    + expand("results/figures/{dataset}/grid_comparison.png", dataset=DATASET_NAMES)
+    + rules.plot_activations.output
+    + rules.plot_filters.output
+    + rules.plot_augmentation_samples.output
+)

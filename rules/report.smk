@@ -1,17 +1,33 @@
 """The results table beside the report's numbers, and the `snakemake --report` page."""
 
+# The hyper-parameter grids; each has a best.json naming its best cell.
+GRIDS = ["catsdogs/basic", "cifar10/basic"]
+
 
 rule summarize_results:
     """One row per model: final accuracies, test metrics, epochs, wall time, device, report's number."""
     input:
         metrics=expand("results/{model}/metrics.json", model=MODELS),
         infos=expand("results/{model}/train.json", model=MODELS),
+        best=expand("results/{grid}/best.json", grid=GRIDS),
         code=CODE["summary"],
     output:
-        csv="results/summary.csv",
+        csv=report(
+            "results/summary.csv",
+            caption="../report/summary.rst",
+            category="Results",
+            labels={"table": "results (CSV)"},
+        ),
         markdown="results/summary.md",
+        html=report(
+            "results/summary.html",
+            caption="../report/summary.rst",
+            category="Results",
+            labels={"table": "results"},
+        ),
     params:
         models=MODELS,
+        grids=GRIDS,
         report_numbers=config["report_numbers"],
     log:
         "logs/summarize_results.log",

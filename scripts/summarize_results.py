@@ -1,4 +1,4 @@
-"""Snakemake entry point: the results table (CSV and Markdown) beside the report's numbers."""
+"""Snakemake entry point: the results table (CSV, Markdown, HTML) beside the report's numbers."""
 
 from cnnlab.runtime import log_to
 
@@ -9,7 +9,9 @@ with log_to(snakemake.log[0]):
         models=snakemake.params.models,
         metrics_paths=snakemake.input.metrics,
         info_paths=snakemake.input.infos,
+        best_paths=dict(zip(snakemake.params.grids, snakemake.input.best)),
         report_numbers=snakemake.params.report_numbers,
         csv_path=snakemake.output.csv,
         markdown_path=snakemake.output.markdown,
+        html_path=snakemake.output.html,
     )

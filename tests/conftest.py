@@ -22,19 +22,24 @@ def run_snakemake(
     env: dict | None = None,
     check: bool = True,
     timeout: float = 1800,
+    wrapper: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess:
     """Run the repository's Snakefile with `workdir` as its working directory.
 
     The output is kept (stdout and stderr together) and printed when the run fails, so a
-    failing test shows Snakemake's own explanation.
+    failing test shows Snakemake's own explanation. `wrapper` goes in front of the command,
+    e.g. ("timeout", "-k", "30", "900"): Snakemake gets SIGTERM first, so it can cancel its
+    cluster jobs and say where it was.
     """
     command = [
+        *wrapper,
         sys.executable, "-m", "snakemake",
         "--snakefile", str(REPO / "Snakefile"),
         "--directory", str(workdir),
         "--cores", str(cores),
-        "--configfile", *[str(path) for path in configfiles],
         *args,
+        # Last: --configfile takes every word after it, so targets must come before it.
+        "--configfile", *[str(path) for path in configfiles],
     ]
     result = subprocess.run(
         command,

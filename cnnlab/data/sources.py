@@ -1,1 +1,228 @@
-"""TODO: being written."""
+"""Fetch a data set from its configured source and extract it safely into place.
+
+A source is one of (see `rules/common.smk:data_source`):
+
+* ``{"kind": "url", "address": ..., "size": ..., "sha256" or "md5": ...}``: downloaded
+  with pooch into the downloads folder (a cache: a verified copy is never fetched twice);
+* ``{"kind": "path", "path": ...}``: a local copy, either the archive or the folder it
+  extracts to (offline clusters); an archive is verified when size or hash are given;
+* ``{"kind": "synthetic", **settings}``: a generated archive of the same shape.
+
+Whatever the source, the extracted tree appears at `out_dir` in one rename, so a failed or
+interrupted job never leaves a half-filled output behind.
+"""
+
+from __future__ import annotations
+
+import ftplib
+import functools
+import logging
+import os
+import shutil
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pooch
+
+from cnnlab.data import synthetic, written_atomically
+from cnnlab.data.extract import safe_extract
+
+log = logging.getLogger(__name__)
+
+DOWNLOAD_RETRIES = 3
+DOWNLOAD_CHUNK_BYTES = 1 << 20
+DOWNLOAD_TIMEOUT_S = 60
+
+
+class DataSourceError(RuntimeError):
+    """A data set could not be fetched or verified; the message says what to change."""
+
+
+def fetch_and_extract(dataset, source, downloads_dir, out_dir, seed, *, retries=DOWNLOAD_RETRIES):
+    """Fetch `dataset` from `source` and extract (or copy) it to `out_dir`.
+
+    `seed` only matters for synthetic sources; `retries` is how many times a failed
+    download is tried again (with a growing pause) before giving up.
+    """
+    downloads_dir, out_dir = Path(downloads_dir), Path(out_dir)
+    kind = source["kind"]
+    if kind == "url":
+        archive = _download(dataset, source, downloads_dir, retries)
+    elif kind == "path":
+        archive = Path(source["path"]).expanduser()
+        if not archive.exists():
+            raise DataSourceError(
+                f"data.{dataset}.path: {archive} does not exist; point it at a local copy of "
+                f"the archive or at the folder it extracts to"
+            )
+        if archive.is_file():
+            _verify(archive, source, dataset)
+        else:
+            log.info("Copying the already extracted folder %s (nothing to verify)", archive)
+    elif kind == "synthetic":
+        archive = _generate(dataset, source, downloads_dir, seed)
+    else:
+        raise DataSourceError(
+            f"data.{dataset}.source is '{kind}'; it must be one of: url, path, synthetic"
+        )
+    _extract_into_place(archive, out_dir)
+    log.info("%s is ready in %s", dataset, out_dir)
+
+
+def _pinned_hash(source):
+    """The hash pooch verifies, as "algorithm:hex", or None when none is pinned."""
+    for algorithm in ("sha256", "md5"):
+        if source.get(algorithm):
+            return f"{algorithm}:{source[algorithm]}"
+    return None
+
+
+def _check_size(path, expected_size, origin):
+    if expected_size is not None and os.path.getsize(path) != expected_size:
+        raise ValueError(
+            f"{origin}: expected {expected_size:,} bytes, got {os.path.getsize(path):,} "
+            f"(an incomplete or different file)"
+        )
+
+
+def _verify(path, source, dataset):
+    """Check a local archive against the pinned size and hash; say so when none is pinned."""
+    known_hash = _pinned_hash(source)
+    try:
+        _check_size(path, source.get("size"), str(path))
+        if known_hash:
+            pooch.hashes.hash_matches(str(path), known_hash, strict=True, source=str(path))
+    except ValueError as error:
+        raise DataSourceError(
+            f"{error}. data.{dataset}.path should be a copy of the archive at data.{dataset}.url; "
+            f"if this file is a different one on purpose, set that entry's size and hash to null."
+        ) from error
+    _log_verification(path, known_hash)
+
+
+def _log_verification(path, known_hash):
+    if known_hash:
+        log.info("%s: %s verified", path, known_hash.split(":")[0])
+    else:
+        log.warning("%s: no hash pinned, so its content is not verified", path)
+
+
+class _LogProgress:
+    """A pooch progress bar that writes a line to the log at every tenth of the download."""
+
+    def __init__(self, label):
+        self.label = label
+        self.total = 0
+        self.done = 0
+        self.tenths_logged = 0
+
+    def update(self, n_bytes):
+        self.done += n_bytes
+        if self.total:
+            tenths = min(10, self.done * 10 // self.total)
+            if tenths > self.tenths_logged:
+                self.tenths_logged = tenths
+                log.info("%s: %d%% of %.1f MB", self.label, tenths * 10, self.total / 1e6)
+
+    def reset(self):
+        self.done = 0
+
+    def close(self):
+        pass
+
+
+def _copy_file_url(url, output_file, pooch_instance):
+    """A pooch downloader for file:// URLs (pooch has none), so they take the same path."""
+    shutil.copyfile(urllib.request.url2pathname(urllib.parse.urlparse(url).path), output_file)
+
+
+def _downloader_for(url, file_name):
+    scheme = urllib.parse.urlparse(url).scheme
+    if scheme == "file":
+        return _copy_file_url
+    if scheme in ("http", "https"):
+        return pooch.HTTPDownloader(
+            progressbar=_LogProgress(file_name),
+            chunk_size=DOWNLOAD_CHUNK_BYTES,
+            timeout=DOWNLOAD_TIMEOUT_S,
+        )
+    return pooch.choose_downloader(url, progressbar=_LogProgress(file_name))
+
+
+def _download(dataset, source, downloads_dir, retries):
+    url = source["address"]
+    file_name = Path(urllib.parse.urlparse(url).path).name
+    known_hash = _pinned_hash(source)
+    fetch_bytes = _downloader_for(url, file_name)
+
+    def fetch_and_check_size(url, output_file, pooch_instance):
+        # Runs on pooch's temporary file, before it is moved into place: a short download
+        # raises ValueError, which pooch retries and, in the end, deletes.
+        fetch_bytes(url, output_file, pooch_instance)
+        _check_size(output_file, source.get("size"), url)
+
+    # Pooch downloads to a temporary file beside the target, verifies it, then moves it into
+    # place; on failure it retries with a growing pause (1 s, 2 s, ... up to 10 s).
+    cache = pooch.create(
+        path=downloads_dir,
+        base_url="",
+        registry={file_name: known_hash},
+        urls={file_name: url},
+        retry_if_failed=retries,
+    )
+    try:
+        archive = Path(cache.fetch(file_name, downloader=fetch_and_check_size))
+    except ValueError as error:  # a hash or size mismatch, after every retry
+        raise DataSourceError(f"Download of {url} failed verification: {error}") from error
+    except (OSError, ftplib.Error) as error:  # requests' errors are OSErrors too
+        raise DataSourceError(
+            f"Could not download {url}: {error}. To use a local copy instead, set "
+            f"data.{dataset}.source: path and data.{dataset}.path: /local/copy/{file_name} "
+            f"(or the folder it extracts to)."
+        ) from error
+    # With no hash pinned, pooch reuses a cached file unchecked: check its size at least.
+    if known_hash is None:
+        try:
+            _check_size(archive, source.get("size"), str(archive))
+        except ValueError as error:
+            archive.unlink()
+            raise DataSourceError(f"{error}; removed it, run again to download afresh") from error
+    _log_verification(archive, known_hash)
+    log.info("Archive: %s (%s bytes)", archive, f"{archive.stat().st_size:,}")
+    return archive
+
+
+def _generate(dataset, source, downloads_dir, seed):
+    """Write the synthetic archive to downloads_dir, named after its settings so that runs
+    with other settings never collide. It takes a second, so it is never cached."""
+    if dataset == "petimages":
+        archive = downloads_dir / f"synthetic-petimages-{source['images_per_class']}pc-seed{seed}.zip"
+        write = functools.partial(
+            synthetic.write_petimages_zip, images_per_class=source["images_per_class"], seed=seed
+        )
+    elif dataset == "cifar10":
+        archive = downloads_dir / (
+            f"synthetic-cifar10-{source['train_images']}train-{source['test_images']}test-seed{seed}.tar.gz"
+        )
+        write = functools.partial(
+            synthetic.write_cifar10_tar,
+            train_images=source["train_images"],
+            test_images=source["test_images"],
+            seed=seed,
+        )
+    else:
+        raise DataSourceError(f"There is no synthetic generator for data set '{dataset}'")
+    with written_atomically(archive) as partial:
+        write(partial)
+    log.info("Generated %s (%s bytes)", archive, f"{archive.stat().st_size:,}")
+    return archive
+
+
+def _extract_into_place(archive, out_dir):
+    with written_atomically(out_dir, directory=True) as partial:
+        if archive.is_dir():
+            shutil.copytree(archive, partial, dirs_exist_ok=True)
+        else:
+            log.info("Extracting %s", archive)
+            safe_extract(archive, partial)

@@ -9,7 +9,7 @@ How each setting of config `catsdogs.augmentation` maps onto a layer:
   so the angle is drawn from [-d, +d] degrees, as `rotation_range=d` did.
 * `width_shift`, `height_shift`: `RandomTranslation`; both APIs take a fraction of the image's
   width/height and draw from [-f, +f].
-* `shear_degrees` d: `RandomShear(y_factor=tan(d))`. Keras 3's shear factor is not an angle: it
+* `shear_degrees` d: `RandomShear(y_factor=(0, tan(d)))`. Keras 3's shear factor is not an angle: it
   is the entry s of the affine matrix [[1, s_x, 0], [s_y, 1, 0]] that maps output to input
   pixels (a shift of s pixels per pixel of distance), drawn from [-s, +s]. An angle d shears by
   tan(d). ImageDataGenerator's `shear_range` was an angle in degrees and shifted rows by an
@@ -68,9 +68,12 @@ def augmentation_layers(settings: dict, seed: int | None = None) -> keras.Sequen
             seed=layer_seed(1),
             name="random_translation",
         ),
+        # Factors as ranges (0, s): the layer flips each draw's sign at random, so the shear is
+        # uniform in [-s, s] as with a plain s, and a range survives saving and loading (Keras
+        # 3.15 saves a plain s as (-s, s), which its loader then rejects).
         keras.layers.RandomShear(
-            x_factor=0.0,
-            y_factor=shear_factor(settings["shear_degrees"]),
+            x_factor=(0.0, 0.0),
+            y_factor=(0.0, shear_factor(settings["shear_degrees"])),
             fill_mode=fill_mode,
             seed=layer_seed(2),
             name="random_shear",

@@ -1,1 +1,136 @@
-"""TODO: being written."""
+"""Cats vs dogs: the report's basic CNN, and VGG16 transfer learning.
+
+Every model here takes raw 0..255 RGB pixels (uint8 or float): scaling happens inside the model,
+so a saved model.keras is the whole network and needs no preprocessing code beside it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+
+from cnnlab.models.blocks import (
+    DEFAULT_BATCHNORM_MOMENTUM,
+    classifier_output,
+    conv_block,
+    rescaled_image_input,
+)
+
+# The folder names of the split, in label order: cat = 0, dog = 1.
+CLASS_NAMES = ["cat", "dog"]
+PREPROCESSING_CHOICES = ("vgg", "rescale")
+VGG16_BASE_NAME = "vgg16"
+
+
+def basic_cnn(
+    image_size: tuple[int, int],
+    filters: int,
+    hidden_units: int,
+    batchnorm_momentum: float = DEFAULT_BATCHNORM_MOMENTUM,
+) -> keras.Model:
+    """The report's CNN: 3 x [Conv2D 3x3 ReLU (valid), MaxPool 2x2, BatchNorm], Flatten,
+    Dense `hidden_units` ReLU, Dense 1 sigmoid. `filters` is the width of all three blocks."""
+    image, x = rescaled_image_input((*image_size, 3))
+    for index in (1, 2, 3):
+        x = conv_block(x, filters, "valid", index, batchnorm_momentum)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(hidden_units, activation="relu", name="hidden")(x)
+    return keras.Model(image, classifier_output(x, classes=2), name="catsdogs_basic")
+
+
+@keras.saving.register_keras_serializable(package="cnnlab")
+class VGG16Preprocessing(keras.layers.Layer):
+    """`keras.applications.vgg16.preprocess_input` as a layer: RGB -> BGR, then the ImageNet
+    channel means subtracted, the input the ImageNet weights were trained on.
+
+    A registered layer rather than a Lambda, so the saved model loads without `safe_mode=False`
+    (importing `cnnlab.models` registers it).
+    """
+
+    def call(self, images):
+        return keras.applications.vgg16.preprocess_input(
+            keras.ops.cast(images, self.compute_dtype)
+        )
+
+
+def input_preprocessing(kind: str) -> keras.layers.Layer:
+    """What VGG16 sees of a raw image: `vgg` (ImageNet's preprocessing, right for the ImageNet
+    weights) or `rescale` (the report's 1/255)."""
+    if kind == "vgg":
+        return VGG16Preprocessing(name="vgg16_preprocessing")
+    if kind == "rescale":
+        return keras.layers.Rescaling(1.0 / 255, name="rescale")
+    raise ValueError(
+        f"unknown VGG16 preprocessing '{kind}': set catsdogs.vgg16.preprocessing to one of "
+        f"{', '.join(PREPROCESSING_CHOICES)}"
+    )
+
+
+def vgg16_base(image_size: tuple[int, int], weights: str | os.PathLike | None) -> keras.Model:
+    """VGG16's convolutional base, frozen.
+
+    `weights`: "imagenet" (downloaded once into Keras' cache, $KERAS_HOME, which an offline
+    cluster can pre-seed), a local .h5 file of the no-top weights, or None (random, seeded).
+    """
+    if weights not in (None, "imagenet") and not Path(weights).is_file():
+        raise FileNotFoundError(
+            f"VGG16 weights file {weights} does not exist: set catsdogs.vgg16.weights to "
+            "'imagenet', to the path of vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5, or "
+            "to null for random weights"
+        )
+    base = keras.applications.VGG16(
+        include_top=False,
+        weights=None if weights is None else str(weights),
+        input_shape=(*image_size, 3),
+        name=VGG16_BASE_NAME,
+    )
+    base.trainable = False
+    return base
+
+
+def dense_head(feature_shape: tuple[int, ...], hidden_units: int) -> keras.Model:
+    """The classifier on top of the base: Flatten, Dense `hidden_units` ReLU, Dense 1 sigmoid."""
+    features = keras.Input(shape=feature_shape, name="vgg16_features")
+    x = keras.layers.Flatten(name="flatten")(features)
+    x = keras.layers.Dense(hidden_units, activation="relu", name="hidden")(x)
+    return keras.Model(features, classifier_output(x, classes=2), name="head")
+
+
+def vgg16_features(base: keras.Model, preprocessing: str) -> keras.Model:
+    """Raw image -> preprocessing -> base: what the frozen stage computes once per split."""
+    image = keras.Input(shape=base.input_shape[1:], name="image")
+    features = base(input_preprocessing(preprocessing)(image))
+    return keras.Model(image, features, name="vgg16_feature_extractor")
+
+
+def vgg16_classifier(
+    base: keras.Model,
+    head: keras.Model,
+    preprocessing: str,
+    augmentation: keras.layers.Layer | None = None,
+    name: str = "vgg16_classifier",
+) -> keras.Model:
+    """The whole network: [augmentation] -> preprocessing -> base -> head, on raw images.
+
+    Augmentation layers are active only in training, so evaluation and prediction see the image
+    as it is.
+    """
+    image = keras.Input(shape=base.input_shape[1:], name="image")
+    x = image if augmentation is None else augmentation(image)
+    x = input_preprocessing(preprocessing)(x)
+    return keras.Model(image, head(base(x)), name=name)
+
+
+def unfreeze_vgg16_base(model: keras.Model) -> keras.Model:
+    """Make the VGG16 base of a saved classifier trainable, for fine-tuning."""
+    try:
+        base = model.get_layer(VGG16_BASE_NAME)
+    except ValueError:
+        raise ValueError(
+            f"model '{model.name}' has no '{VGG16_BASE_NAME}' layer: fine-tuning starts from "
+            "the vgg16_frozen stage's model.keras"
+        ) from None
+    base.trainable = True
+    return model

@@ -1,0 +1,1 @@
+"""Figures that need a trained model or the augmentation layers: activations, filters, samples."""

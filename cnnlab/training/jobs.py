@@ -1,0 +1,262 @@
+"""One training job: build the model an architecture names, train it resumably, save it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cnnlab.models import catsdogs, cifar10, load_model
+from cnnlab.models.augmentation import augmentation_layers
+from cnnlab.runtime import atomic_output, configure_tensorflow, device_description
+from cnnlab.training.datasets import arrays_dataset, load_split
+from cnnlab.training.history import ResumableCSVLogger, read_history
+from cnnlab.training.test_switches import fail_once_if_requested, kill_switch_callbacks
+
+log = logging.getLogger(__name__)
+
+# The hyper-parameters a later stage takes from its grid's best.json, as the report did.
+FROM_BEST_CELL = {
+    "vgg16_frozen": ("learning_rate", "hidden_units"),
+    "vgg16_augmented": ("learning_rate", "hidden_units"),
+    "cifar10_inception": ("learning_rate", "filters"),
+    "cifar10_residual": ("learning_rate", "filters"),
+}
+
+
+def _catsdogs_basic(hp, seed, initial_model_path):
+    return catsdogs.basic_cnn(
+        hp["image_size"], hp["filters"], hp["hidden_units"], hp["batchnorm_momentum"]
+    )
+
+
+def _vgg16_finetune(hp, seed, initial_model_path):
+    if not initial_model_path:
+        raise ValueError("vgg16_finetune starts from the vgg16_frozen model: give its path")
+    model = catsdogs.unfreeze_vgg16_base(load_model(initial_model_path, compile=False))
+    # A new name for a new stage; the layers keep theirs.
+    return keras.Model(model.inputs, model.outputs, name="vgg16_finetune")
+
+
+def _vgg16_augmented(hp, seed, initial_model_path):
+    base = catsdogs.vgg16_base(hp["image_size"], hp["weights"])
+    head = catsdogs.dense_head(base.output_shape[1:], hp["hidden_units"])
+    augmentation = augmentation_layers(hp["augmentation"], seed=seed)
+    return catsdogs.vgg16_classifier(
+        base, head, hp["preprocessing"], augmentation, name="vgg16_augmented"
+    )
+
+
+# Architecture name (the rule's `architecture` param) -> the model it trains end to end.
+# vgg16_frozen is not here: it trains its head on precomputed features (train_frozen_vgg16).
+BUILDERS = {
+    "catsdogs_basic": _catsdogs_basic,
+    "vgg16_finetune": _vgg16_finetune,
+    "vgg16_augmented": _vgg16_augmented,
+    "cifar10_basic": lambda hp, seed, initial_model_path: cifar10.basic_cnn(
+        hp["filters"], hp["batchnorm_momentum"]
+    ),
+    "cifar10_inception": lambda hp, seed, initial_model_path: cifar10.inception_cnn(
+        hp["filters"], hp["batchnorm_momentum"]
+    ),
+    "cifar10_residual": lambda hp, seed, initial_model_path: cifar10.residual_cnn(
+        hp["filters"], hp["batchnorm_momentum"]
+    ),
+}
+ARCHITECTURES = sorted([*BUILDERS, "vgg16_frozen"])
+
+
+def loss_for(model: keras.Model) -> str:
+    """Binary cross-entropy for one sigmoid output, else sparse categorical (integer labels)."""
+    return "binary_crossentropy" if model.output_shape[-1] == 1 else "sparse_categorical_crossentropy"
+
+
+def compile_model(model: keras.Model, learning_rate: float, runtime: dict, optimizer=None) -> None:
+    """Adam at `learning_rate` (or a given, already trained optimizer), accuracy, XLA if asked."""
+    model.compile(
+        optimizer=optimizer or keras.optimizers.Adam(learning_rate),
+        loss=loss_for(model),
+        metrics=["accuracy"],
+        jit_compile=bool(runtime.get("xla")),
+    )
+
+
+def train_job(
+    architecture: str,
+    settings: dict,
+    train_data: str | os.PathLike,
+    val_data: str | os.PathLike,
+    best_path: str | os.PathLike | None,
+    initial_model_path: str | os.PathLike | None,
+    model_path: str | os.PathLike,
+    history_path: str | os.PathLike,
+    info_path: str | os.PathLike,
+    scratch_dir: str | os.PathLike,
+    runtime: dict,
+    seed: int,
+    threads: int,
+) -> None:
+    """Train one model and write model.keras, history.csv and train.json (each atomically).
+
+    `settings` are the rule's hyper-parameters (epochs, batch_size, image_size for images, ...);
+    the ones a stage takes from its grid's best cell are read from `best_path`. Training state
+    lives in `scratch_dir`, outside the declared outputs: a job killed after epoch k resumes at
+    epoch k + 1 when rerun, and the folder is removed once the outputs are in place.
+    """
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture '{architecture}': expected one of {ARCHITECTURES}")
+    fail_once_if_requested()
+    started = time.monotonic()
+    configure_tensorflow(threads, seed, runtime)
+    best_cell, from_best = _best_cell_values(architecture, best_path)
+    hp = {**settings, **from_best}
+    scratch_dir = Path(scratch_dir)
+    _claim_scratch_dir(scratch_dir, {"architecture": architecture, "hyperparameters": hp, "seed": seed})
+
+    image_size = hp.get("image_size")
+    # The frozen stage reads the training images once, in file order, and shuffles their features.
+    frozen = architecture == "vgg16_frozen"
+    train, n_train = load_split(
+        train_data, hp["batch_size"], image_size, shuffle=not frozen, seed=seed, threads=threads
+    )
+    val, n_val = load_split(val_data, hp["batch_size"], image_size, threads=threads)
+    log.info("%s: %d training and %d validation examples, hyper-parameters %s", architecture, n_train, n_val, hp)
+
+    if frozen:
+        model, epochs_restored = train_frozen_vgg16(hp, train, val, scratch_dir, runtime, seed, threads)
+    else:
+        model = BUILDERS[architecture](hp, seed, initial_model_path)
+        compile_model(model, hp["learning_rate"], runtime)
+        epochs_restored = fit(model, train, val, hp["epochs"], scratch_dir)
+    model.summary(print_fn=lambda text, **_: log.info(text))
+
+    history = read_history(scratch_dir / "history.csv")
+    if [row["epoch"] for row in history] != list(range(hp["epochs"])):
+        raise RuntimeError(
+            f"{scratch_dir / 'history.csv'} does not hold epochs 0..{hp['epochs'] - 1} once each; "
+            f"delete {scratch_dir} and rerun the job"
+        )
+    info = {
+        "architecture": architecture,
+        "settings": settings,
+        "best_cell": {"cell": best_cell, **from_best} if best_cell else None,
+        "hyperparameters": hp,
+        "seed": seed,
+        "epochs": hp["epochs"],
+        "epochs_run": len(history),
+        "epochs_restored_from_backup": epochs_restored,
+        "wall_time_seconds": round(time.monotonic() - started, 3),
+        "device": device_description(),
+        "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "runtime": runtime,
+        "threads": threads,
+        "versions": {
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "python": platform.python_version(),
+        },
+        "n_train": n_train,
+        "n_val": n_val,
+        "parameters": model.count_params(),
+        "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+    }
+    with atomic_output(model_path) as partial:
+        model.save(partial)
+    with atomic_output(history_path) as partial:
+        shutil.copyfile(scratch_dir / "history.csv", partial)
+    with atomic_output(info_path) as partial:
+        partial.write_text(json.dumps(info, indent=2) + "\n")
+    shutil.rmtree(scratch_dir)
+
+
+def fit(model: keras.Model, train, val, epochs: int, scratch_dir: Path) -> int:
+    """model.fit with history.csv and a per-epoch backup in `scratch_dir`.
+
+    Returns how many epochs came from the backup of a killed run (0 for a fresh start).
+    """
+    history_logger = ResumableCSVLogger(scratch_dir / "history.csv")
+    callbacks = [
+        history_logger,  # before the backup: see ResumableCSVLogger
+        keras.callbacks.BackupAndRestore(scratch_dir / "backup", double_checkpoint=True),
+        *kill_switch_callbacks(scratch_dir),
+    ]
+    model.fit(train, validation_data=val, epochs=epochs, callbacks=callbacks, verbose=2)
+    # No epoch ran at all when the killed run had already finished every one.
+    return epochs if history_logger.first_epoch is None else history_logger.first_epoch
+
+
+def train_frozen_vgg16(hp, train_images, val_images, scratch_dir, runtime, seed, threads):
+    """The frozen-base stage, fast: the base's features of each split are computed once, the
+    head trains on them, and the whole model (preprocessing, frozen base, head) is assembled
+    from the same layers. With the base frozen this is the same model as training end to end
+    on images, at a fraction of the compute."""
+    base = catsdogs.vgg16_base(hp["image_size"], hp["weights"])
+    extractor = catsdogs.vgg16_features(base, hp["preprocessing"])
+    splits = {}
+    for name, images in (("train", train_images), ("val", val_images)):
+        splits[name] = compute_features(extractor, images)
+        log.info("VGG16 features of the %s split: %s", name, splits[name][0].shape)
+    head = catsdogs.dense_head(base.output_shape[1:], hp["hidden_units"])
+    compile_model(head, hp["learning_rate"], runtime)
+    epochs_restored = fit(
+        head,
+        arrays_dataset(*splits["train"], hp["batch_size"], shuffle=True, seed=seed, threads=threads),
+        arrays_dataset(*splits["val"], hp["batch_size"], threads=threads),
+        hp["epochs"],
+        scratch_dir,
+    )
+    model = catsdogs.vgg16_classifier(base, head, hp["preprocessing"], name="vgg16_frozen")
+    # The head's trained optimizer: its variables are exactly the whole model's trainable ones.
+    compile_model(model, hp["learning_rate"], runtime, optimizer=head.optimizer)
+    return model, epochs_restored
+
+
+def compute_features(extractor: keras.Model, images) -> tuple[np.ndarray, np.ndarray]:
+    """(features, labels) of a batched, unshuffled dataset, batch by batch."""
+    features, labels = [], []
+    for batch_images, batch_labels in images:
+        features.append(keras.ops.convert_to_numpy(extractor(batch_images, training=False)))
+        labels.append(batch_labels.numpy())
+    return np.concatenate(features).astype("float32"), np.concatenate(labels)
+
+
+def _best_cell_values(architecture: str, best_path) -> tuple[str | None, dict]:
+    """The best cell's name and the hyper-parameters `architecture` takes from its best.json
+    (None and {} for the grid's own cells)."""
+    keys = FROM_BEST_CELL.get(architecture, ())
+    if not keys:
+        return None, {}
+    if not best_path:
+        raise ValueError(f"{architecture} takes {', '.join(keys)} from the grid's best.json: give its path")
+    with open(best_path) as handle:
+        best = json.load(handle)
+    missing = [key for key in keys if key not in best]
+    if missing:
+        raise ValueError(f"{best_path} lacks {', '.join(missing)}: rerun its select_best job")
+    return best["cell"], {key: best[key] for key in keys}
+
+
+def _claim_scratch_dir(scratch_dir: Path, job: dict) -> None:
+    """Keep a killed job's backup only if it belongs to this very job; otherwise start clean.
+
+    A backup from other hyper-parameters (the config changed since the kill) would restore
+    weights of another model.
+    """
+    record = scratch_dir / "job.json"
+    description = json.dumps(job, sort_keys=True)
+    if scratch_dir.exists():
+        if record.exists() and record.read_text() == description:
+            log.info("found the backup of an interrupted run of this job in %s", scratch_dir)
+            return
+        log.info("discarding %s: it belongs to another configuration", scratch_dir)
+        shutil.rmtree(scratch_dir)
+    scratch_dir.mkdir(parents=True)
+    record.write_text(description)

@@ -1,0 +1,12 @@
+"""Snakemake entry point: one model's training and validation curves."""
+
+from cnnlab.runtime import log_to
+
+with log_to(snakemake.log[0]):
+    from cnnlab.plots import save_figure, training_curves_figure
+
+    save_figure(
+        training_curves_figure(snakemake.input.history, title=snakemake.params.title),
+        snakemake.output[0],
+        dpi=snakemake.params.dpi,
+    )

@@ -1,0 +1,171 @@
+"""Figures from saved files: pixel sizes, the grid's selected cell in red, atomic writes."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from matplotlib.colors import to_rgba
+from PIL import Image
+
+from cnnlab import plots
+
+
+def write_history(path, val_accuracy, columns=plots.HISTORY_COLUMNS):
+    """A Keras CSVLogger-style history whose validation accuracy is `val_accuracy` per epoch."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    epochs = len(val_accuracy)
+    values = {
+        "epoch": range(epochs),
+        "accuracy": np.linspace(0.5, 0.9, epochs),
+        "loss": np.linspace(0.7, 0.3, epochs),
+        "val_accuracy": val_accuracy,
+        "val_loss": np.linspace(0.7, 0.5, epochs),
+    }
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for epoch in range(epochs):
+            writer.writerow(values[column][epoch] for column in columns)
+    return path
+
+
+def write_grid(tmp_path, cells, selected):
+    """Histories and train.json of grid cells {name: (learning rate, filters, val accuracy)}."""
+    histories, infos = [], []
+    for name, (learning_rate, filters, val_accuracy) in cells.items():
+        histories.append(write_history(tmp_path / name / "history.csv", val_accuracy))
+        info = tmp_path / name / "train.json"
+        info.write_text(json.dumps({"settings": {"learning_rate": learning_rate, "filters": filters}}))
+        infos.append(info)
+    best = tmp_path / "best.json"
+    best.write_text(json.dumps({"cell": selected}))
+    return histories, infos, best
+
+
+GRID = {
+    "lr0.001_f16": (0.001, 16, [0.50, 0.55, 0.60]),
+    "lr0.001_f32": (0.001, 32, [0.52, 0.61, 0.70]),
+    "lr0.0003_f16": (0.0003, 16, [0.51, 0.53, 0.54]),
+}
+
+
+def png_size(path):
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        return image.size
+
+
+def expected_pixels(figure, dpi):
+    width, height = figure.get_size_inches()
+    return round(width * dpi), round(height * dpi)
+
+
+@pytest.mark.parametrize("dpi", [40, 90])
+def test_training_curves_png_has_the_figure_size_times_dpi(tmp_path, dpi):
+    history = write_history(tmp_path / "history.csv", [0.5, 0.6, 0.65, 0.7])
+    figure = plots.training_curves_figure(history, title="Cats vs dogs: test model")
+    expected = expected_pixels(figure, dpi)
+    out = tmp_path / "figures" / "curves.png"
+
+    plots.save_figure(figure, out, dpi=dpi)
+
+    assert png_size(out) == expected
+
+
+def test_training_curves_label_both_panels_and_show_train_and_validation(tmp_path):
+    history = write_history(tmp_path / "history.csv", [0.5, 0.6, 0.65])
+    figure = plots.training_curves_figure(history, title="a model")
+
+    for axes in figure.axes:
+        assert axes.get_title() and axes.get_xlabel() == "epoch" and axes.get_ylabel()
+        labels = [text.get_text() for text in axes.get_legend().get_texts()]
+        assert labels == ["training", "validation"]
+        colours = [to_rgba(line.get_color()) for line in axes.get_lines()]
+        assert colours == [to_rgba(plots.TRAIN_COLOUR), to_rgba(plots.VALIDATION_COLOUR)]
+        # Epochs are counted from 1 on the x axis, though CSVLogger counts from 0.
+        assert list(axes.get_lines()[0].get_xdata()) == [1, 2, 3]
+
+
+def test_grid_comparison_draws_the_selected_cell_in_red_and_the_others_not(tmp_path):
+    histories, infos, best = write_grid(tmp_path, GRID, selected="lr0.001_f32")
+
+    figure = plots.grid_comparison_figure(histories, infos, best, title="grid")
+
+    axes = figure.axes[0]
+    red = to_rgba(plots.SELECTED_COLOUR)
+    red_lines = [line for line in axes.get_lines() if to_rgba(line.get_color()) == red]
+    assert len(red_lines) == 1
+    assert list(red_lines[0].get_ydata()) == GRID["lr0.001_f32"][2]
+    assert "filters=32" in red_lines[0].get_label() and "selected" in red_lines[0].get_label()
+    assert len(axes.get_lines()) == len(GRID)
+    legend = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert "lr=0.0003, filters=16" in legend
+    assert axes.get_xlabel() == "epoch" and axes.get_ylabel() == "validation accuracy"
+
+
+def test_grid_comparison_png_size(tmp_path):
+    histories, infos, best = write_grid(tmp_path, GRID, selected="lr0.001_f16")
+    figure = plots.grid_comparison_figure(histories, infos, best, title="grid")
+    expected = expected_pixels(figure, 50)
+
+    plots.save_figure(figure, tmp_path / "grid.png", dpi=50)
+
+    assert png_size(tmp_path / "grid.png") == expected
+
+
+def test_grid_comparison_rejects_a_best_cell_outside_the_grid(tmp_path):
+    histories, infos, best = write_grid(tmp_path, GRID, selected="lr0.1_f64")
+
+    with pytest.raises(ValueError, match="lr0.1_f64.*rerun select_best"):
+        plots.grid_comparison_figure(histories, infos, best, title="grid")
+
+
+def test_a_history_without_validation_columns_is_refused_with_the_missing_names(tmp_path):
+    history = write_history(tmp_path / "history.csv", [0.5], columns=("epoch", "accuracy", "loss"))
+
+    with pytest.raises(ValueError, match="val_accuracy, val_loss"):
+        plots.read_history(history)
+
+
+def test_feature_maps_and_image_grid_pngs_have_the_figure_size_times_dpi(tmp_path):
+    generator = np.random.default_rng(0)
+    maps = {"block1_conv": generator.random((30, 30, 20)), "block2_conv": generator.random((13, 13, 8))}
+    image = generator.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    feature_maps = plots.feature_maps_figure(maps, title="activations", image=image)
+    image_grid = plots.image_grid_figure(
+        [("block1_conv", [(f"filter {i}", image) for i in range(3)])], title="filters"
+    )
+    for name, figure in (("maps.png", feature_maps), ("grid.png", image_grid)):
+        expected = expected_pixels(figure, 60)
+        plots.save_figure(figure, tmp_path / name, dpi=60)
+        assert png_size(tmp_path / name) == expected
+
+
+def test_tile_lays_channels_out_in_rows_with_gaps():
+    maps = np.arange(2 * 2 * 5, dtype=float).reshape(2, 2, 5)
+
+    tiled = plots.tile(maps, columns=3, gap=1)
+
+    assert tiled.shape == (2 * 2 + 1, 3 * 2 + 2)
+    np.testing.assert_array_equal(tiled[0:2, 0:2], maps[:, :, 0])
+    np.testing.assert_array_equal(tiled[3:5, 3:5], maps[:, :, 4])
+    assert np.isnan(tiled[3:5, 6:8]).all()  # no sixth channel
+
+
+def test_a_failing_save_leaves_neither_the_figure_nor_a_partial_file(tmp_path):
+    history = write_history(tmp_path / "history.csv", [0.5, 0.6])
+    figure = plots.training_curves_figure(history, title="a model")
+
+    def write_half_then_fail(path, **kwargs):
+        open(path, "wb").write(b"\x89PNG half")
+        raise OSError("disk full")
+
+    figure.savefig = write_half_then_fail
+    out = tmp_path / "out" / "curves.png"
+    with pytest.raises(OSError, match="disk full"):
+        plots.save_figure(figure, out, dpi=50)
+
+    assert list(out.parent.iterdir()) == []

@@ -1,0 +1,75 @@
+"""The GPU speed switches (config `training.mixed_precision`, `training.xla`) change how a train
+step computes, not what it learns: on a tiny CIFAR-10 model, on the CPU, each switch's losses
+and predictions follow the plain float32 path's within the switch's rounding."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from cnnlab.models import cifar10
+from cnnlab.runtime import configure_tensorflow
+from cnnlab.training.jobs import compile_model
+
+SEED = 7
+EPOCHS = 3
+PLAIN = {"mixed_precision": False, "xla": False, "deterministic_ops": False}
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    """128 CIFAR-sized images whose 4 classes (overall and top-half brightness) can be learnt."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (128, 32, 32, 3), dtype=np.uint8)
+    labels = (images.mean(axis=(1, 2, 3)) > 127.5).astype(np.int64) + 2 * (
+        images[:, :16].mean(axis=(1, 2, 3)) > 127.5
+    )
+    return images, labels
+
+
+def train_tiny(runtime: dict, images, labels):
+    """(per-epoch losses, predictions, model) of a small basic CNN trained as a job trains it."""
+    configure_tensorflow(threads=2, seed=SEED, runtime=runtime)
+    try:
+        model = cifar10.basic_cnn(filters=8)
+        compile_model(model, learning_rate=1e-3, runtime=runtime)
+        history = model.fit(images, labels, batch_size=32, epochs=EPOCHS, shuffle=False, verbose=0)
+        predictions = model.predict(images[:32], verbose=0)
+    finally:
+        # The dtype policy is global: later tests must get float32 back.
+        keras.mixed_precision.set_global_policy("float32")
+    return np.array(history.history["loss"]), predictions, model
+
+
+@pytest.fixture(scope="module")
+def plain_run(tiny_data):
+    return train_tiny(PLAIN, *tiny_data)
+
+
+# (switches, tolerance on the losses (relative) and on the predicted probabilities (absolute)).
+# XLA fuses and reorders float32 arithmetic: rounding only. float16 compute keeps about three
+# significant digits, and the first steps run under dynamic loss scaling.
+CASES = {
+    "xla": ({"xla": True}, 1e-4, 1e-4),
+    "mixed_precision": ({"mixed_precision": True}, 1e-2, 1e-2),
+    "mixed_precision+xla": ({"mixed_precision": True, "xla": True}, 1e-2, 1e-2),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_switch_follows_plain_path(case, tiny_data, plain_run):
+    switches, loss_tolerance, prediction_tolerance = CASES[case]
+    plain_losses, plain_predictions, _ = plain_run
+    losses, predictions, model = train_tiny({**PLAIN, **switches}, *tiny_data)
+
+    # The switch really took effect (else the comparison below would prove nothing).
+    assert model.jit_compile == switches.get("xla", False)
+    conv_dtype = model.get_layer("block1_conv").compute_dtype
+    assert conv_dtype == ("float16" if switches.get("mixed_precision") else "float32")
+    # Probabilities and loss stay float32 under mixed precision.
+    assert predictions.dtype == np.float32
+
+    assert plain_losses[-1] < plain_losses[0], "the tiny model should learn, or the comparison is empty"
+    np.testing.assert_allclose(losses, plain_losses, rtol=loss_tolerance)
+    np.testing.assert_allclose(predictions, plain_predictions, atol=prediction_tolerance)

@@ -1,0 +1,144 @@
+"""The results table: a row per model, the report's numbers and differences, dashes elsewhere."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from cnnlab.summary import NOT_APPLICABLE, summarize_results
+
+# Fake results: {model: (train acc, val acc, test loss, test acc, epochs, wall time, device)}.
+RESULTS = {
+    "catsdogs/basic/lr0.001_f16": (0.81, 0.66, 0.62, 0.64, 6, 12.5, "CPU"),
+    "catsdogs/basic/lr0.001_f32": (0.85, 0.71, 0.58, 0.69, 6, 20.0, "CPU"),
+    "catsdogs/vgg16_frozen": (0.95, 0.88, 0.31, 0.875, 3, 95.0, "GPU:0 (NVIDIA H100)"),
+    "cifar10/basic/lr0.001_f16": (0.55, 0.50, 1.40, 0.49, 6, 30.0, "CPU"),
+    "cifar10/inception": (0.60, 0.52, 1.35, 0.51, 6, 4000.0, "CPU"),
+}
+BEST_CELLS = {"catsdogs/basic": "lr0.001_f32", "cifar10/basic": "lr0.001_f16"}
+# The report has numbers for the cats/dogs grid and VGG16, none for CIFAR-10's inception model.
+REPORT_NUMBERS = {"catsdogs/basic": 0.709, "catsdogs/vgg16_frozen": 0.907, "cifar10/basic": 0.64}
+
+
+def write_inputs(tmp_path, results=RESULTS, best_cells=BEST_CELLS):
+    metrics_paths, info_paths, best_paths = [], [], {}
+    for model, (train, val, test_loss, test_acc, epochs, seconds, device) in results.items():
+        folder = tmp_path / "results" / model
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text(json.dumps({
+            "train_accuracy": train, "val_accuracy": val, "test_loss": test_loss,
+            "test_accuracy": test_acc, "epochs": epochs, "n_test": 100,
+        }))
+        (folder / "train.json").write_text(json.dumps({
+            "wall_time_seconds": seconds, "device": device, "epochs_run": epochs,
+        }))
+        metrics_paths.append(folder / "metrics.json")
+        info_paths.append(folder / "train.json")
+    for grid, cell in best_cells.items():
+        best_paths[grid] = tmp_path / "results" / grid / "best.json"
+        best_paths[grid].write_text(json.dumps({"cell": cell}))
+    return list(results), metrics_paths, info_paths, best_paths
+
+
+def summarize(tmp_path, report_numbers=REPORT_NUMBERS):
+    models, metrics_paths, info_paths, best_paths = write_inputs(tmp_path)
+    outputs = {name: tmp_path / f"summary.{name}" for name in ("csv", "md", "html")}
+    summarize_results(
+        models=models, metrics_paths=metrics_paths, info_paths=info_paths,
+        best_paths=best_paths, report_numbers=report_numbers,
+        csv_path=outputs["csv"], markdown_path=outputs["md"], html_path=outputs["html"],
+    )
+    return outputs
+
+
+def read_csv_rows(path):
+    with open(path, newline="") as handle:
+        return {row["model"]: row for row in csv.DictReader(handle)}
+
+
+def test_the_table_has_a_row_per_model_with_its_metrics(tmp_path):
+    rows = read_csv_rows(summarize(tmp_path)["csv"])
+
+    assert list(rows) == list(RESULTS)
+    for model, (train, val, test_loss, test_acc, epochs, seconds, device) in RESULTS.items():
+        row = rows[model]
+        assert float(row["train_accuracy"]) == train
+        assert float(row["val_accuracy"]) == val
+        assert float(row["test_loss"]) == test_loss
+        assert float(row["test_accuracy"]) == test_acc
+        assert int(row["epochs"]) == epochs
+        assert float(row["wall_time_seconds"]) == seconds
+        assert row["device"] == device
+
+
+def test_the_best_grid_cell_is_marked_and_compared_with_the_reports_basic_cnn(tmp_path):
+    rows = read_csv_rows(summarize(tmp_path)["csv"])
+
+    best = rows["catsdogs/basic/lr0.001_f32"]
+    assert best["best_of_grid"] == "yes"
+    assert float(best["report_test_accuracy"]) == REPORT_NUMBERS["catsdogs/basic"]
+    assert float(best["difference"]) == pytest.approx(
+        RESULTS["catsdogs/basic/lr0.001_f32"][3] - REPORT_NUMBERS["catsdogs/basic"]
+    )
+    other_cell = rows["catsdogs/basic/lr0.001_f16"]
+    assert other_cell["best_of_grid"] == "no"
+    assert other_cell["report_test_accuracy"] == other_cell["difference"] == NOT_APPLICABLE
+    assert rows["cifar10/basic/lr0.001_f16"]["best_of_grid"] == "yes"
+    assert float(rows["cifar10/basic/lr0.001_f16"]["report_test_accuracy"]) == REPORT_NUMBERS["cifar10/basic"]
+
+
+def test_models_the_report_did_not_train_show_dashes(tmp_path):
+    rows = read_csv_rows(summarize(tmp_path)["csv"])
+
+    inception = rows["cifar10/inception"]
+    assert inception["report_test_accuracy"] == inception["difference"] == NOT_APPLICABLE
+    assert inception["best_of_grid"] == NOT_APPLICABLE  # not a grid cell
+    vgg = rows["catsdogs/vgg16_frozen"]
+    assert float(vgg["difference"]) == pytest.approx(
+        RESULTS["catsdogs/vgg16_frozen"][3] - REPORT_NUMBERS["catsdogs/vgg16_frozen"]
+    )
+
+
+def test_a_null_report_number_is_a_dash_too(tmp_path):
+    rows = read_csv_rows(summarize(tmp_path, {**REPORT_NUMBERS, "catsdogs/vgg16_frozen": None})["csv"])
+
+    assert rows["catsdogs/vgg16_frozen"]["report_test_accuracy"] == NOT_APPLICABLE
+
+
+def test_markdown_and_html_show_every_model_with_rounded_numbers(tmp_path):
+    outputs = summarize(tmp_path)
+    markdown = outputs["md"].read_text()
+    table_lines = [line for line in markdown.splitlines() if line.startswith("|")]
+
+    assert len(table_lines) == 2 + len(RESULTS)  # heading, separator, a row per model
+    vgg_line = next(line for line in table_lines if "catsdogs/vgg16_frozen" in line)
+    difference = RESULTS["catsdogs/vgg16_frozen"][3] - REPORT_NUMBERS["catsdogs/vgg16_frozen"]
+    assert f"{difference:+.3f}" in vgg_line and "0.907" in vgg_line
+    inception_line = next(line for line in table_lines if "cifar10/inception" in line)
+    assert inception_line.count(f"| {NOT_APPLICABLE} |") >= 2
+    assert "1.1 h" in inception_line  # 4000 s, readable
+    best_line = next(line for line in table_lines if "lr0.001_f32" in line)
+    assert "**best**" in best_line
+    html = outputs["html"].read_text()
+    assert html.count("<tr") == 1 + len(RESULTS)
+    assert html.count('class="best"') == len(BEST_CELLS)
+
+
+def test_a_report_number_for_an_unknown_model_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="catsdogs/vgg19.*neither a model nor a grid"):
+        summarize(tmp_path, {**REPORT_NUMBERS, "catsdogs/vgg19": 0.9})
+
+
+def test_a_metrics_file_without_a_field_names_the_file(tmp_path):
+    models, metrics_paths, info_paths, best_paths = write_inputs(tmp_path)
+    metrics_paths[0].write_text(json.dumps({"test_accuracy": 0.5}))
+
+    with pytest.raises(KeyError, match="metrics.json has no 'train_accuracy'"):
+        summarize_results(
+            models=models, metrics_paths=metrics_paths, info_paths=info_paths,
+            best_paths=best_paths, report_numbers={}, csv_path=tmp_path / "s.csv",
+            markdown_path=tmp_path / "s.md", html_path=tmp_path / "s.html",
+        )
+    assert not (tmp_path / "s.csv").exists()

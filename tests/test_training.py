@@ -1,0 +1,310 @@
+"""The training infrastructure in-process, on tiny generated data: input pipelines, resumable
+history, best-cell selection, a whole training and evaluation job, the frozen VGG16 fast path."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnlab.models import catsdogs, load_model
+from cnnlab.training import evaluate_job, select_best, train_job
+from cnnlab.training.datasets import load_split
+from cnnlab.training.history import ResumableCSVLogger, read_history
+from cnnlab.training.jobs import compute_features
+from cnnlab.training.test_switches import FAIL_ONCE, fail_once_if_requested
+
+SIZE = (32, 32)
+RUNTIME = {"mixed_precision": False, "xla": False, "deterministic_ops": False}
+
+
+def write_split(root, counts, seed=0):
+    """Split folders of PNGs (lossless, so pixel values can be checked): cats dark, dogs bright."""
+    rng = np.random.default_rng(seed)
+    for split, count in counts.items():
+        for label, name in enumerate(catsdogs.CLASS_NAMES):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for index in range(count):
+                pixels = rng.integers(0, 100, (*SIZE, 3)) + 150 * label
+                Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{index:03d}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def split_dir(tmp_path_factory):
+    return write_split(tmp_path_factory.mktemp("split"), {"train": 8, "val": 4, "test": 4})
+
+
+@pytest.fixture(scope="module")
+def npz_path(tmp_path_factory):
+    rng = np.random.default_rng(1)
+    labels = np.arange(30, dtype=np.int64) % 10
+    images = rng.integers(0, 256, (30, 32, 32, 3), dtype=np.uint8)
+    path = tmp_path_factory.mktemp("npz") / "train.npz"
+    np.savez(path, images=images, labels=labels, class_names=np.array([f"c{i}" for i in range(10)]))
+    return path
+
+
+def as_arrays(dataset):
+    images, labels = zip(*[(x.numpy(), y.numpy()) for x, y in dataset])
+    return np.concatenate(images), np.concatenate(labels)
+
+
+# ---------------------------------------------------------------------------------- pipelines
+
+
+def test_image_folder_pipeline(split_dir):
+    dataset, count = load_split(split_dir / "train", batch_size=5, image_size=SIZE)
+    images, labels = as_arrays(dataset)
+    assert count == 16 and images.shape == (16, *SIZE, 3)
+    assert images.dtype == np.uint8  # scaled inside the model, not in the pipeline
+    # Unshuffled: file order, cats (0) first; the pixels are the files' own.
+    np.testing.assert_array_equal(labels.ravel(), [0] * 8 + [1] * 8)
+    first = np.asarray(Image.open(split_dir / "train" / "cat" / "000.png"))
+    np.testing.assert_array_equal(images[0], first)
+
+
+def test_training_pipeline_shuffles_with_its_seed_every_epoch(split_dir):
+    def epoch_orders(seed):
+        dataset, _ = load_split(split_dir / "train", 16, SIZE, shuffle=True, seed=seed)
+        return [as_arrays(dataset)[0].reshape(16, -1)[:, 0].tolist() for _ in range(2)]
+
+    first_epoch, second_epoch = epoch_orders(seed=3)
+    assert first_epoch != second_epoch
+    assert epoch_orders(seed=3) == [first_epoch, second_epoch]
+
+
+def test_npz_pipeline(npz_path):
+    dataset, count = load_split(npz_path, batch_size=8)
+    images, labels = as_arrays(dataset)
+    with np.load(npz_path) as arrays:
+        np.testing.assert_array_equal(images, arrays["images"])
+        np.testing.assert_array_equal(labels, arrays["labels"])
+    assert count == 30 and images.dtype == np.uint8
+
+
+def test_unknown_data_path_is_explained(tmp_path):
+    with pytest.raises(FileNotFoundError, match="data stage"):
+        load_split(tmp_path / "train.csv", batch_size=4)
+
+
+# ---------------------------------------------------------------------------------- history
+
+
+def test_resumed_history_keeps_each_epoch_once(tmp_path):
+    """A killed run left epochs 0-2 and half a line of epoch 3; the backup holds 2 epochs.
+    Resuming at epoch index 2 keeps rows 0 and 1, then appends."""
+    path = tmp_path / "history.csv"
+    path.write_text(
+        "epoch,accuracy,loss,val_accuracy,val_loss\r\n"
+        "0,0.5,0.9,0.5,0.9\r\n1,0.6,0.8,0.6,0.8\r\n2,0.7,0.7,0.7,0.7\r\n3,0.8,0.6"
+    )
+    logger = ResumableCSVLogger(path)
+    logger.set_params({"epochs": 4})
+    logger.on_train_begin()
+    for epoch in (2, 3):
+        logger.on_epoch_begin(epoch)
+        logs = {"accuracy": 0.9, "loss": 0.1 * epoch, "val_accuracy": 0.8, "val_loss": 0.5}
+        logger.on_epoch_end(epoch, logs)
+    logger.on_train_end()
+    rows = read_history(path)
+    assert [row["epoch"] for row in rows] == [0, 1, 2, 3]
+    assert [row["accuracy"] for row in rows] == [0.5, 0.6, 0.9, 0.9]
+    assert rows[3]["loss"] == pytest.approx(0.3)
+
+
+# -------------------------------------------------------------------------------- select_best
+
+
+def write_cell(root, cell, val_accuracies, val_losses, hyperparameters):
+    folder = root / cell
+    folder.mkdir(parents=True)
+    with open(folder / "history.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["epoch", "accuracy", "loss", "val_accuracy", "val_loss"])
+        for epoch, (accuracy, loss) in enumerate(zip(val_accuracies, val_losses)):
+            writer.writerow([epoch, 0.9, 0.1, accuracy, loss])
+    (folder / "train.json").write_text(json.dumps({"hyperparameters": hyperparameters}))
+    return folder
+
+
+def test_select_best_and_its_tie_breaks(tmp_path):
+    cells = {
+        # Same best accuracy (0.8) as the two below, but a worse final epoch.
+        "lr0.001_f32": ([0.8, 0.6], [0.5, 0.4]),
+        # Best 0.8 and final 0.8: these two tie until the loss, which picks lr0.0001_f64.
+        "lr0.0001_f32": ([0.7, 0.8], [0.5, 0.5]),
+        "lr0.0001_f64": ([0.7, 0.8], [0.5, 0.3]),
+        "lr0.001_f64": ([0.5, 0.75], [0.5, 0.2]),
+    }
+    folders = [
+        write_cell(tmp_path, cell, accuracies, losses, {
+            "learning_rate": float(cell[2:cell.index("_")]),
+            "filters": int(cell.rsplit("_f", 1)[1]),
+            "hidden_units": 512,
+            "epochs": 2,
+        })
+        for cell, (accuracies, losses) in cells.items()
+    ]
+    out = tmp_path / "best.json"
+    select_best([f / "history.csv" for f in folders], [f / "train.json" for f in reversed(folders)], out)
+    best = json.loads(out.read_text())
+    assert best["cell"] == "lr0.0001_f64"
+    assert (best["learning_rate"], best["filters"], best["hidden_units"]) == (0.0001, 64, 512)
+    assert [c["cell"] for c in best["candidates"]] == [
+        "lr0.0001_f64", "lr0.0001_f32", "lr0.001_f32", "lr0.001_f64"
+    ]
+    assert {c["cell"]: c["best_val_accuracy"] for c in best["candidates"]}["lr0.001_f64"] == 0.75
+    assert "epochs" not in best
+
+    # Equal in every score: the cell name decides.
+    tied = [write_cell(tmp_path / "tied", cell, [0.5], [0.5], {"learning_rate": 0.1}) for cell in ("b", "a")]
+    select_best([f / "history.csv" for f in tied], [f / "train.json" for f in tied], out)
+    assert json.loads(out.read_text())["cell"] == "a"
+
+
+# ------------------------------------------------------------------------------------ jobs
+
+
+def run_train_job(architecture, settings, data, out, **overrides):
+    arguments = dict(
+        architecture=architecture,
+        settings=settings,
+        train_data=data / "train",
+        val_data=data / "val",
+        best_path=None,
+        initial_model_path=None,
+        model_path=out / "model.keras",
+        history_path=out / "history.csv",
+        info_path=out / "train.json",
+        scratch_dir=out.parent / "checkpoints" / out.name,
+        runtime=RUNTIME,
+        seed=11,
+        threads=2,
+    )
+    train_job(**{**arguments, **overrides})
+    return json.loads((out / "train.json").read_text())
+
+
+def test_train_and_evaluate_basic_cell(split_dir, tmp_path):
+    settings = {
+        "learning_rate": 0.003, "filters": 4, "hidden_units": 8, "epochs": 3,
+        "batch_size": 8, "batchnorm_momentum": 0.9, "image_size": list(SIZE),
+    }
+    out = tmp_path / "lr0.003_f4"
+    info = run_train_job("catsdogs_basic", settings, split_dir, out)
+
+    assert info["epochs_run"] == info["epochs"] == 3
+    assert info["epochs_restored_from_backup"] == 0
+    assert (info["n_train"], info["n_val"]) == (16, 8)
+    assert info["hyperparameters"]["filters"] == 4 and info["best_cell"] is None
+    assert info["device"] == "CPU" and info["seed"] == 11
+    assert set(info["versions"]) == {"tensorflow", "keras", "python"}
+    assert info["parameters"] == load_model(out / "model.keras").count_params()
+    assert [row["epoch"] for row in read_history(out / "history.csv")] == [0, 1, 2]
+    assert not (tmp_path / "checkpoints" / out.name).exists(), "the scratch folder is removed"
+    assert sorted(p.name for p in out.iterdir()) == ["history.csv", "model.keras", "train.json"]
+
+    metrics = evaluate_job(
+        out / "model.keras", out / "history.csv", split_dir / "test",
+        {"batch_size": 4, "image_size": list(SIZE)}, tmp_path / "metrics.json", threads=2,
+    )
+    assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
+    assert metrics["n_test"] == 8 and metrics["epochs"] == 3
+    assert metrics["val_accuracy"] == read_history(out / "history.csv")[-1]["val_accuracy"]
+    assert 0 <= metrics["test_accuracy"] <= 1 and np.isfinite(metrics["test_loss"])
+
+
+def test_a_backup_of_another_configuration_is_discarded(split_dir, tmp_path):
+    out = tmp_path / "cell"
+    stale = tmp_path / "checkpoints" / "cell"
+    (stale / "backup").mkdir(parents=True)
+    (stale / "job.json").write_text('{"architecture": "something else"}')
+    (stale / "history.csv").write_text("epoch,accuracy\r\n0,0.1\r\n1,0.2\r\n")
+    settings = {
+        "learning_rate": 0.003, "filters": 4, "hidden_units": 8, "epochs": 1,
+        "batch_size": 8, "batchnorm_momentum": 0.9, "image_size": list(SIZE),
+    }
+    info = run_train_job("catsdogs_basic", settings, split_dir, out)
+    assert info["epochs_restored_from_backup"] == 0
+    assert [row["epoch"] for row in read_history(out / "history.csv")] == [0]
+
+
+def test_stages_that_need_best_json_say_so(split_dir, tmp_path):
+    with pytest.raises(ValueError, match="best.json"):
+        run_train_job("cifar10_residual", {"epochs": 1, "batch_size": 4}, split_dir, tmp_path / "x")
+    with pytest.raises(ValueError, match="unknown architecture"):
+        run_train_job("resnet50", {}, split_dir, tmp_path / "x")
+
+
+def test_fail_once_switch(tmp_path, monkeypatch):
+    marker = tmp_path / "attempts" / "failed-once"
+    monkeypatch.setenv(FAIL_ONCE, str(marker))
+    with pytest.raises(RuntimeError, match=FAIL_ONCE):
+        fail_once_if_requested()
+    assert marker.exists()
+    fail_once_if_requested()  # the retry goes through
+
+
+# ------------------------------------------------------------------------ frozen VGG16 path
+
+
+def test_frozen_fast_path_equals_the_whole_model(split_dir, tmp_path):
+    """Training the head on features computed once is training the whole frozen model: the
+    assembled network predicts, from images, what the head predicts from the cached features,
+    and still does after saving and loading."""
+    keras.utils.set_random_seed(5)
+    base = catsdogs.vgg16_base(SIZE, weights=None)
+    images, _ = load_split(split_dir / "val", batch_size=3, image_size=SIZE)
+    features, labels = compute_features(catsdogs.vgg16_features(base, "vgg"), images)
+    assert features.shape == (8, 1, 1, 512)
+    head = catsdogs.dense_head(features.shape[1:], hidden_units=8)
+    head.compile(optimizer="adam", loss="binary_crossentropy")
+    head.fit(features, labels, epochs=2, verbose=0)
+
+    model = catsdogs.vgg16_classifier(base, head, "vgg")
+    pixels = as_arrays(images)[0]
+    from_features = head.predict(features, verbose=0)
+    np.testing.assert_allclose(model.predict(pixels, verbose=0), from_features, rtol=1e-5, atol=1e-6)
+    model.save(tmp_path / "model.keras")
+    loaded = load_model(tmp_path / "model.keras")
+    np.testing.assert_allclose(loaded.predict(pixels, verbose=0), from_features, rtol=1e-5, atol=1e-6)
+
+
+def test_vgg16_stages_as_jobs(split_dir, tmp_path):
+    """frozen (fast path) -> fine-tune (base unfrozen), and augmented, with random weights."""
+    best = tmp_path / "best.json"
+    best.write_text(json.dumps({"cell": "lr0.001_f4", "learning_rate": 0.001, "hidden_units": 8, "filters": 4}))
+    vgg = {"weights": None, "preprocessing": "vgg", "epochs": 2, "batch_size": 8, "image_size": list(SIZE)}
+
+    frozen = run_train_job("vgg16_frozen", vgg, split_dir, tmp_path / "vgg16_frozen", best_path=best)
+    assert frozen["best_cell"] == {"cell": "lr0.001_f4", "learning_rate": 0.001, "hidden_units": 8}
+    frozen_model = load_model(tmp_path / "vgg16_frozen" / "model.keras")
+    assert not frozen_model.get_layer("vgg16").trainable
+    assert frozen["trainable_parameters"] == frozen_model.get_layer("head").count_params()
+    assert len(read_history(tmp_path / "vgg16_frozen" / "history.csv")) == 2
+
+    finetune = run_train_job(
+        "vgg16_finetune",
+        {"learning_rate": 1e-6, "epochs": 1, "batch_size": 8, "image_size": list(SIZE)},
+        split_dir, tmp_path / "vgg16_finetune",
+        initial_model_path=tmp_path / "vgg16_frozen" / "model.keras",
+    )
+    assert finetune["trainable_parameters"] == finetune["parameters"]
+
+    augmented = run_train_job(
+        "vgg16_augmented",
+        {**vgg, "epochs": 1, "augmentation": {
+            "rotation_degrees": 40, "width_shift": 0.2, "height_shift": 0.2, "shear_degrees": 0.2,
+            "zoom": 0.2, "horizontal_flip": True, "fill_mode": "nearest",
+        }},
+        split_dir, tmp_path / "vgg16_augmented", best_path=best,
+    )
+    model = load_model(tmp_path / "vgg16_augmented" / "model.keras")
+    assert model.get_layer("augmentation") is not None
+    assert augmented["trainable_parameters"] == model.get_layer("head").count_params()
