@@ -63,16 +63,18 @@ def atomic_output(target: str | os.PathLike):
         temporary.unlink(missing_ok=True)
 
 
-def configure_tensorflow(threads: int, seed: int | None = None, runtime: dict | None = None) -> None:
+def configure_tensorflow(
+    threads: int, seed: int | None = None, runtime: dict | None = None
+) -> None:
     """Set TensorFlow up for one training or evaluation job; call it before building a model.
 
     * `threads` (Snakemake's `threads:`) sizes TensorFlow's op thread pools, so jobs that
       Snakemake runs side by side do not fight over the cores;
     * GPU memory grows on demand instead of one job taking the whole card;
     * `seed`, when given, seeds Python, NumPy and TensorFlow (`keras.utils.set_random_seed`);
-    * `runtime`, when given, holds config `training`'s switches: `deterministic_ops` (bitwise repeatable
-      kernels, slower), `mixed_precision` (float16 compute where it is safe; worth it on a GPU
-      only). `xla` is applied when the model is compiled (`jit_compile`).
+    * `runtime`, when given, holds config `training`'s switches: `deterministic_ops` (bitwise
+      repeatable kernels, slower), `mixed_precision` (float16 compute where it is safe; worth
+      it on a GPU only). `xla` is applied when the model is compiled (`jit_compile`).
     """
     import keras
     import tensorflow as tf
@@ -86,7 +88,7 @@ def configure_tensorflow(threads: int, seed: int | None = None, runtime: dict | 
         # TensorFlow fixes these when it starts: a job calls this first, but a Python session
         # that already ran TensorFlow (tests, notebooks) keeps what it has.
         logging.getLogger(__name__).warning(
-            "TensorFlow is already running: its thread pools and GPU memory settings stay as they are"
+            "TensorFlow is already running: its thread pools and GPU memory settings stay"
         )
     if seed is not None:
         keras.utils.set_random_seed(seed)
@@ -105,4 +107,5 @@ def device_description() -> str:
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
         return "CPU"
-    return tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
+    details = tf.config.experimental.get_device_details(gpus[0])
+    return details.get("device_name", gpus[0].name)

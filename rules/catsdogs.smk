@@ -38,6 +38,8 @@ rule train_catsdogs_basic:
     resources:
         gpu=GPUS_PER_TRAIN_JOB,
     retries: config["training"]["retries"]
+    conda:
+        "../envs/training.yaml"
     script:
         "../scripts/train.py"
 
@@ -55,6 +57,8 @@ rule select_best_catsdogs:
     benchmark:
         "results/catsdogs/basic/select_best_benchmark.tsv"
     threads: 1
+    conda:
+        "../envs/training.yaml"
     script:
         "../scripts/select_best.py"
 
@@ -90,6 +94,8 @@ rule train_vgg16_frozen:
     resources:
         gpu=GPUS_PER_TRAIN_JOB,
     retries: config["training"]["retries"]
+    conda:
+        "../envs/training.yaml"
     script:
         "../scripts/train.py"
 
@@ -124,6 +130,8 @@ rule train_vgg16_finetune:
     resources:
         gpu=GPUS_PER_TRAIN_JOB,
     retries: config["training"]["retries"]
+    conda:
+        "../envs/training.yaml"
     script:
         "../scripts/train.py"
 
@@ -160,20 +168,21 @@ rule train_vgg16_augmented:
     resources:
         gpu=GPUS_PER_TRAIN_JOB,
     retries: config["training"]["retries"]
+    conda:
+        "../envs/training.yaml"
     script:
         "../scripts/train.py"
 
 
-def test_data(wildcards):
-    if wildcards.dataset == "catsdogs":
-        return rules.split_petimages.output.test
-    return rules.prepare_cifar10.output.test
-
-
-def evaluation_settings(wildcards):
-    if wildcards.dataset == "catsdogs":
-        return {"batch_size": CATSDOGS_BASIC["batch_size"], "image_size": CATSDOGS_IMAGE_SIZE}
-    return {"batch_size": CIFAR10_BASIC["batch_size"]}
+# What `evaluate` reads for each dataset: its test split, and how to batch it.
+TEST_DATA = {
+    "catsdogs": rules.split_petimages.output.test,
+    "cifar10": rules.prepare_cifar10.output.test,
+}
+EVALUATION_SETTINGS = {
+    "catsdogs": {"batch_size": CATSDOGS_BASIC["batch_size"], "image_size": CATSDOGS_IMAGE_SIZE},
+    "cifar10": {"batch_size": config["cifar10"]["basic"]["batch_size"]},
+}
 
 
 rule evaluate:
@@ -181,16 +190,18 @@ rule evaluate:
     input:
         model="results/{dataset}/{model}/model.keras",
         history="results/{dataset}/{model}/history.csv",
-        test=test_data,
+        test=lambda wildcards: TEST_DATA[wildcards.dataset],
         code=CODE["models"] + CODE["training"],
     output:
         "results/{dataset}/{model}/metrics.json",
     params:
-        settings=evaluation_settings,
+        settings=lambda wildcards: EVALUATION_SETTINGS[wildcards.dataset],
     log:
         "logs/{dataset}/{model}/evaluate.log",
     benchmark:
         "results/{dataset}/{model}/evaluate_benchmark.tsv"
     threads: 2
+    conda:
+        "../envs/training.yaml"
     script:
         "../scripts/evaluate.py"

@@ -34,6 +34,8 @@ rule train_cifar10_basic:
     resources:
         gpu=GPUS_PER_TRAIN_JOB,
     retries: config["training"]["retries"]
+    conda:
+        "../envs/training.yaml"
     script:
         "../scripts/train.py"
 
@@ -51,6 +53,8 @@ rule select_best_cifar10:
     benchmark:
         "results/cifar10/basic/select_best_benchmark.tsv"
     threads: 1
+    conda:
+        "../envs/training.yaml"
     script:
         "../scripts/select_best.py"
 
@@ -85,5 +89,7 @@ rule train_cifar10_variant:
     resources:
         gpu=GPUS_PER_TRAIN_JOB,
     retries: config["training"]["retries"]
+    conda:
+        "../envs/training.yaml"
     script:
         "../scripts/train.py"

@@ -53,9 +53,12 @@ def test_catsdogs_basic_cnn_is_the_reports(filters):
     model = catsdogs.basic_cnn((150, 150), filters=filters, hidden_units=512)
 
     assert [type(layer).__name__ for layer in model.layers] == [
-        "InputLayer", "Rescaling",
+        "InputLayer",
+        "Rescaling",
         *["Conv2D", "MaxPooling2D", "BatchNormalization"] * 3,
-        "Flatten", "Dense", "Dense",
+        "Flatten",
+        "Dense",
+        "Dense",
     ]
     # Valid 3x3 convolutions take 2 pixels off each side, pooling halves: 150 -> 148 -> 74 ->
     # 72 -> 36 -> 34 -> 17.
@@ -66,7 +69,8 @@ def test_catsdogs_basic_cnn_is_the_reports(filters):
     assert model.get_layer("flatten").output.shape[1:] == (side * side * filters,)
 
     expected = (
-        conv_params(3, filters) + batchnorm_params(filters)
+        conv_params(3, filters)
+        + batchnorm_params(filters)
         + 2 * (conv_params(filters, filters) + batchnorm_params(filters))
         + dense_params(side * side * filters, 512)
         + dense_params(512, 1)
@@ -82,7 +86,9 @@ def test_vgg16_preprocessing_is_keras_preprocess_input():
     images = random_images(2, 8)
     layer = catsdogs.input_preprocessing("vgg")
     expected = keras.applications.vgg16.preprocess_input(images.astype("float32"))
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(images)), expected, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(layer(images)), expected, rtol=0, atol=1e-4
+    )
     rescale = catsdogs.input_preprocessing("rescale")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(rescale(images)), images / 255, atol=1e-6)
     with pytest.raises(ValueError, match="vgg, rescale"):
@@ -108,10 +114,13 @@ def test_vgg16_classifier_with_augmentation_survives_saving(tmp_path):
     images = random_images(3, 32)
     model.save(tmp_path / "model.keras")
     loaded = load_model(tmp_path / "model.keras")
-    np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6)
-    assert loaded.get_layer("augmentation").get_layer("random_shear").y_factor == model.get_layer(
-        "augmentation"
-    ).get_layer("random_shear").y_factor
+    np.testing.assert_allclose(
+        loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6
+    )
+    assert (
+        loaded.get_layer("augmentation").get_layer("random_shear").y_factor
+        == model.get_layer("augmentation").get_layer("random_shear").y_factor
+    )
 
 
 def test_unfreeze_vgg16_base():
@@ -120,7 +129,9 @@ def test_unfreeze_vgg16_base():
     model = catsdogs.vgg16_classifier(base, head, "rescale")
     frozen_trainable = len(model.trainable_weights)
     catsdogs.unfreeze_vgg16_base(model)
-    assert len(model.trainable_weights) == frozen_trainable + 2 * 13  # 13 conv layers, kernel + bias
+    assert (
+        len(model.trainable_weights) == frozen_trainable + 2 * 13
+    )  # 13 conv layers, kernel + bias
     with pytest.raises(ValueError, match="vgg16_frozen"):
         catsdogs.unfreeze_vgg16_base(catsdogs.basic_cnn((32, 32), 4, 4))
 
@@ -131,17 +142,28 @@ def test_unfreeze_vgg16_base():
 def test_augmentation_matches_the_reports_generator():
     block = augmentation_layers(REPORT_AUGMENTATION, seed=3)
     layers = {layer.name: layer for layer in block.layers}
-    assert list(layers) == ["random_rotation", "random_translation", "random_shear", "random_zoom", "random_flip"]
+    assert list(layers) == [
+        "random_rotation",
+        "random_translation",
+        "random_shear",
+        "random_zoom",
+        "random_flip",
+    ]
     # Keras' rotation factor is a fraction of a full turn: +-40 degrees.
     assert math.isclose(layers["random_rotation"].factor[1] * 360, 40)
-    assert (layers["random_translation"].height_factor, layers["random_translation"].width_factor) == (0.2, 0.2)
+    assert (
+        layers["random_translation"].height_factor,
+        layers["random_translation"].width_factor,
+    ) == (0.2, 0.2)
     # A shear angle of 0.2 degrees displaces by tan(0.2 deg) pixels per pixel.
     assert math.isclose(layers["random_shear"].y_factor[1], math.tan(math.radians(0.2)))
     assert layers["random_shear"].x_factor == (0.0, 0.0)
     zoom = layers["random_zoom"]
     assert (zoom.height_factor, zoom.width_factor) == (0.2, 0.2)  # both given: drawn independently
     assert layers["random_flip"].mode == "horizontal"
-    assert {layer.fill_mode for name, layer in layers.items() if name != "random_flip"} == {"nearest"}
+    assert {layer.fill_mode for name, layer in layers.items() if name != "random_flip"} == {
+        "nearest"
+    }
 
     images = random_images(4, 32)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(block(images, training=False)), images)
@@ -162,7 +184,9 @@ def test_no_flip_and_shear_limit():
 def cifar10_basic_params(filters):
     """3 'same' blocks keep 32 -> 16 -> 8 -> 4 pixels a side: Flatten has 4 * 4 * filters."""
     return (
-        conv_params(3, filters) + conv_params(filters, filters) + conv_params(filters, filters)
+        conv_params(3, filters)
+        + conv_params(filters, filters)
+        + conv_params(filters, filters)
         + 3 * batchnorm_params(filters)
         + dense_params(4 * 4 * filters, 10)
     )
@@ -210,7 +234,9 @@ def test_inception_block_concatenates_its_branches():
     model = cifar10.inception_cnn(16)
     branches = ["inception_1x1", "inception_3x3", "inception_5x5", "inception_pool_1x1"]
     concat = model.get_layer("inception_concat")
-    assert concat.output.shape[-1] == sum(model.get_layer(name).output.shape[-1] for name in branches)
+    assert concat.output.shape[-1] == sum(
+        model.get_layer(name).output.shape[-1] for name in branches
+    )
     # Fed by block 2's BatchNorm; every branch keeps its 8 x 8 size; block 3 follows.
     block2 = model.get_layer("block2_batchnorm").output
     for name in ["inception_1x1", "inception_3x3_reduce", "inception_5x5_reduce", "inception_pool"]:
@@ -241,7 +267,9 @@ def test_residual_adds_two_strided_shortcuts():
 def vgg16_augmented_tiny():
     base = catsdogs.vgg16_base((32, 32), weights=None)
     head = catsdogs.dense_head(base.output_shape[1:], hidden_units=4)
-    return catsdogs.vgg16_classifier(base, head, "vgg", augmentation_layers(REPORT_AUGMENTATION, seed=0))
+    return catsdogs.vgg16_classifier(
+        base, head, "vgg", augmentation_layers(REPORT_AUGMENTATION, seed=0)
+    )
 
 
 TRAIN_STEP_MODELS = {
@@ -268,6 +296,6 @@ def test_one_training_step(name):
     assert np.isfinite(step_loss)
     changed = [
         not np.array_equal(old, keras.ops.convert_to_numpy(w))
-        for old, w in zip(before, model.trainable_weights)
+        for old, w in zip(before, model.trainable_weights, strict=True)
     ]
     assert all(changed)

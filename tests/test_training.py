@@ -13,8 +13,9 @@ from PIL import Image
 
 from cnnlab.models import catsdogs, load_model
 from cnnlab.training import evaluate_job, select_best, train_job
+from cnnlab.training.callbacks import ResumableCSVLogger
 from cnnlab.training.datasets import load_split
-from cnnlab.training.history import ResumableCSVLogger, read_history
+from cnnlab.training.history import read_history
 from cnnlab.training.jobs import compute_features
 from cnnlab.training.test_switches import FAIL_ONCE, fail_once_if_requested
 
@@ -51,7 +52,7 @@ def npz_path(tmp_path_factory):
 
 
 def as_arrays(dataset):
-    images, labels = zip(*[(x.numpy(), y.numpy()) for x, y in dataset])
+    images, labels = zip(*[(x.numpy(), y.numpy()) for x, y in dataset], strict=True)
     return np.concatenate(images), np.concatenate(labels)
 
 
@@ -127,7 +128,7 @@ def write_cell(root, cell, val_accuracies, val_losses, hyperparameters):
     with open(folder / "history.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["epoch", "accuracy", "loss", "val_accuracy", "val_loss"])
-        for epoch, (accuracy, loss) in enumerate(zip(val_accuracies, val_losses)):
+        for epoch, (accuracy, loss) in enumerate(zip(val_accuracies, val_losses, strict=True)):
             writer.writerow([epoch, 0.9, 0.1, accuracy, loss])
     (folder / "train.json").write_text(json.dumps({"hyperparameters": hyperparameters}))
     return folder
@@ -143,27 +144,41 @@ def test_select_best_and_its_tie_breaks(tmp_path):
         "lr0.001_f64": ([0.5, 0.75], [0.5, 0.2]),
     }
     folders = [
-        write_cell(tmp_path, cell, accuracies, losses, {
-            "learning_rate": float(cell[2:cell.index("_")]),
-            "filters": int(cell.rsplit("_f", 1)[1]),
-            "hidden_units": 512,
-            "epochs": 2,
-        })
+        write_cell(
+            tmp_path,
+            cell,
+            accuracies,
+            losses,
+            {
+                "learning_rate": float(cell[2 : cell.index("_")]),
+                "filters": int(cell.rsplit("_f", 1)[1]),
+                "hidden_units": 512,
+                "epochs": 2,
+            },
+        )
         for cell, (accuracies, losses) in cells.items()
     ]
     out = tmp_path / "best.json"
-    select_best([f / "history.csv" for f in folders], [f / "train.json" for f in reversed(folders)], out)
+    select_best(
+        [f / "history.csv" for f in folders], [f / "train.json" for f in reversed(folders)], out
+    )
     best = json.loads(out.read_text())
     assert best["cell"] == "lr0.0001_f64"
     assert (best["learning_rate"], best["filters"], best["hidden_units"]) == (0.0001, 64, 512)
     assert [c["cell"] for c in best["candidates"]] == [
-        "lr0.0001_f64", "lr0.0001_f32", "lr0.001_f32", "lr0.001_f64"
+        "lr0.0001_f64",
+        "lr0.0001_f32",
+        "lr0.001_f32",
+        "lr0.001_f64",
     ]
     assert {c["cell"]: c["best_val_accuracy"] for c in best["candidates"]}["lr0.001_f64"] == 0.75
     assert "epochs" not in best
 
     # Equal in every score: the cell name decides.
-    tied = [write_cell(tmp_path / "tied", cell, [0.5], [0.5], {"learning_rate": 0.1}) for cell in ("b", "a")]
+    tied = [
+        write_cell(tmp_path / "tied", cell, [0.5], [0.5], {"learning_rate": 0.1})
+        for cell in ("b", "a")
+    ]
     select_best([f / "history.csv" for f in tied], [f / "train.json" for f in tied], out)
     assert json.loads(out.read_text())["cell"] == "a"
 
@@ -193,8 +208,13 @@ def run_train_job(architecture, settings, data, out, **overrides):
 
 def test_train_and_evaluate_basic_cell(split_dir, tmp_path):
     settings = {
-        "learning_rate": 0.003, "filters": 4, "hidden_units": 8, "epochs": 3,
-        "batch_size": 8, "batchnorm_momentum": 0.9, "image_size": list(SIZE),
+        "learning_rate": 0.003,
+        "filters": 4,
+        "hidden_units": 8,
+        "epochs": 3,
+        "batch_size": 8,
+        "batchnorm_momentum": 0.9,
+        "image_size": list(SIZE),
     }
     out = tmp_path / "lr0.003_f4"
     info = run_train_job("catsdogs_basic", settings, split_dir, out)
@@ -211,8 +231,12 @@ def test_train_and_evaluate_basic_cell(split_dir, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["history.csv", "model.keras", "train.json"]
 
     metrics = evaluate_job(
-        out / "model.keras", out / "history.csv", split_dir / "test",
-        {"batch_size": 4, "image_size": list(SIZE)}, tmp_path / "metrics.json", threads=2,
+        out / "model.keras",
+        out / "history.csv",
+        split_dir / "test",
+        {"batch_size": 4, "image_size": list(SIZE)},
+        tmp_path / "metrics.json",
+        threads=2,
     )
     assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
     assert metrics["n_test"] == 8 and metrics["epochs"] == 3
@@ -227,8 +251,13 @@ def test_a_backup_of_another_configuration_is_discarded(split_dir, tmp_path):
     (stale / "job.json").write_text('{"architecture": "something else"}')
     (stale / "history.csv").write_text("epoch,accuracy\r\n0,0.1\r\n1,0.2\r\n")
     settings = {
-        "learning_rate": 0.003, "filters": 4, "hidden_units": 8, "epochs": 1,
-        "batch_size": 8, "batchnorm_momentum": 0.9, "image_size": list(SIZE),
+        "learning_rate": 0.003,
+        "filters": 4,
+        "hidden_units": 8,
+        "epochs": 1,
+        "batch_size": 8,
+        "batchnorm_momentum": 0.9,
+        "image_size": list(SIZE),
     }
     info = run_train_job("catsdogs_basic", settings, split_dir, out)
     assert info["epochs_restored_from_backup"] == 0
@@ -270,19 +299,33 @@ def test_frozen_fast_path_equals_the_whole_model(split_dir, tmp_path):
     model = catsdogs.vgg16_classifier(base, head, "vgg")
     pixels = as_arrays(images)[0]
     from_features = head.predict(features, verbose=0)
-    np.testing.assert_allclose(model.predict(pixels, verbose=0), from_features, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model.predict(pixels, verbose=0), from_features, rtol=1e-5, atol=1e-6
+    )
     model.save(tmp_path / "model.keras")
     loaded = load_model(tmp_path / "model.keras")
-    np.testing.assert_allclose(loaded.predict(pixels, verbose=0), from_features, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict(pixels, verbose=0), from_features, rtol=1e-5, atol=1e-6
+    )
 
 
 def test_vgg16_stages_as_jobs(split_dir, tmp_path):
     """frozen (fast path) -> fine-tune (base unfrozen), and augmented, with random weights."""
     best = tmp_path / "best.json"
-    best.write_text(json.dumps({"cell": "lr0.001_f4", "learning_rate": 0.001, "hidden_units": 8, "filters": 4}))
-    vgg = {"weights": None, "preprocessing": "vgg", "epochs": 2, "batch_size": 8, "image_size": list(SIZE)}
+    best.write_text(
+        json.dumps({"cell": "lr0.001_f4", "learning_rate": 0.001, "hidden_units": 8, "filters": 4})
+    )
+    vgg = {
+        "weights": None,
+        "preprocessing": "vgg",
+        "epochs": 2,
+        "batch_size": 8,
+        "image_size": list(SIZE),
+    }
 
-    frozen = run_train_job("vgg16_frozen", vgg, split_dir, tmp_path / "vgg16_frozen", best_path=best)
+    frozen = run_train_job(
+        "vgg16_frozen", vgg, split_dir, tmp_path / "vgg16_frozen", best_path=best
+    )
     assert frozen["best_cell"] == {"cell": "lr0.001_f4", "learning_rate": 0.001, "hidden_units": 8}
     frozen_model = load_model(tmp_path / "vgg16_frozen" / "model.keras")
     assert not frozen_model.get_layer("vgg16").trainable
@@ -292,18 +335,30 @@ def test_vgg16_stages_as_jobs(split_dir, tmp_path):
     finetune = run_train_job(
         "vgg16_finetune",
         {"learning_rate": 1e-6, "epochs": 1, "batch_size": 8, "image_size": list(SIZE)},
-        split_dir, tmp_path / "vgg16_finetune",
+        split_dir,
+        tmp_path / "vgg16_finetune",
         initial_model_path=tmp_path / "vgg16_frozen" / "model.keras",
     )
     assert finetune["trainable_parameters"] == finetune["parameters"]
 
     augmented = run_train_job(
         "vgg16_augmented",
-        {**vgg, "epochs": 1, "augmentation": {
-            "rotation_degrees": 40, "width_shift": 0.2, "height_shift": 0.2, "shear_degrees": 0.2,
-            "zoom": 0.2, "horizontal_flip": True, "fill_mode": "nearest",
-        }},
-        split_dir, tmp_path / "vgg16_augmented", best_path=best,
+        {
+            **vgg,
+            "epochs": 1,
+            "augmentation": {
+                "rotation_degrees": 40,
+                "width_shift": 0.2,
+                "height_shift": 0.2,
+                "shear_degrees": 0.2,
+                "zoom": 0.2,
+                "horizontal_flip": True,
+                "fill_mode": "nearest",
+            },
+        },
+        split_dir,
+        tmp_path / "vgg16_augmented",
+        best_path=best,
     )
     model = load_model(tmp_path / "vgg16_augmented" / "model.keras")
     assert model.get_layer("augmentation") is not None

@@ -87,7 +87,5 @@ def augmentation_layers(settings: dict, seed: int | None = None) -> keras.Sequen
         ),
     ]
     if settings["horizontal_flip"]:
-        layers.append(
-            keras.layers.RandomFlip("horizontal", seed=layer_seed(4), name="random_flip")
-        )
+        layers.append(keras.layers.RandomFlip("horizontal", seed=layer_seed(4), name="random_flip"))
     return keras.Sequential(layers, name="augmentation")

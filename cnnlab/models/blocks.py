@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import keras
 
-
 # Keras' default, which the report used. Inference uses BatchNorm's moving averages, which after
 # n training steps still hold momentum**n of their initial values: 0.99 needs a few hundred steps
 # to settle, so the demo's short runs use 0.9 (config `batchnorm_momentum`).
@@ -12,7 +11,11 @@ DEFAULT_BATCHNORM_MOMENTUM = 0.99
 
 
 def conv_block(
-    x, filters: int, padding: str, index: int, batchnorm_momentum: float = DEFAULT_BATCHNORM_MOMENTUM
+    x,
+    filters: int,
+    padding: str,
+    index: int,
+    batchnorm_momentum: float = DEFAULT_BATCHNORM_MOMENTUM,
 ):
     """The report's conv block: Conv2D 3x3 ReLU, MaxPool 2x2, BatchNorm, named block{index}_*."""
     x = keras.layers.Conv2D(
@@ -42,6 +45,4 @@ def classifier_output(x, classes: int):
     """
     if classes == 2:
         return keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="prediction")(x)
-    return keras.layers.Dense(
-        classes, activation="softmax", dtype="float32", name="prediction"
-    )(x)
+    return keras.layers.Dense(classes, activation="softmax", dtype="float32", name="prediction")(x)

@@ -50,9 +50,7 @@ class VGG16Preprocessing(keras.layers.Layer):
     """
 
     def call(self, images):
-        return keras.applications.vgg16.preprocess_input(
-            keras.ops.cast(images, self.compute_dtype)
-        )
+        return keras.applications.vgg16.preprocess_input(keras.ops.cast(images, self.compute_dtype))
 
 
 def input_preprocessing(kind: str) -> keras.layers.Layer:

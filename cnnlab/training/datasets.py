@@ -42,7 +42,8 @@ def load_split(
             count = len(arrays["labels"])
     else:
         raise FileNotFoundError(
-            f"{path} is neither a split folder nor an .npz file: rerun the data stage that writes it"
+            f"{path} is neither a split folder nor an .npz file: "
+            "rerun the data stage that writes it"
         )
     return batched(images, count, batch_size, shuffle, seed, threads), count
 

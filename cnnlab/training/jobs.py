@@ -17,8 +17,9 @@ import tensorflow as tf
 from cnnlab.models import catsdogs, cifar10, load_model
 from cnnlab.models.augmentation import augmentation_layers
 from cnnlab.runtime import atomic_output, configure_tensorflow, device_description
+from cnnlab.training.callbacks import ResumableCSVLogger
 from cnnlab.training.datasets import arrays_dataset, load_split
-from cnnlab.training.history import ResumableCSVLogger, read_history
+from cnnlab.training.history import read_history
 from cnnlab.training.test_switches import fail_once_if_requested, kill_switch_callbacks
 
 log = logging.getLogger(__name__)
@@ -76,13 +77,15 @@ ARCHITECTURES = sorted([*BUILDERS, "vgg16_frozen"])
 
 def loss_for(model: keras.Model) -> str:
     """Binary cross-entropy for one sigmoid output, else sparse categorical (integer labels)."""
-    return "binary_crossentropy" if model.output_shape[-1] == 1 else "sparse_categorical_crossentropy"
+    return (
+        "binary_crossentropy" if model.output_shape[-1] == 1 else "sparse_categorical_crossentropy"
+    )
 
 
-def compile_model(model: keras.Model, learning_rate: float, runtime: dict, optimizer=None) -> None:
-    """Adam at `learning_rate` (or a given, already trained optimizer), accuracy, XLA if asked."""
+def compile_model(model: keras.Model, learning_rate: float, runtime: dict) -> None:
+    """Adam at `learning_rate`, accuracy, XLA if asked."""
     model.compile(
-        optimizer=optimizer or keras.optimizers.Adam(learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate),
         loss=loss_for(model),
         metrics=["accuracy"],
         jit_compile=bool(runtime.get("xla")),
@@ -119,7 +122,17 @@ def train_job(
     best_cell, from_best = _best_cell_values(architecture, best_path)
     hp = {**settings, **from_best}
     scratch_dir = Path(scratch_dir)
-    _claim_scratch_dir(scratch_dir, {"architecture": architecture, "hyperparameters": hp, "seed": seed})
+    inputs = [path for path in (train_data, val_data, best_path, initial_model_path) if path]
+    _claim_scratch_dir(
+        scratch_dir,
+        {
+            "architecture": architecture,
+            "hyperparameters": hp,
+            "seed": seed,
+            # A rewritten input (new data, a retrained frozen model) gets a new modification time.
+            "inputs": {str(path): os.stat(path).st_mtime_ns for path in inputs},
+        },
+    )
 
     image_size = hp.get("image_size")
     # The frozen stage reads the training images once, in file order, and shuffles their features.
@@ -128,10 +141,18 @@ def train_job(
         train_data, hp["batch_size"], image_size, shuffle=not frozen, seed=seed, threads=threads
     )
     val, n_val = load_split(val_data, hp["batch_size"], image_size, threads=threads)
-    log.info("%s: %d training and %d validation examples, hyper-parameters %s", architecture, n_train, n_val, hp)
+    log.info(
+        "%s: %d training and %d validation examples, hyper-parameters %s",
+        architecture,
+        n_train,
+        n_val,
+        hp,
+    )
 
     if frozen:
-        model, epochs_restored = train_frozen_vgg16(hp, train, val, scratch_dir, runtime, seed, threads)
+        model, epochs_restored = train_frozen_vgg16(
+            hp, train, val, scratch_dir, runtime, seed, threads
+        )
     else:
         model = BUILDERS[architecture](hp, seed, initial_model_path)
         compile_model(model, hp["learning_rate"], runtime)
@@ -188,7 +209,14 @@ def fit(model: keras.Model, train, val, epochs: int, scratch_dir: Path) -> int:
         keras.callbacks.BackupAndRestore(scratch_dir / "backup", double_checkpoint=True),
         *kill_switch_callbacks(scratch_dir),
     ]
-    model.fit(train, validation_data=val, epochs=epochs, callbacks=callbacks, verbose=2)
+    model.fit(
+        train,
+        validation_data=val,
+        epochs=epochs,
+        callbacks=callbacks,
+        shuffle=False,  # the training pipeline shuffles, with the job's seed
+        verbose=2,
+    )
     # No epoch ran at all when the killed run had already finished every one.
     return epochs if history_logger.first_epoch is None else history_logger.first_epoch
 
@@ -208,14 +236,17 @@ def train_frozen_vgg16(hp, train_images, val_images, scratch_dir, runtime, seed,
     compile_model(head, hp["learning_rate"], runtime)
     epochs_restored = fit(
         head,
-        arrays_dataset(*splits["train"], hp["batch_size"], shuffle=True, seed=seed, threads=threads),
+        arrays_dataset(
+            *splits["train"], hp["batch_size"], shuffle=True, seed=seed, threads=threads
+        ),
         arrays_dataset(*splits["val"], hp["batch_size"], threads=threads),
         hp["epochs"],
         scratch_dir,
     )
     model = catsdogs.vgg16_classifier(base, head, hp["preprocessing"], name="vgg16_frozen")
-    # The head's trained optimizer: its variables are exactly the whole model's trainable ones.
-    compile_model(model, hp["learning_rate"], runtime, optimizer=head.optimizer)
+    compile_model(model, hp["learning_rate"], runtime)
+    # Built, so the saved model holds a whole optimizer state and loads without warnings.
+    model.optimizer.build(model.trainable_variables)
     return model, epochs_restored
 
 
@@ -235,7 +266,9 @@ def _best_cell_values(architecture: str, best_path) -> tuple[str | None, dict]:
     if not keys:
         return None, {}
     if not best_path:
-        raise ValueError(f"{architecture} takes {', '.join(keys)} from the grid's best.json: give its path")
+        raise ValueError(
+            f"{architecture} takes {', '.join(keys)} from the grid's best.json: give its path"
+        )
     with open(best_path) as handle:
         best = json.load(handle)
     missing = [key for key in keys if key not in best]
@@ -247,14 +280,14 @@ def _best_cell_values(architecture: str, best_path) -> tuple[str | None, dict]:
 def _claim_scratch_dir(scratch_dir: Path, job: dict) -> None:
     """Keep a killed job's backup only if it belongs to this very job; otherwise start clean.
 
-    A backup from other hyper-parameters (the config changed since the kill) would restore
-    weights of another model.
+    A backup made with other hyper-parameters or inputs (the config or the data changed since
+    the kill) would restore the weights of another model.
     """
     record = scratch_dir / "job.json"
     description = json.dumps(job, sort_keys=True)
     if scratch_dir.exists():
         if record.exists() and record.read_text() == description:
-            log.info("found the backup of an interrupted run of this job in %s", scratch_dir)
+            log.info("continuing from %s, left by an interrupted run of this job", scratch_dir)
             return
         log.info("discarding %s: it belongs to another configuration", scratch_dir)
         shutil.rmtree(scratch_dir)

@@ -41,7 +41,12 @@ def select_best(
     if not candidates:
         raise ValueError("select_best needs at least one grid cell")
     candidates.sort(
-        key=lambda c: (-c["best_val_accuracy"], -c["final_val_accuracy"], c["final_val_loss"], c["cell"])
+        key=lambda c: (
+            -c["best_val_accuracy"],
+            -c["final_val_accuracy"],
+            c["final_val_loss"],
+            c["cell"],
+        )
     )
     best = candidates[0]
     result = {

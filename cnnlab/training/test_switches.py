@@ -34,7 +34,9 @@ def fail_once_if_requested() -> None:
         return
     Path(marker).parent.mkdir(parents=True, exist_ok=True)
     Path(marker).touch()
-    raise RuntimeError(f"{FAIL_ONCE} is set and {marker} did not exist: failing this attempt on purpose")
+    raise RuntimeError(
+        f"{FAIL_ONCE} is set and {marker} did not exist: failing this attempt on purpose"
+    )
 
 
 class KillAfterEpoch(keras.callbacks.Callback):
@@ -54,7 +56,12 @@ class KillAfterEpoch(keras.callbacks.Callback):
             return
         self.marker.parent.mkdir(parents=True, exist_ok=True)
         self.marker.touch()
-        log.warning("%s=%d: killing this process after epoch %d", KILL_AFTER_EPOCH, self.kill_after, epoch + 1)
+        log.warning(
+            "%s=%d: killing this process after epoch %d",
+            KILL_AFTER_EPOCH,
+            self.kill_after,
+            epoch + 1,
+        )
         for handler in logging.getLogger().handlers:
             handler.flush()
         os.kill(os.getpid(), signal.SIGKILL)

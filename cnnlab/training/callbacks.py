@@ -1,0 +1,48 @@
+"""Keras callbacks of a training job."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import keras
+
+from cnnlab.training.history import keep_epochs_before
+
+log = logging.getLogger(__name__)
+
+
+class ResumableCSVLogger(keras.callbacks.CSVLogger):
+    """A CSVLogger that appends to the rows of a run that was killed, keeping each epoch once.
+
+    List it before `BackupAndRestore`: each epoch's row is then written before its backup, so
+    after a kill the file holds every epoch the backup holds, and perhaps one more. When
+    training starts (after the backup has been restored, so Keras knows the first epoch to
+    run) the rows of that epoch and later ones are dropped, and logging appends from there.
+    """
+
+    def __init__(self, filename: str | os.PathLike):
+        super().__init__(str(filename), append=True)
+        self.first_epoch = None
+
+    def on_train_begin(self, logs=None):
+        # Opening waits for the first epoch: only then is the restored epoch known.
+        self.first_epoch = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.first_epoch is not None:
+            return
+        self.first_epoch = epoch
+        path = Path(self.filename)
+        if path.exists():
+            kept = keep_epochs_before(path, epoch)
+            if epoch > 0:
+                log.info(
+                    "resuming at epoch %d of %d from the backup; history keeps its %d earlier "
+                    "epochs",
+                    epoch + 1,
+                    self.params["epochs"],
+                    kept,
+                )
+        super().on_train_begin()
