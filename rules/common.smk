@@ -60,9 +60,15 @@ def package_files(*parts):
 
 
 CODE = {
-    "fetch": package_files("data/sources", "data/extract", "data/synthetic", "runtime"),
-    "petimages": package_files("data/petimages", "runtime"),
-    "cifar10": package_files("data/cifar10", "runtime"),
+    "fetch_petimages": package_files(
+        "data/__init__", "data/sources", "data/extract", "data/synthetic", "runtime"
+    ),
+    # The synthetic CIFAR-10 archive is written with the parser's own record layout.
+    "fetch_cifar10": package_files(
+        "data/__init__", "data/sources", "data/extract", "data/synthetic", "data/cifar10", "runtime"
+    ),
+    "petimages": package_files("data/__init__", "data/petimages", "runtime"),
+    "cifar10": package_files("data/__init__", "data/cifar10", "runtime"),
     "models": package_files("models"),
     "training": package_files("training", "runtime"),
     "plots": package_files("plots", "runtime"),

@@ -10,7 +10,7 @@ localrules:
 rule download_petimages:
     """Fetch the PetImages archive (or a local copy, or a synthetic one) and extract it safely."""
     input:
-        code=CODE["fetch"],
+        code=CODE["fetch_petimages"],
     output:
         directory("results/data/petimages/raw"),
     params:
@@ -29,7 +29,7 @@ rule download_petimages:
 rule download_cifar10:
     """Fetch the CIFAR-10 binary archive (or a local copy, or a synthetic one) and extract it."""
     input:
-        code=CODE["fetch"],
+        code=CODE["fetch_cifar10"],
     output:
         directory("results/data/cifar10/raw"),
     params:

@@ -28,8 +28,10 @@ def written_atomically(target: str | os.PathLike, directory: bool = False):
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    # Left over from a killed job: nothing else writes this target while this job runs.
+    for stale in target.parent.glob(f".{target.name}.partial-*"):
+        _remove(stale)
     partial = target.parent / f".{target.name}.partial-{os.getpid()}"
-    _remove(partial)  # left over from a killed job that had the same process id
     if directory:
         partial.mkdir()
     try:
