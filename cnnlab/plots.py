@@ -19,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from cnnlab.runtime import atomic_output  # noqa: E402
 
@@ -65,6 +66,13 @@ def save_figure(figure: Figure, out_path: str | os.PathLike, dpi: int) -> None:
         plt.close(figure)
 
 
+def epoch_axis(axes, last_epoch: int) -> None:
+    """An x axis of whole epochs 1..last_epoch, readable even for a single epoch."""
+    axes.set_xlabel("epoch")
+    axes.set_xlim(0.5, last_epoch + 0.5)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+
+
 def training_curves_figure(history_path: str | os.PathLike, title: str) -> Figure:
     """Training and validation accuracy (left) and loss (right) against epoch."""
     history = read_history(history_path)
@@ -78,9 +86,8 @@ def training_curves_figure(history_path: str | os.PathLike, title: str) -> Figur
             label="validation",
         )
         axes.set_title(f"{name} per epoch")
-        axes.set_xlabel("epoch")
+        epoch_axis(axes, last_epoch=int(history["epoch"][-1]))
         axes.set_ylabel(name.lower())
-        axes.xaxis.get_major_locator().set_params(integer=True)
         axes.grid(alpha=0.3)
         axes.legend()
     figure.suptitle(title)
@@ -137,9 +144,8 @@ def grid_comparison_figure(
         markersize=5, label=label, zorder=3,
     )
     axes.set_title(title)
-    axes.set_xlabel("epoch")
+    epoch_axis(axes, last_epoch=max(int(line.get_xdata()[-1]) for line in axes.get_lines()))
     axes.set_ylabel("validation accuracy")
-    axes.xaxis.get_major_locator().set_params(integer=True)
     axes.grid(alpha=0.3)
     axes.legend(title="grid cell", fontsize="small")
     return figure
@@ -152,7 +158,7 @@ def feature_maps_figure(
     in rows of `columns`, one panel per layer, titled with the layer's name.
 
     Every channel is standardised on its own, as channels differ in scale by orders of
-    magnitude; a channel with no variation (a dead ReLU) stays flat.
+    magnitude.
     """
     panels = [
         (f"{name}: {maps.shape[-1]} channels of {maps.shape[0]}x{maps.shape[1]}",
@@ -161,8 +167,8 @@ def feature_maps_figure(
     ]
     width = 12
     # Each layer panel gets height in proportion to its tiled image's, so tiles keep their
-    # aspect; the input image gets a fixed quarter of the width.
-    ratios = [0.25] + [tiled.shape[0] / tiled.shape[1] for _, tiled in panels]
+    # aspect; the input image gets a fixed fifth of the width.
+    ratios = [0.2] + [tiled.shape[0] / tiled.shape[1] for _, tiled in panels]
     figure, axes_list = plt.subplots(
         len(ratios), 1, figsize=(width, width * sum(ratios) + 0.5 * len(ratios) + 0.8),
         height_ratios=ratios, layout="constrained", squeeze=False,
@@ -183,12 +189,16 @@ def feature_maps_figure(
 
 
 def standardise_channels(maps: np.ndarray) -> np.ndarray:
-    """Every channel to mean 128 and standard deviation 64, clipped to 0..255."""
+    """Every channel to mean 128 and standard deviation 64, clipped to 0..255.
+
+    A flat channel (a ReLU that nothing in the image switches on) becomes 0, so it reads as
+    "no response" rather than as an average one.
+    """
     maps = maps.astype(np.float64)
     centred = maps - maps.mean(axis=(0, 1), keepdims=True)
     spread = maps.std(axis=(0, 1), keepdims=True)
     scaled = np.divide(centred, spread, out=np.zeros_like(centred), where=spread > 0)
-    return np.clip(scaled * 64 + 128, 0, 255)
+    return np.where(spread > 0, np.clip(scaled * 64 + 128, 0, 255), 0.0)
 
 
 def tile(maps: np.ndarray, columns: int, gap: int = 1) -> np.ndarray:

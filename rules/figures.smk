@@ -78,6 +78,10 @@ rule plot_grid_comparison:
         "../scripts/plot_grid.py"
 
 
+# Report labels: the first one names the result. (The report turns a later label with exactly
+# two values, each on half the results, into a toggle that hides one of them.)
+
+
 rule plot_activations:
     """The best cats/dogs basic CNN's conv activations for one test image (index from config).
 
@@ -93,7 +97,7 @@ rule plot_activations:
             caption="../report/activations.rst",
             category=DATASET_NAMES["catsdogs"],
             subcategory="Visualisations",
-            labels={"model": "basic CNN, best grid cell", "figure": "intermediate activations"},
+            labels={"figure": "intermediate activations", "model": "basic CNN, best grid cell"},
         ),
     params:
         dpi=FIGURE_SETTINGS["dpi"],
@@ -116,7 +120,7 @@ rule plot_filters:
             caption="../report/filters.rst",
             category=DATASET_NAMES["catsdogs"],
             subcategory="Visualisations",
-            labels={"model": "basic CNN, best grid cell", "figure": "filter patterns"},
+            labels={"figure": "filter patterns", "model": "basic CNN, best grid cell"},
         ),
     params:
         dpi=FIGURE_SETTINGS["dpi"],
@@ -141,7 +145,7 @@ rule plot_augmentation_samples:
             "results/figures/catsdogs/augmentation_samples.png",
             caption="../report/augmentation_samples.rst",
             category="Data",
-            labels={"model": "VGG16, frozen base + augmentation", "figure": "augmentation samples"},
+            labels={"figure": "augmentation samples", "model": "VGG16, frozen base + augmentation"},
         ),
     params:
         dpi=FIGURE_SETTINGS["dpi"],

@@ -169,3 +169,16 @@ def test_a_failing_save_leaves_neither_the_figure_nor_a_partial_file(tmp_path):
         plots.save_figure(figure, out, dpi=50)
 
     assert list(out.parent.iterdir()) == []
+
+
+def test_channels_are_standardised_each_on_its_own_and_a_dead_channel_reads_as_no_response():
+    generator = np.random.default_rng(0)
+    maps = np.stack([generator.normal(0, 0.001, (6, 6)), generator.normal(50, 20, (6, 6)),
+                     np.zeros((6, 6))], axis=-1)
+
+    shown = plots.standardise_channels(maps)
+
+    for channel in (0, 1):  # tiny and large scales look alike
+        assert shown[:, :, channel].mean() == pytest.approx(128, abs=8)
+        assert shown[:, :, channel].std() == pytest.approx(64, abs=8)
+    assert (shown[:, :, 2] == 0).all()

@@ -28,19 +28,29 @@ def browser_unavailable(reason: str):
     pytest.skip(reason)
 
 
-@pytest.fixture
-def chromium(tmp_path):
-    """A headless Chromium driven through Debian's chromedriver, with a fresh profile."""
+@pytest.fixture(scope="session")
+def browser_paths() -> tuple[str, str]:
+    """Chromium's and chromedriver's paths. Session-scoped and named before `demo_run`, so a
+    missing browser skips (or fails) before the demo workflow runs."""
     try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.options import Options
-        from selenium.webdriver.chrome.service import Service
+        import selenium  # noqa: F401
     except ImportError:
         browser_unavailable("selenium is not installed (pip install -e '.[test]')")
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if not browser or not driver:
         browser_unavailable("Chromium or chromedriver is missing (apt-get install chromium chromium-driver)")
+    return browser, driver
+
+
+@pytest.fixture
+def chromium(browser_paths, tmp_path):
+    """A headless Chromium driven through Debian's chromedriver, with a fresh profile."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    browser, driver = browser_paths
     options = Options()
     options.binary_location = browser
     for flag in (
@@ -96,7 +106,7 @@ def shown_figure(chromium) -> str | None:
 
 @pytest.mark.workflow
 @pytest.mark.browser
-def test_the_report_shows_every_figure_in_chromium(demo_run, tmp_path, chromium):
+def test_the_report_shows_every_figure_in_chromium(browser_paths, demo_run, tmp_path, chromium):
     workdir = copy_workdir(demo_run, tmp_path / "run")
     report = tmp_path / "report.html"
     run_snakemake(workdir, "--report", str(report))
