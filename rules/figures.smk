@@ -43,6 +43,8 @@ rule plot_training_curves:
         + MODEL_NAMES.get(wildcards.model, wildcards.model.replace("basic/", "basic CNN, ")),
     log:
         "logs/figures/{dataset}/{model}/curves.log",
+    conda:
+        "../envs/figures.yaml"
     script:
         "../scripts/plot_curves.py"
 
@@ -74,6 +76,8 @@ rule plot_grid_comparison:
         "validation accuracy per cell",
     log:
         "logs/figures/{dataset}/grid_comparison.log",
+    conda:
+        "../envs/figures.yaml"
     script:
         "../scripts/plot_grid.py"
 
@@ -106,6 +110,8 @@ rule plot_activations:
     log:
         "logs/figures/catsdogs/activations.log",
     threads: 2
+    conda:
+        "../envs/figures.yaml"
     script:
         "../scripts/plot_activations.py"
 
@@ -130,6 +136,8 @@ rule plot_filters:
     log:
         "logs/figures/catsdogs/filters.log",
     threads: 2
+    conda:
+        "../envs/figures.yaml"
     script:
         "../scripts/plot_filters.py"
 
@@ -155,6 +163,8 @@ rule plot_augmentation_samples:
         title="Cats vs dogs: augmented training samples",
     log:
         "logs/figures/catsdogs/augmentation_samples.log",
+    conda:
+        "../envs/figures.yaml"
     script:
         "../scripts/plot_augmentation.py"
 

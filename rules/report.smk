@@ -31,5 +31,7 @@ rule summarize_results:
         report_numbers=config["report_numbers"],
     log:
         "logs/summarize_results.log",
+    conda:
+        "../envs/figures.yaml"
     script:
         "../scripts/summarize_results.py"
