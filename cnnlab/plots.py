@@ -7,7 +7,6 @@ before pyplot is imported, so figures draw on machines without a display (cluste
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from pathlib import Path
@@ -21,6 +20,8 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from cnnlab.history import COLUMNS as HISTORY_COLUMNS  # noqa: E402
+from cnnlab.history import read_history  # noqa: E402
 from cnnlab.runtime import atomic_output  # noqa: E402
 
 # One colour per meaning across every figure, so a reader learns them once.
@@ -31,24 +32,13 @@ SELECTED_COLOUR = "red"
 OTHER_CELLS_COLOURMAP = "viridis"
 FEATURE_MAP_COLOURMAP = "viridis"
 
-HISTORY_COLUMNS = ("epoch", "accuracy", "loss", "val_accuracy", "val_loss")
 
 
-def read_history(history_path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The columns of a Keras CSVLogger history as float arrays, epochs counted from 1."""
-    history_path = Path(history_path)
-    with open(history_path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows:
-        raise ValueError(f"{history_path} has no epochs: rerun the training job that wrote it")
-    missing = [column for column in HISTORY_COLUMNS if column not in rows[0]]
-    if missing:
-        raise ValueError(
-            f"{history_path} lacks the column(s) {', '.join(missing)}; a Keras CSVLogger "
-            f"history has {', '.join(HISTORY_COLUMNS)}"
-        )
+def history_columns(history_path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The columns of a history.csv as float arrays, epochs counted from 1 as people count."""
+    rows = read_history(history_path)
     history = {column: np.array([float(row[column]) for row in rows]) for column in HISTORY_COLUMNS}
-    history["epoch"] = history["epoch"] + 1  # CSVLogger counts from 0; people count from 1
+    history["epoch"] = history["epoch"] + 1  # CSVLogger counts from 0
     return history
 
 
@@ -75,7 +65,7 @@ def epoch_axis(axes, last_epoch: int) -> None:
 
 def training_curves_figure(history_path: str | os.PathLike, title: str) -> Figure:
     """Training and validation accuracy (left) and loss (right) against epoch."""
-    history = read_history(history_path)
+    history = history_columns(history_path)
     figure, (accuracy_axes, loss_axes) = plt.subplots(
         1, 2, figsize=(10, 4), layout="constrained"
     )
@@ -128,7 +118,7 @@ def grid_comparison_figure(
     other_index = 0
     selected_line = None
     for cell, history_path, info_path in zip(cells, history_paths, info_paths):
-        history = read_history(history_path)
+        history = history_columns(history_path)
         label = cell_label(read_json(info_path))
         if cell == selected_cell:
             selected_line = (history, f"{label} (selected)")

@@ -70,8 +70,8 @@ CODE = {
     "petimages": package_files("data/__init__", "data/petimages", "runtime"),
     "cifar10": package_files("data/__init__", "data/cifar10", "runtime"),
     "models": package_files("models"),
-    "training": package_files("training", "runtime"),
-    "plots": package_files("plots", "runtime"),
+    "training": package_files("training", "history", "runtime"),
+    "plots": package_files("plots", "history", "runtime"),
     "visualize": package_files("visualize", "runtime"),
     "summary": package_files("summary", "runtime"),
 }

@@ -127,7 +127,7 @@ def test_a_history_without_validation_columns_is_refused_with_the_missing_names(
     history = write_history(tmp_path / "history.csv", [0.5], columns=("epoch", "accuracy", "loss"))
 
     with pytest.raises(ValueError, match="val_accuracy, val_loss"):
-        plots.read_history(history)
+        plots.history_columns(history)
 
 
 def test_feature_maps_and_image_grid_pngs_have_the_figure_size_times_dpi(tmp_path):

@@ -15,7 +15,7 @@ from cnnlab.models import catsdogs, load_model
 from cnnlab.training import evaluate_job, select_best, train_job
 from cnnlab.training.callbacks import ResumableCSVLogger
 from cnnlab.training.datasets import load_split
-from cnnlab.training.history import read_history
+from cnnlab.history import read_history
 from cnnlab.training.jobs import compute_features
 from cnnlab.training.test_switches import FAIL_ONCE, fail_once_if_requested
 

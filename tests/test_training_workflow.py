@@ -8,7 +8,7 @@ import re
 
 import yaml
 
-from cnnlab.training.history import read_history
+from cnnlab.history import read_history
 from cnnlab.training.test_switches import KILL_AFTER_EPOCH
 from conftest import DEMO_CONFIG, run_snakemake
 

@@ -9,7 +9,7 @@ import os
 from cnnlab.models import load_model
 from cnnlab.runtime import atomic_output, configure_tensorflow
 from cnnlab.training.datasets import load_split
-from cnnlab.training.history import read_history
+from cnnlab.history import read_history
 from cnnlab.training.jobs import loss_for
 
 log = logging.getLogger(__name__)

@@ -1,22 +1,10 @@
-"""history.csv: one row per epoch, as Keras' CSVLogger writes it (`epoch` 0-based)."""
+"""Mending history.csv after a killed run (the reader is cnnlab.history.read_history)."""
 
 from __future__ import annotations
 
 import csv
 import os
 from pathlib import Path
-
-
-def read_history(path: str | os.PathLike) -> list[dict[str, float]]:
-    """The rows of a history.csv, numbers as floats (`epoch` as int, 0-based as Keras writes it)."""
-    with open(path, newline="") as handle:
-        rows = [
-            {key: int(value) if key == "epoch" else float(value) for key, value in row.items()}
-            for row in csv.DictReader(handle)
-        ]
-    if not rows:
-        raise ValueError(f"{path} has no epochs: rerun the training job that writes it")
-    return rows
 
 
 def keep_epochs_before(path: str | os.PathLike, first_epoch: int) -> int:

@@ -19,7 +19,7 @@ from cnnlab.models.augmentation import augmentation_layers
 from cnnlab.runtime import atomic_output, configure_tensorflow, device_description
 from cnnlab.training.callbacks import ResumableCSVLogger
 from cnnlab.training.datasets import arrays_dataset, load_split
-from cnnlab.training.history import read_history
+from cnnlab.history import read_history
 from cnnlab.training.test_switches import fail_once_if_requested, kill_switch_callbacks
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from cnnlab.runtime import atomic_output
-from cnnlab.training.history import read_history
+from cnnlab.history import read_history
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +63,6 @@ def select_best(
 
 
 def _score(cell: str, history: list[dict], info_path: Path) -> dict:
-    for key in ("val_accuracy", "val_loss"):
-        if key not in history[0]:
-            raise ValueError(f"the history of {cell} has no {key} column: rerun its training job")
     best_epoch = max(history, key=lambda row: row["val_accuracy"])
     with open(info_path) as handle:
         hyperparameters = json.load(handle)["hyperparameters"]
