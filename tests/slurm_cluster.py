@@ -1,7 +1,7 @@
 """A real one-node SLURM cluster for the tests, started by hand and stopped by PID.
 
     ensure_installed()                     # Debian's slurm-wlm and munge, via apt when missing
-    cluster = start_cluster(folder)        # munged, slurmctld, slurmd; returns once the node is idle
+    cluster = start_cluster(folder)        # munged, slurmctld, slurmd; back once the node is idle
     ... run snakemake with env=cluster.environment() ...
     cluster.jobs(workdir)                  # what the controller says ran from that folder
     cluster.stop()
@@ -14,6 +14,7 @@ tests/slurm/ say which settings the test cluster needs and why.
 
 from __future__ import annotations
 
+import getpass
 import os
 import re
 import shutil
@@ -96,7 +97,7 @@ def ensure_installed(timeout: float = 1800) -> None:
         ["apt-get", "-o", "DPkg::Lock::Timeout=900", "install", "-y", *APT_PACKAGES],
     ):
         result = subprocess.run(
-            command, env=environment, capture_output=True, text=True, timeout=timeout
+            command, env=environment, capture_output=True, text=True, timeout=timeout, check=False
         )
         if result.returncode != 0:
             raise SlurmUnavailable(
@@ -139,6 +140,7 @@ class SlurmCluster:
             capture_output=True,
             text=True,
             timeout=timeout,
+            check=False,
         )
         if result.returncode != 0:
             raise SlurmUnavailable(
@@ -166,6 +168,10 @@ class SlurmCluster:
                 )
             )
         return sorted(jobs, key=lambda job: job.job_id)
+
+    def no_job_is_active(self) -> bool:
+        active = self.command("squeue", "--noheader", "--states=PENDING,RUNNING,COMPLETING")
+        return not active.strip()
 
     def node_state(self) -> str:
         return self.command("sinfo", "--noheader", "--Node", "--format=%T").strip()
@@ -206,7 +212,10 @@ class SlurmCluster:
         controller = self.processes.get("slurmctld")
         if controller is not None and controller.poll() is None:
             try:
-                self.command("scancel", "--full", "--state=PENDING,RUNNING", "--user=root")
+                self.command("scancel", "--full", f"--user={getpass.getuser()}")
+                # Cancelling is asynchronous: the node must end the jobs' processes before
+                # slurmd goes, or they outlive the cluster.
+                self.wait_for("cancelled jobs to end", self.no_job_is_active, timeout=60)
             except (SlurmUnavailable, subprocess.TimeoutExpired):
                 pass  # stopping anyway; the daemons' logs stay under self.root
         for process in reversed(list(self.processes.values())):
@@ -222,6 +231,8 @@ class SlurmCluster:
 def start_cluster(root: Path, timeout: float = 90) -> SlurmCluster:
     """Start munged, slurmctld and slurmd with a one-node config written into `root`; return
     once the node is idle."""
+    if os.geteuid() != 0:
+        raise SlurmUnavailable("slurmd runs jobs as their user, so it must be started as root")
     for folder in ("munge", "state", "spool"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     cpus = max(os.cpu_count() or 1, NODE_MINIMUM_CPUS)

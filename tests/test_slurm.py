@@ -19,10 +19,16 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import DEMO_CONFIG, REPO, run_snakemake
+from slurm_cluster import (
+    NODE_GPUS,
+    SlurmJob,
+    SlurmUnavailable,
+    ensure_installed,
+    start_cluster,
+)
 
 from cnnlab.training.test_switches import FAIL_ONCE
-from conftest import DEMO_CONFIG, REPO, run_snakemake
-from slurm_cluster import NODE_GPUS, SlurmJob, SlurmUnavailable, ensure_installed, start_cluster
 
 PROFILE = REPO / "profiles" / "slurm"
 ONE_EPOCH = Path(__file__).parent / "slurm" / "one_epoch.yaml"
@@ -51,13 +57,14 @@ def training_rules() -> set[str]:
     return {rule for rule, resources in profile["set-resources"].items() if resources.get("gpu")}
 
 
+@pytest.mark.workflow
 def test_slurm_profile_gives_every_training_job_a_gpu(tmp_path):
     """Without a cluster: the profile applies, and every job that trains a model (writes a
     train.json) asks for one GPU and CPUs per GPU, nothing else does."""
     result = run_snakemake(
         tmp_path, "--dry-run", "--workflow-profile", str(PROFILE), timeout=300
     )
-    jobs = [block for block in result.stdout.split("\n\n") if re.search(r"^\s*resources:", block, re.M)]
+    jobs = [block for block in result.stdout.split("\n\n") if job_line(block, "resources")]
     training = [job for job in jobs if "/train.json" in job_line(job, "output")]
     assert training, "the dry run planned no training job"
     for job in jobs:
@@ -69,7 +76,7 @@ def test_slurm_profile_gives_every_training_job_a_gpu(tmp_path):
 
 
 def job_line(job: str, key: str) -> str:
-    match = re.search(rf"^\s*{key}: (.*)$", job, re.M)
+    match = re.search(rf"^\s*{key}: (.*)$", job, re.MULTILINE)
     return match.group(1) if match else ""
 
 
@@ -112,7 +119,7 @@ def slurm_run(slurm_cluster, tmp_path_factory) -> SlurmRun:
 @pytest.mark.slurm
 def test_every_non_local_job_ran_as_one_slurm_job(slurm_run):
     planned = planned_jobs(slurm_run.output)
-    local = set(re.findall(r"^localrule (\w+):", slurm_run.output, re.M))
+    local = set(re.findall(r"^localrule (\w+):", slurm_run.output, re.MULTILINE))
     assert DOWNLOAD_RULES <= local, "downloads must run where Snakemake runs, not on a node"
 
     completed = Counter(job.rule for job in slurm_run.jobs if job.state == "COMPLETED")
@@ -148,7 +155,9 @@ def test_training_jobs_were_given_a_gpu(slurm_run):
         assert job.gpus == (1 if job.rule in training_rules() else 0), job
 
     infos = sorted((slurm_run.workdir / "results").rglob("train.json"))
-    trainings = sum(1 for job in slurm_run.jobs if job.rule in training_rules() and job.state == "COMPLETED")
+    trainings = sum(
+        1 for job in slurm_run.jobs if job.rule in training_rules() and job.state == "COMPLETED"
+    )
     assert len(infos) == trainings, "every train.json comes from a SLURM job that had a GPU"
     node_gpus = {str(index) for index in range(NODE_GPUS)}
     for info in infos:
@@ -169,17 +178,23 @@ def result_files(workdir: Path) -> set[str]:
 @pytest.mark.slurm
 def test_training_job_that_fails_once_is_retried(slurm_run):
     assert slurm_run.fail_once_marker.exists(), "no training job saw the failure switch"
-    # Snakemake 9 retries a job whose script fails inside the same SLURM job (the rule's
-    # `retries:` holds there too); a job that SLURM itself ends (time, memory, node) comes
-    # back as a new SLURM job. Either way the failed attempt leaves its trace.
-    failed_attempts = [
-        log
+    # The failed attempt's traceback names the marker, in the SLURM log of the job it ran in
+    # (.snakemake/slurm_logs/rule_<rule>/<wildcards>/<SLURM job id>.log). Snakemake 9 retries
+    # a failed script inside the same SLURM job (the rule's `retries:` holds there too); a job
+    # that SLURM itself ends comes back as a new SLURM job. Either way, that rule and those
+    # wildcards must have completed in that SLURM job or a later one.
+    jobs = {job.job_id: job for job in slurm_run.jobs}
+    failed_in = [
+        jobs[int(log.stem)]
         for log in (slurm_run.workdir / ".snakemake" / "slurm_logs").rglob("*.log")
         if str(slurm_run.fail_once_marker) in log.read_text(errors="replace")
     ]
-    failed_slurm_jobs = [job for job in slurm_run.jobs if job.state == "FAILED"]
-    assert failed_attempts or failed_slurm_jobs
-    assert {job.rule for job in failed_slurm_jobs} <= training_rules()
-    assert {log.relative_to(slurm_run.workdir).parts[2] for log in failed_attempts} <= {
-        f"rule_{rule}" for rule in training_rules()
-    }
+    assert failed_in, "no SLURM job log shows the attempt that failed on purpose"
+    for failed in failed_in:
+        assert failed.rule in training_rules(), failed
+        assert any(
+            (job.rule, job.wildcards) == (failed.rule, failed.wildcards)
+            and job.job_id >= failed.job_id
+            and job.state == "COMPLETED"
+            for job in slurm_run.jobs
+        ), f"the training job that failed once never completed: {failed}"
