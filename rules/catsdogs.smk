@@ -1,5 +1,10 @@
 """Cats vs dogs: the basic-CNN grid, best-cell selection, and VGG16 transfer learning."""
 
+# Reading a few small files: not worth a cluster job.
+localrules:
+    select_best_catsdogs,
+
+
 PETIMAGES_SPLIT = rules.split_petimages.output
 CATSDOGS_BASIC = config["catsdogs"]["basic"]
 CATSDOGS_VGG16 = config["catsdogs"]["vgg16"]

@@ -1,5 +1,10 @@
 """CIFAR-10: the basic-CNN grid, then the best cell's width with an inception or residual block."""
 
+# Reading a few small files: not worth a cluster job.
+localrules:
+    select_best_cifar10,
+
+
 CIFAR10_DATA = rules.prepare_cifar10.output
 CIFAR10_BASIC = config["cifar10"]["basic"]
 

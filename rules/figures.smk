@@ -5,6 +5,12 @@ Each rule gets the `figures:` settings it uses as params and lists the plotting 
 (CODE["plots"], CODE["visualize"]), never the model or training code: editing a plot replots.
 """
 
+# Matplotlib over a few CSV files takes seconds: not worth a cluster job each.
+localrules:
+    plot_training_curves,
+    plot_grid_comparison,
+
+
 FIGURE_SETTINGS = config["figures"]
 # Report categories, and the data sets' names in figure titles.
 DATASET_NAMES = {"catsdogs": "Cats vs dogs", "cifar10": "CIFAR-10"}

@@ -1,5 +1,10 @@
 """The results table beside the report's numbers, and the `snakemake --report` page."""
 
+# Reading a few small files: not worth a cluster job.
+localrules:
+    summarize_results,
+
+
 # The hyper-parameter grids; each has a best.json naming its best cell.
 GRIDS = ["catsdogs/basic", "cifar10/basic"]
 
