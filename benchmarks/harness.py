@@ -126,13 +126,13 @@ def write_results(path: Path, name: str, arguments, machine_before: dict, result
     its results, written atomically."""
     payload = {
         "benchmark": name,
-        "arguments": {key: str(value) if isinstance(value, Path) else value for key, value in vars(arguments).items()},
+        "arguments": vars(arguments),  # paths are written as strings (default=str below)
         "machine": machine_before,
         "load_average_after": [round(load, 2) for load in os.getloadavg()],
         **results,
     }
     with atomic_output(path) as partial:
-        partial.write_text(json.dumps(payload, indent=2) + "\n")
+        partial.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     print(f"\nload average before {machine_before['load_average_1_5_15min']}, after "
           f"{payload['load_average_after']} (1, 5, 15 min; {machine_before['logical_cores']} cores)")
     print(f"wrote {path}")

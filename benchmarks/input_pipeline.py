@@ -15,6 +15,8 @@ Each side reads two copies of the images, both written by `clean_petimages`: res
 the training size (what our split holds). So the table separates the three sources of the
 speed-up: reading pre-resized files, tf.data and Keras layers instead of Python and scipy per
 image, and the cache (our first epoch decodes, later ones read decoded images from memory).
+Two more rows time our CIFAR-10 pipeline (uint8 arrays from an .npz) at the report's batch of
+1024, the rate a GPU training job would be fed at.
 
     python -m benchmarks.input_pipeline                          # about a minute
     python -m benchmarks.input_pipeline --images-per-class 1000  # closer to the real split
@@ -103,6 +105,33 @@ def time_our_epochs(folder, image_size, batch_size, augment, seed, threads, late
     ]
 
 
+def time_cifar10_epochs(workdir, count, batch_size, seed, threads, later_epochs) -> list[dict]:
+    """Our CIFAR-10 pipeline (an .npz of uint8 arrays, as prepare_cifar10 writes it) at the
+    report's batch size: the first epoch and the mean of `later_epochs` more."""
+    from cnnlab.training.datasets import load_split
+
+    rng = np.random.default_rng(seed)
+    path = workdir / "cifar10_train.npz"
+    np.savez(path, images=rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8),
+             labels=rng.integers(0, 10, count).astype(np.uint8))
+    dataset, count = load_split(path, batch_size, shuffle=True, seed=seed, threads=threads)
+
+    def one_epoch() -> float:
+        with Stopwatch() as watch:
+            for images, _labels in dataset:
+                np.asarray(images[0, 0, 0])
+        return watch.seconds
+
+    first = one_epoch()
+    later = [one_epoch() for _ in range(later_epochs)]
+    common = {"pipeline": "ours: tf.data (arrays)", "JPEGs": "CIFAR-10 32x32 .npz", "augmentation": "no",
+              "batch": batch_size}
+    return [
+        {**common, "epoch": "first (fill cache)", "images": count, "seconds": first},
+        {**common, "epoch": f"later (cached, mean of {later_epochs})", "images": count, "seconds": float(np.mean(later))},
+    ]
+
+
 def main(argv=None):
     config = default_config()
     parser = argument_parser(NAME, __doc__.split("\n\n")[0])
@@ -117,6 +146,9 @@ def main(argv=None):
     )
     parser.add_argument("--batch-size", type=int, default=config["catsdogs"]["basic"]["batch_size"])
     parser.add_argument("--later-epochs", type=int, default=3, help="cached epochs of our pipeline to average")
+    parser.add_argument("--cifar10-images", type=int, default=45000,
+                        help="CIFAR-10 training images for our arrays pipeline (0: skip it)")
+    parser.add_argument("--cifar10-batch-size", type=int, default=config["cifar10"]["basic"]["batch_size"])
     args = parser.parse_args(argv)
 
     from cnnlab.runtime import configure_tensorflow
@@ -142,7 +174,11 @@ def main(argv=None):
                 for epoch in time_our_epochs(folder, args.image_size, args.batch_size, augment,
                                              args.seed, args.threads, args.later_epochs):
                     rows.append({"pipeline": "ours: tf.data + Keras layers", **common, **epoch})
+        if args.cifar10_images:
+            rows += time_cifar10_epochs(workdir, args.cifar10_images, args.cifar10_batch_size,
+                                        args.seed, args.threads, args.later_epochs)
     for row in rows:
+        row.setdefault("batch", args.batch_size)
         row["images_per_second"] = row["images"] / row["seconds"]
 
     def speed(pipeline, source_index, augment, epoch_prefix):
@@ -168,9 +204,9 @@ def main(argv=None):
             "cache (later / 1st epoch)": ours_cached / ours_first,
         })
 
-    columns = ["pipeline", "JPEGs", "augmentation", "epoch", "images", "seconds", "images_per_second"]
-    print_table(f"Input pipeline at {args.image_size[0]}x{args.image_size[1]}, batch {args.batch_size}, "
-                f"{args.threads} threads", rows, columns)
+    columns = ["pipeline", "JPEGs", "augmentation", "epoch", "batch", "images", "seconds", "images_per_second"]
+    print_table(f"Input pipelines, cats/dogs at {args.image_size[0]}x{args.image_size[1]}, {args.threads} threads",
+                rows, columns)
     print_table("Speed-up of ours over the report's generator, and where it comes from (factors multiply)",
                 speedups, list(speedups[0]))
     write_results(args.output, NAME, args, before, {"rows": rows, "speedups": speedups})

@@ -21,7 +21,7 @@ so it counts as its forward pass only, as the step runs it.
 The peak is a large float32 `tf.matmul` (2 n^3 FLOPs), the best of a few, measured before and
 after the models; the higher of the two is the peak the table divides by.
 
-    python -m benchmarks.training_throughput                        # about three minutes on 2 cores
+    python -m benchmarks.training_throughput                        # about two minutes on 2 cores
     python -m benchmarks.training_throughput --max-batch-size 0 --seconds 30   # the report's batch sizes
 """
 
@@ -139,13 +139,16 @@ def architectures(config: dict, catsdogs_filters: int, cifar10_filters: int):
 
     image_size = config["data"]["petimages"]["image_size"]
     basic, vgg16 = config["catsdogs"]["basic"], config["catsdogs"]["vgg16"]
+    # The hyper-parameters as the rules pass them: the config section, plus what a rule adds.
+    basic_hp = {**basic, "image_size": image_size, "filters": catsdogs_filters}
     vgg_hp = {
+        **vgg16,
         "image_size": image_size,
         "weights": None,
-        "preprocessing": vgg16["preprocessing"],
         "hidden_units": basic["hidden_units"],
         "augmentation": config["catsdogs"]["augmentation"],
     }
+    cifar10_hp = {**config["cifar10"]["basic"], "filters": cifar10_filters}
 
     def vgg16_parts():
         base = catsdogs.vgg16_base(image_size, None)
@@ -163,11 +166,9 @@ def architectures(config: dict, catsdogs_filters: int, cifar10_filters: int):
         base, head = vgg16_parts()
         return catsdogs.unfreeze_vgg16_base(catsdogs.vgg16_classifier(base, head, vgg16["preprocessing"]))
 
-    cifar10_hp = {"filters": cifar10_filters}
     return [
         (f"catsdogs basic CNN, {catsdogs_filters} filters", basic["batch_size"],
-         lambda: BUILDERS["catsdogs_basic"]({"image_size": image_size, "filters": catsdogs_filters,
-                                             "hidden_units": basic["hidden_units"]}, 0, None), "train"),
+         lambda: BUILDERS["catsdogs_basic"](basic_hp, 0, None), "train"),
         ("VGG16 frozen: base features (once per job)", vgg16["batch_size"], frozen_features, "forward"),
         ("VGG16 frozen: head on features (each epoch)", vgg16["batch_size"], frozen_head, "train"),
         ("VGG16 fine-tune (whole net trains)", vgg16["batch_size"], finetune, "train"),

@@ -8,7 +8,7 @@ cnnlab, config, ...), so touching a plotting module there disturbs nothing else;
 
     python -m benchmarks.workflow_dag                                  # demo.yaml, --cores 2
     python -m benchmarks.workflow_dag --configfile fullscale.yaml --cores all \\
-        --no-figure-change --timeout 480                               # the full-scale DAG on a GPU box
+        --no-figure-change --timeout 480 -- --resources gpu=4          # the full-scale DAG on a GPU box
 
 With --timeout the run is stopped after that many seconds and the JSON still records every job
 that finished, so a run cut short on a GPU lease still yields per-stage times.
@@ -16,6 +16,7 @@ that finished, so a run cut short on a GPU lease still yields per-stage times.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -38,7 +39,12 @@ WORKFLOW_PARTS = ["Snakefile", "config.yaml", "rules", "scripts", "cnnlab", "sch
 PLOTTING_MODULE = Path("cnnlab/plots.py")
 
 
-def copy_workflow(target: Path) -> Path:
+def copy_workflow(target: Path, configfiles: list[Path]) -> list[Path]:
+    """Copy the workflow and the configfiles into `target`; returns the copies' configfiles.
+
+    Both runs then read the very same code and config, whatever changes in the repository
+    meanwhile.
+    """
     target.mkdir(parents=True)
     for part in WORKFLOW_PARTS:
         source = REPO / part
@@ -46,11 +52,15 @@ def copy_workflow(target: Path) -> Path:
             shutil.copytree(source, target / part, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(source, target / part)
-    return target
+    copies = []
+    for index, configfile in enumerate(configfiles):
+        copies.append(target / f"overlay{index}-{configfile.name}")
+        shutil.copy2(configfile, copies[-1])
+    return copies
 
 
 def run_snakemake(workflow: Path, rundir: Path, configfiles: list[Path], cores: str,
-                  log_path: Path, timeout: float | None) -> dict:
+                  extra_args: list[str], log_path: Path, timeout: float | None) -> dict:
     """Run the copied workflow once; its output goes to `log_path`. Returns the return code,
     the wall time, whether the timeout stopped it, and the job counts Snakemake planned."""
     command = [
@@ -59,6 +69,7 @@ def run_snakemake(workflow: Path, rundir: Path, configfiles: list[Path], cores: 
         "--directory", str(rundir),
         "--cores", cores,
         "--configfile", *map(str, configfiles),
+        *extra_args,
     ]
     env = {**os.environ, "PYTHONPATH": str(workflow), "PYTHONUNBUFFERED": "1"}
     with open(log_path, "w") as log, Stopwatch() as watch:
@@ -95,9 +106,10 @@ def planned_jobs(output: str) -> dict[str, int]:
 
 
 def finished_jobs(rundir: Path, since: float) -> list[dict]:
-    """Every job that finished after `since` (epoch seconds), from Snakemake's metadata: one
-    record per output, holding the job's rule, start and end (the output's time stamp)."""
-    jobs = {}
+    """Every job that started after `since` (epoch seconds) and finished, from Snakemake's
+    metadata: one record per output, holding the job's rule and hash, the time the output was
+    marked incomplete (the job's start) and its time stamp (the job's end)."""
+    spans = {}
     for path in (rundir / ".snakemake" / "metadata").rglob("*"):
         if not path.is_file():
             continue
@@ -105,12 +117,13 @@ def finished_jobs(rundir: Path, since: float) -> list[dict]:
             record = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError):
             continue  # a record being written when the run was stopped
-        if not record.get("starttime") or record["starttime"] < since:
+        if record.get("incomplete") or not record.get("starttime") or record["starttime"] < since:
             continue
-        key = (record["rule"], record["job_hash"], record["starttime"])
-        jobs[key] = max(jobs.get(key, 0.0), record["endtime"])
+        key = (record["rule"], record["job_hash"])
+        start, end = spans.get(key, (record["starttime"], record["endtime"]))
+        spans[key] = (min(start, record["starttime"]), max(end, record["endtime"]))
     return sorted(
-        ({"rule": rule, "start": start - since, "seconds": end - start} for (rule, _, start), end in jobs.items()),
+        ({"rule": rule, "start": start - since, "seconds": end - start} for (rule, _), (start, end) in spans.items()),
         key=lambda job: job["start"],
     )
 
@@ -146,10 +159,10 @@ def training_speed(rundir: Path) -> list[dict]:
     return rows
 
 
-def figure_dpi(configfiles: list[Path]) -> int:
-    """figures.dpi as the configfiles set it (the last one that sets it wins)."""
+def figure_dpi(workflow: Path, configfiles: list[Path]) -> int:
+    """figures.dpi as the workflow's config.yaml and the configfiles set it (the last one wins)."""
     dpi = None
-    for path in [REPO / "config.yaml", *configfiles]:
+    for path in [workflow / "config.yaml", *configfiles]:
         with open(path) as handle:
             dpi = ((yaml.safe_load(handle) or {}).get("figures") or {}).get("dpi", dpi)
     return dpi
@@ -163,16 +176,20 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=None, help="stop the full run after this many seconds")
     parser.add_argument("--no-figure-change", dest="figure_change", action="store_false",
                         help="time the full run only")
+    parser.add_argument("snakemake_args", nargs=argparse.REMAINDER,
+                        help="after --: more arguments for snakemake, e.g. -- --resources gpu=4")
     args = parser.parse_args(argv)
-    configfiles = [path.resolve() for path in args.configfile]
-
     before = machine()
     with scratch_folder(args.workdir) as workdir:
-        workflow = copy_workflow(workdir / "workflow")
+        workflow = workdir / "workflow"
+        configfiles = copy_workflow(workflow, [path.resolve() for path in args.configfile])
         rundir = workdir / "run"
         rundir.mkdir()
         started = time.time()
-        full = run_snakemake(workflow, rundir, configfiles, args.cores, workdir / "full_run.log", args.timeout)
+        # argparse keeps the "--" that separates snakemake's arguments.
+        extra_args = [arg for arg in args.snakemake_args if arg != "--"]
+        full = run_snakemake(workflow, rundir, configfiles, args.cores, extra_args,
+                             workdir / "full_run.log", args.timeout)
         full_jobs = finished_jobs(rundir, started)
         results = {"full_run": {**full, "jobs": full_jobs}, "training": training_speed(rundir)}
         print_table(f"Full run: {full['seconds']:.0f} s wall, return code {full['returncode']}"
@@ -187,12 +204,12 @@ def main(argv=None):
             print(full_run_tail(workdir / "full_run.log"))
 
         if args.figure_change and full["returncode"] == 0:
-            dpi = figure_dpi(configfiles) + 1
+            dpi = figure_dpi(workflow, configfiles) + 1
             overlay = workdir / "figure_change.yaml"
             overlay.write_text(f"figures: {{dpi: {dpi}}}\n")
             (workflow / PLOTTING_MODULE).touch()
             started = time.time()
-            change = run_snakemake(workflow, rundir, [*configfiles, overlay], args.cores,
+            change = run_snakemake(workflow, rundir, [*configfiles, overlay], args.cores, extra_args,
                                    workdir / "figure_change.log", args.timeout)
             rerun = change["planned_jobs"]
             retrained = sorted(rule for rule in rerun if rule.startswith(("train_", "evaluate", "select_best")))

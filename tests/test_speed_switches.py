@@ -1,16 +1,21 @@
 """The GPU speed switches (config `training.mixed_precision`, `training.xla`) change how a train
 step computes, not what it learns: on a tiny CIFAR-10 model, on the CPU, each switch's losses
-and predictions follow the plain float32 path's within the switch's rounding."""
+and predictions follow the plain float32 path's within the switch's rounding. And the
+full-scale overlay that turns them on plans the whole DAG."""
 
 from __future__ import annotations
+
+import re
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from cnnlab.models import cifar10
 from cnnlab.runtime import configure_tensorflow
 from cnnlab.training.jobs import compile_model
+from conftest import REPO, run_snakemake
 
 SEED = 7
 EPOCHS = 3
@@ -40,6 +45,15 @@ def train_tiny(runtime: dict, images, labels):
         # The dtype policy is global: later tests must get float32 back.
         keras.mixed_precision.set_global_policy("float32")
     return np.array(history.history["loss"]), predictions, model
+
+
+@pytest.fixture(scope="module", autouse=True)
+def true_float32():
+    """On an Ampere or later GPU, TensorFlow runs float32 matmuls and convolutions in TF32
+    (10-bit mantissa); the plain path is compared as true float32. A no-op on the CPU."""
+    tf.config.experimental.enable_tensor_float_32_execution(False)
+    yield
+    tf.config.experimental.enable_tensor_float_32_execution(True)
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +87,13 @@ def test_switch_follows_plain_path(case, tiny_data, plain_run):
     assert plain_losses[-1] < plain_losses[0], "the tiny model should learn, or the comparison is empty"
     np.testing.assert_allclose(losses, plain_losses, rtol=loss_tolerance)
     np.testing.assert_allclose(predictions, plain_predictions, atol=prediction_tolerance)
+
+
+def test_fullscale_overlay_plans_the_whole_dag_on_one_gpu(tmp_path):
+    """fullscale.yaml validates and plans every job of the DAG, each training job on a GPU."""
+    result = run_snakemake(tmp_path, "--dry-run", configfiles=(REPO / "fullscale.yaml",), cores=16)
+    jobs = re.findall(r"^(?:local)?rule (\w+):\n(.*?)\n\n", result.stdout, re.M | re.S)
+    training = [body for rule, body in jobs if rule.startswith("train_")]
+    # 4 + 4 grid cells, 3 VGG16 stages, 2 CIFAR-10 variants (config.yaml's grids).
+    assert len(training) == 13
+    assert all(re.search(r"resources: .*\bgpu=1\b", body) for body in training)
