@@ -100,6 +100,16 @@ def configure_tensorflow(
     )
 
 
+def resolve_speed_switches(runtime: dict) -> dict:
+    """config `training`'s switches with `auto` decided where the job runs: mixed precision
+    and XLA pay off on a GPU and cost time on a CPU, so `auto` turns them on only when
+    TensorFlow sees a GPU. `true`/`false` force them either way."""
+    import tensorflow as tf
+
+    on_gpu = bool(tf.config.list_physical_devices("GPU"))
+    return {key: on_gpu if value == "auto" else value for key, value in runtime.items()}
+
+
 def device_description() -> str:
     """The name of the GPU TensorFlow trains on (the first one it sees), or "CPU"."""
     import tensorflow as tf

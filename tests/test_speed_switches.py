@@ -97,3 +97,15 @@ def test_fullscale_overlay_plans_the_whole_dag_on_one_gpu(tmp_path):
     # 4 + 4 grid cells, 3 VGG16 stages, 2 CIFAR-10 variants (config.yaml's grids).
     assert len(training) == 13
     assert all(re.search(r"resources: .*\bgpu=1\b", body) for body in training)
+
+
+def test_auto_switches_follow_the_device_and_explicit_values_win():
+    import tensorflow as tf
+
+    from cnnlab.runtime import resolve_speed_switches
+
+    on_gpu = bool(tf.config.list_physical_devices("GPU"))
+    resolved = resolve_speed_switches(
+        {"mixed_precision": "auto", "xla": True, "deterministic_ops": False}
+    )
+    assert resolved == {"mixed_precision": on_gpu, "xla": True, "deterministic_ops": False}

@@ -16,7 +16,12 @@ import tensorflow as tf
 
 from cnnlab.models import catsdogs, cifar10, load_model
 from cnnlab.models.augmentation import augmentation_layers
-from cnnlab.runtime import atomic_output, configure_tensorflow, device_description
+from cnnlab.runtime import (
+    atomic_output,
+    configure_tensorflow,
+    device_description,
+    resolve_speed_switches,
+)
 from cnnlab.training.callbacks import ResumableCSVLogger
 from cnnlab.training.datasets import arrays_dataset, load_split
 from cnnlab.history import read_history
@@ -118,6 +123,7 @@ def train_job(
         raise ValueError(f"unknown architecture '{architecture}': expected one of {ARCHITECTURES}")
     fail_once_if_requested()
     started = time.monotonic()
+    runtime = resolve_speed_switches(runtime)  # train.json records what really ran
     configure_tensorflow(threads, seed, runtime)
     best_cell, from_best = _best_cell_values(architecture, best_path)
     hp = {**settings, **from_best}
