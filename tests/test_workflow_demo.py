@@ -83,3 +83,18 @@ def test_summary_table_has_a_row_per_model(demo_run):
         rows = list(csv.DictReader(handle))
     assert len(rows) == len(list(results.rglob("metrics.json")))
     assert (results / "summary.md").read_text().count("\n|") >= len(rows)
+
+
+def test_cleanup_manifest_accounts_for_every_junk_kind_of_the_demo_archive(demo_run):
+    data = demo_run / "results" / "data" / "petimages"
+    with open(data / "clean_manifest.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    decisions = {(row["action"], row["reason"].split(":")[0]) for row in rows if row["action"] != "kept"}
+    for reason in ("zero-byte file", "not an image", "truncated or corrupt", "Thumbs.db",
+                   "rejected by TensorFlow's decoder"):
+        assert ("dropped", reason) in decisions, (reason, decisions)
+    for kind in ("greyscale JPEG", "CMYK JPEG", "palette PNG", "RGBA PNG"):
+        assert ("converted", f"{kind} converted to RGB") in decisions, (kind, decisions)
+    # Nothing lost: every image kept or converted is in the cleaned folder, once.
+    survivors = sum(row["action"] != "dropped" for row in rows)
+    assert survivors == len(list((data / "clean").rglob("*.jpg")))
