@@ -9,9 +9,15 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = REPO / "demo.yaml"
+
+
+def default_config() -> dict:
+    """config.yaml as written: the report's protocol (no overlay)."""
+    return yaml.safe_load((REPO / "config.yaml").read_text())
 
 
 def run_snakemake(

@@ -11,16 +11,10 @@ import pytest
 
 from cnnlab.models import catsdogs, cifar10, load_model
 from cnnlab.models.augmentation import augmentation_layers, shear_factor
+from conftest import default_config
 
-REPORT_AUGMENTATION = {
-    "rotation_degrees": 40,
-    "width_shift": 0.2,
-    "height_shift": 0.2,
-    "shear_degrees": 0.2,
-    "zoom": 0.2,
-    "horizontal_flip": True,
-    "fill_mode": "nearest",
-}
+# The report's ImageDataGenerator settings, as config.yaml keeps them.
+REPORT_AUGMENTATION = default_config()["catsdogs"]["augmentation"]
 
 
 def conv_params(in_channels, out_channels, kernel=3):

@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cnnlab.history import read_history
 from cnnlab.models import catsdogs, load_model
 from cnnlab.training import evaluate_job, select_best, train_job
 from cnnlab.training.callbacks import ResumableCSVLogger
 from cnnlab.training.datasets import load_split
-from cnnlab.history import read_history
 from cnnlab.training.jobs import compute_features
 from cnnlab.training.test_switches import FAIL_ONCE, fail_once_if_requested
+from conftest import default_config
 
 SIZE = (32, 32)
 RUNTIME = {"mixed_precision": False, "xla": False, "deterministic_ops": False}
@@ -346,15 +347,7 @@ def test_vgg16_stages_as_jobs(split_dir, tmp_path):
         {
             **vgg,
             "epochs": 1,
-            "augmentation": {
-                "rotation_degrees": 40,
-                "width_shift": 0.2,
-                "height_shift": 0.2,
-                "shear_degrees": 0.2,
-                "zoom": 0.2,
-                "horizontal_flip": True,
-                "fill_mode": "nearest",
-            },
+            "augmentation": default_config()["catsdogs"]["augmentation"],
         },
         split_dir,
         tmp_path / "vgg16_augmented",

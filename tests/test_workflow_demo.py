@@ -9,7 +9,7 @@ import json
 import pytest
 import yaml
 
-from conftest import DEMO_CONFIG, REPO
+from conftest import DEMO_CONFIG, default_config
 
 pytestmark = pytest.mark.workflow
 
@@ -25,7 +25,7 @@ def demo_config() -> dict:
                 base[key] = value
         return base
 
-    return merge(yaml.safe_load((REPO / "config.yaml").read_text()), yaml.safe_load(DEMO_CONFIG.read_text()))
+    return merge(default_config(), yaml.safe_load(DEMO_CONFIG.read_text()))
 
 
 def grid_cells(grid: dict) -> set[str]:
