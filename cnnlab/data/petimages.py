@@ -2,10 +2,10 @@
 
 The real archive holds `PetImages/Cat/*.jpg` and `PetImages/Dog/*.jpg`, 12,500 each, and
 among them junk: empty files, files that are not images, truncated JPEGs, `Thumbs.db`,
-greyscale/CMYK/palette images, and files Pillow reads but TensorFlow's decoder (the one
-`keras.utils.image_dataset_from_directory` uses) does not. Cleaning keeps an image only
-when both decoders read it fully, converts it to RGB, resizes it to the training size and
-writes it as a JPEG; every file gets a manifest row saying what happened and why.
+greyscale/CMYK/palette images, and images in other formats behind a .jpg name. Cleaning
+keeps an image only when Pillow, the decoder that later turns the split into the arrays
+training reads, decodes it fully; it converts the image to RGB, resizes it to the training
+size and writes it as a JPEG. Every file gets a manifest row saying what happened and why.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import io
 import logging
 import os
 import random
-import re
 import shutil
 import tempfile
 import warnings
@@ -58,19 +57,6 @@ def find_petimages_dir(raw_dir):
     return found[0]
 
 
-def _tensorflow_error(data):
-    """Why TensorFlow's decoder (as image_dataset_from_directory calls it) rejects `data`,
-    or None when it decodes."""
-    import tensorflow as tf  # here, not at the top: slow to import, and only cleaning needs it
-
-    try:
-        tf.io.decode_image(data, channels=3, expand_animations=False)
-    except tf.errors.OpError as error:
-        # Drop the "{{function_node ...}}" prefix TensorFlow puts before its message.
-        return re.sub(r"^\{\{.*?\}\}\s*", "", error.message).splitlines()[0]
-    return None
-
-
 def _inspect(path):
     """(action, reason, RGB image or None) for one file, action being kept, converted or dropped."""
     if path.name.lower() == "thumbs.db":
@@ -89,11 +75,10 @@ def _inspect(path):
         return "dropped", "not an image: Pillow cannot identify it", None
     except (OSError, SyntaxError, ValueError) as error:
         return "dropped", f"truncated or corrupt: {error}", None
-    tensorflow_error = _tensorflow_error(data)
-    if tensorflow_error:
-        return "dropped", f"rejected by TensorFlow's decoder: {format_name} file; {tensorflow_error}", None
-    if mode == "RGB":
+    if mode == "RGB" and format_name == "JPEG":
         return "kept", "", rgb
+    if mode == "RGB":
+        return "converted", f"RGB {format_name} re-encoded as JPEG", rgb
     return "converted", f"{MODE_NAMES.get(mode, mode)} {format_name} converted to RGB", rgb
 
 

@@ -41,7 +41,7 @@ PETIMAGES_JUNK = (
     "cmyk_jpeg",
     "palette_png",     # a palette PNG named .jpg
     "rgba_png",        # an RGBA PNG named .jpg
-    "tiff",            # a TIFF named .jpg: Pillow reads it, TensorFlow's decode_image does not
+    "tiff",            # a TIFF named .jpg: an image, in another format than its name says
 )
 
 # Zip entries carry a timestamp; a fixed one keeps the archive byte-identical between runs.
