@@ -136,8 +136,8 @@ def test_another_seed_chooses_other_images(cleaned, tmp_path):
 
 def test_too_few_images_names_the_class(cleaned, tmp_path):
     folder, _, _ = cleaned
-    with pytest.raises(PetImagesError, match="class 'cat' has 10 clean images"):
-        split(folder / "clean", tmp_path, images_per_class=11)
+    with pytest.raises(PetImagesError, match="class 'cat' has 11 clean images"):
+        split(folder / "clean", tmp_path, images_per_class=12)
     assert not (tmp_path / "split").exists() or not any((tmp_path / "split").iterdir())
 
 
