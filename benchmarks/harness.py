@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from cnnlab.runtime import atomic_output
+from cnnlab.jobio import atomic_output
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -22,7 +22,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from cnnlab.history import COLUMNS as HISTORY_COLUMNS  # noqa: E402
 from cnnlab.history import read_history  # noqa: E402
-from cnnlab.runtime import atomic_output  # noqa: E402
+from cnnlab.jobio import atomic_output  # noqa: E402
 
 # One colour per meaning across every figure, so a reader learns them once.
 TRAIN_COLOUR = "tab:blue"

@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from cnnlab.runtime import atomic_output
+from cnnlab.jobio import atomic_output
 
 NOT_APPLICABLE = "-"
 

@@ -61,19 +61,19 @@ def package_files(*parts):
 
 CODE = {
     "fetch_petimages": package_files(
-        "data/__init__", "data/sources", "data/extract", "data/synthetic", "runtime"
+        "data/__init__", "data/sources", "data/extract", "data/synthetic", "jobio"
     ),
     # The synthetic CIFAR-10 archive is written with the parser's own record layout.
     "fetch_cifar10": package_files(
-        "data/__init__", "data/sources", "data/extract", "data/synthetic", "data/cifar10", "runtime"
+        "data/__init__", "data/sources", "data/extract", "data/synthetic", "data/cifar10", "jobio"
     ),
-    "petimages": package_files("data/__init__", "data/petimages", "runtime"),
-    "cifar10": package_files("data/__init__", "data/cifar10", "runtime"),
+    "petimages": package_files("data/__init__", "data/petimages", "jobio"),
+    "cifar10": package_files("data/__init__", "data/cifar10", "jobio"),
     "models": package_files("models"),
-    "training": package_files("training", "history", "runtime"),
-    "plots": package_files("plots", "history", "runtime"),
-    "visualize": package_files("visualize", "runtime"),
-    "summary": package_files("summary", "runtime"),
+    "training": package_files("training", "history", "runtime", "jobio"),
+    "plots": package_files("plots", "history", "jobio"),
+    "visualize": package_files("visualize", "runtime", "jobio"),
+    "summary": package_files("summary", "jobio"),
 }
 
 GPUS_PER_TRAIN_JOB = config["training"]["gpus_per_job"]

@@ -1,6 +1,6 @@
 """Snakemake entry point: clean, convert and resize PetImages, writing a manifest of every file."""
 
-from cnnlab.runtime import log_to
+from cnnlab.jobio import log_to
 
 with log_to(snakemake.log[0]):
     from cnnlab.data.petimages import clean_petimages

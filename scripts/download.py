@@ -1,6 +1,6 @@
 """Snakemake entry point: fetch one data set (URL, local copy or synthetic) and extract it."""
 
-from cnnlab.runtime import log_to
+from cnnlab.jobio import log_to
 
 with log_to(snakemake.log[0]):
     from cnnlab.data.sources import fetch_and_extract

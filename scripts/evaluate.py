@@ -1,6 +1,6 @@
 """Snakemake entry point: test metrics of one trained model, written to metrics.json."""
 
-from cnnlab.runtime import log_to
+from cnnlab.jobio import log_to
 
 with log_to(snakemake.log[0]):
     from cnnlab.training import evaluate_job

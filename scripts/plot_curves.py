@@ -1,6 +1,6 @@
 """Snakemake entry point: one model's training and validation curves."""
 
-from cnnlab.runtime import log_to
+from cnnlab.jobio import log_to
 
 with log_to(snakemake.log[0]):
     from cnnlab.plots import save_figure, training_curves_figure

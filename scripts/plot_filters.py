@@ -1,6 +1,7 @@
 """Snakemake entry point: the best basic CNN's filter patterns, by gradient ascent."""
 
-from cnnlab.runtime import configure_tensorflow, log_to
+from cnnlab.jobio import log_to
+from cnnlab.runtime import configure_tensorflow
 
 with log_to(snakemake.log[0]):
     configure_tensorflow(snakemake.threads)

@@ -1,6 +1,6 @@
 """Snakemake entry point: every grid cell's validation accuracy, the selected cell in red."""
 
-from cnnlab.runtime import log_to
+from cnnlab.jobio import log_to
 
 with log_to(snakemake.log[0]):
     from cnnlab.plots import grid_comparison_figure, save_figure

@@ -1,6 +1,6 @@
 """Snakemake entry point: CIFAR-10 binary batches to train/val/test .npz arrays."""
 
-from cnnlab.runtime import log_to
+from cnnlab.jobio import log_to
 
 with log_to(snakemake.log[0]):
     from cnnlab.data.cifar10 import prepare_cifar10

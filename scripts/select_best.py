@@ -1,6 +1,6 @@
 """Snakemake entry point: pick the grid cell with the best validation accuracy."""
 
-from cnnlab.runtime import log_to
+from cnnlab.jobio import log_to
 
 with log_to(snakemake.log[0]):
     from cnnlab.training import select_best

@@ -1,6 +1,6 @@
 """Snakemake entry point: a seeded subset per class, split into train/val/test."""
 
-from cnnlab.runtime import log_to
+from cnnlab.jobio import log_to
 
 with log_to(snakemake.log[0]):
     from cnnlab.data.petimages import split_petimages

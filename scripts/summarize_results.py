@@ -1,6 +1,6 @@
 """Snakemake entry point: the results table (CSV, Markdown, HTML) beside the report's numbers."""
 
-from cnnlab.runtime import log_to
+from cnnlab.jobio import log_to
 
 with log_to(snakemake.log[0]):
     from cnnlab.summary import summarize_results

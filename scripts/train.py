@@ -1,6 +1,6 @@
 """Snakemake entry point: train one model and save model.keras, history.csv and train.json."""
 
-from cnnlab.runtime import log_to
+from cnnlab.jobio import log_to
 
 with log_to(snakemake.log[0]):
     from cnnlab.training import train_job

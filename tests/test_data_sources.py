@@ -12,7 +12,7 @@ import zipfile
 
 import pytest
 
-from cnnlab.data import written_atomically
+from cnnlab.jobio import atomic_output
 from cnnlab.data.sources import DataSourceError, fetch_and_extract
 from cnnlab.data.synthetic import PETIMAGES_JUNK
 
@@ -156,7 +156,7 @@ def test_synthetic_archives_are_named_by_their_settings_and_reproducible(tmp_pat
 def test_a_failed_write_keeps_the_previous_output_and_leaves_no_partial(tmp_path):
     target = tmp_path / "train.npz"
     target.write_text("previous")
-    with pytest.raises(RuntimeError), written_atomically(target) as partial:
+    with pytest.raises(RuntimeError), atomic_output(target) as partial:
         partial.write_text("half written")
         raise RuntimeError("killed")
     assert target.read_text() == "previous"

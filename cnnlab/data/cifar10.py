@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.data import written_atomically
+from cnnlab.jobio import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def stratified_split(labels, size, seed):
 
 def save_npz(path, images, labels, class_names):
     """Write one split; class names as a fixed-width str array, so loading needs no pickle."""
-    with written_atomically(path) as partial, open(partial, "wb") as file:
+    with atomic_output(path) as partial, open(partial, "wb") as file:
         np.savez(
             file,
             images=np.ascontiguousarray(images, dtype=np.uint8),

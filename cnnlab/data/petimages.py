@@ -24,7 +24,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from cnnlab.data import written_atomically
+from cnnlab.jobio import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def _clean_one(path, petimages_dir, out_dir, image_size):
 
 
 def _write_csv(path, fieldnames, rows):
-    with written_atomically(path) as partial, open(partial, "w", newline="") as file:
+    with atomic_output(path) as partial, open(partial, "w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=fieldnames, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
@@ -128,7 +128,7 @@ def clean_petimages(raw_dir, out_dir, manifest_path, image_size, workers=1):
         path for folder in CLASS_FOLDERS for path in (petimages_dir / folder).rglob("*") if path.is_file()
     ]
     log.info("Cleaning %d files in %s with %d worker(s)", len(files), petimages_dir, workers)
-    with written_atomically(out_dir, directory=True) as partial_dir, warnings.catch_warnings():
+    with atomic_output(out_dir, directory=True) as partial_dir, warnings.catch_warnings():
         # Pillow only warns about an image between one and two times its pixel limit; here
         # that is a reason to drop it, like the bigger ones it refuses outright.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -185,7 +185,7 @@ def split_petimages(clean_dir, split_dirs, manifest_path, images_per_class, rati
         )
         rows = []
         for split in split_names:
-            with written_atomically(split_dirs[split], directory=True) as partial:
+            with atomic_output(split_dirs[split], directory=True) as partial:
                 for class_name in CLASS_FOLDERS.values():
                     # splitfolders makes every split's class folder, even one left empty.
                     source = split_root / split / class_name

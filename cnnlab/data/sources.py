@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pooch
 
-from cnnlab.data import synthetic, written_atomically
+from cnnlab.data import synthetic
+from cnnlab.jobio import atomic_output
 from cnnlab.data.extract import safe_extract
 
 log = logging.getLogger(__name__)
@@ -213,14 +214,14 @@ def _generate(dataset, source, downloads_dir, seed):
         )
     else:
         raise DataSourceError(f"There is no synthetic generator for data set '{dataset}'")
-    with written_atomically(archive) as partial:
+    with atomic_output(archive) as partial:
         write(partial)
     log.info("Generated %s (%s bytes)", archive, f"{archive.stat().st_size:,}")
     return archive
 
 
 def _extract_into_place(archive, out_dir):
-    with written_atomically(out_dir, directory=True) as partial:
+    with atomic_output(out_dir, directory=True) as partial:
         if archive.is_dir():
             shutil.copytree(archive, partial, dirs_exist_ok=True)
         else:

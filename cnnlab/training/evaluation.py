@@ -7,7 +7,8 @@ import logging
 import os
 
 from cnnlab.models import load_model
-from cnnlab.runtime import atomic_output, configure_tensorflow
+from cnnlab.jobio import atomic_output
+from cnnlab.runtime import configure_tensorflow
 from cnnlab.training.datasets import load_split
 from cnnlab.history import read_history
 from cnnlab.training.jobs import loss_for

@@ -16,8 +16,8 @@ import tensorflow as tf
 
 from cnnlab.models import catsdogs, cifar10, load_model
 from cnnlab.models.augmentation import augmentation_layers
+from cnnlab.jobio import atomic_output
 from cnnlab.runtime import (
-    atomic_output,
     configure_tensorflow,
     device_description,
     resolve_speed_switches,

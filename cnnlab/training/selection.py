@@ -7,7 +7,7 @@ import logging
 import os
 from pathlib import Path
 
-from cnnlab.runtime import atomic_output
+from cnnlab.jobio import atomic_output
 from cnnlab.history import read_history
 
 log = logging.getLogger(__name__)
