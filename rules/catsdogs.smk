@@ -5,7 +5,10 @@ localrules:
     select_best_catsdogs,
 
 
-PETIMAGES_SPLIT = rules.split_petimages.output
+# The splits as training reads them: decoded uint8 arrays.
+PETIMAGES_ARRAYS = {
+    split: f"results/data/petimages/{split}.npz" for split in ("train", "val", "test")
+}
 CATSDOGS_BASIC = config["catsdogs"]["basic"]
 CATSDOGS_VGG16 = config["catsdogs"]["vgg16"]
 CATSDOGS_IMAGE_SIZE = config["data"]["petimages"]["image_size"]
@@ -14,8 +17,8 @@ CATSDOGS_IMAGE_SIZE = config["data"]["petimages"]["image_size"]
 rule train_catsdogs_basic:
     """One cell of the grid: the report's basic CNN at one learning rate and width."""
     input:
-        train=PETIMAGES_SPLIT.train,
-        val=PETIMAGES_SPLIT.val,
+        train=PETIMAGES_ARRAYS["train"],
+        val=PETIMAGES_ARRAYS["val"],
         code=CODE["models"] + CODE["training"],
     output:
         model="results/catsdogs/basic/lr{lr}_f{filters}/model.keras",
@@ -32,6 +35,7 @@ rule train_catsdogs_basic:
             "batchnorm_momentum": CATSDOGS_BASIC["batchnorm_momentum"],
             "image_size": CATSDOGS_IMAGE_SIZE,
         },
+        backend=KERAS_BACKEND,
         runtime=TRAINING_RUNTIME,
         seed=SEED,
         scratch_dir="results/checkpoints/catsdogs/basic/lr{lr}_f{filters}",
@@ -44,7 +48,7 @@ rule train_catsdogs_basic:
         gpu=GPUS_PER_TRAIN_JOB,
     retries: config["training"]["retries"]
     conda:
-        "../envs/training.yaml"
+        KERAS_ENV
     script:
         "../scripts/train.py"
 
@@ -63,7 +67,7 @@ rule select_best_catsdogs:
         "results/catsdogs/basic/select_best_benchmark.tsv"
     threads: 1
     conda:
-        "../envs/training.yaml"
+        "../envs/figures.yaml"
     script:
         "../scripts/select_best.py"
 
@@ -71,8 +75,8 @@ rule select_best_catsdogs:
 rule train_vgg16_frozen:
     """VGG16 base frozen, a dense head on top; the base's features are computed once."""
     input:
-        train=PETIMAGES_SPLIT.train,
-        val=PETIMAGES_SPLIT.val,
+        train=PETIMAGES_ARRAYS["train"],
+        val=PETIMAGES_ARRAYS["val"],
         best=rules.select_best_catsdogs.output[0],
         code=CODE["models"] + CODE["training"],
     output:
@@ -88,6 +92,7 @@ rule train_vgg16_frozen:
             "batch_size": CATSDOGS_VGG16["batch_size"],
             "image_size": CATSDOGS_IMAGE_SIZE,
         },
+        backend=KERAS_BACKEND,
         runtime=TRAINING_RUNTIME,
         seed=SEED,
         scratch_dir="results/checkpoints/catsdogs/vgg16_frozen",
@@ -100,7 +105,7 @@ rule train_vgg16_frozen:
         gpu=GPUS_PER_TRAIN_JOB,
     retries: config["training"]["retries"]
     conda:
-        "../envs/training.yaml"
+        KERAS_ENV
     script:
         "../scripts/train.py"
 
@@ -108,8 +113,8 @@ rule train_vgg16_frozen:
 rule train_vgg16_finetune:
     """The frozen stage's model with its base unfrozen, at a small learning rate."""
     input:
-        train=PETIMAGES_SPLIT.train,
-        val=PETIMAGES_SPLIT.val,
+        train=PETIMAGES_ARRAYS["train"],
+        val=PETIMAGES_ARRAYS["val"],
         initial_model=rules.train_vgg16_frozen.output.model,
         code=CODE["models"] + CODE["training"],
     output:
@@ -124,6 +129,7 @@ rule train_vgg16_finetune:
             "batch_size": CATSDOGS_VGG16["batch_size"],
             "image_size": CATSDOGS_IMAGE_SIZE,
         },
+        backend=KERAS_BACKEND,
         runtime=TRAINING_RUNTIME,
         seed=SEED,
         scratch_dir="results/checkpoints/catsdogs/vgg16_finetune",
@@ -136,7 +142,7 @@ rule train_vgg16_finetune:
         gpu=GPUS_PER_TRAIN_JOB,
     retries: config["training"]["retries"]
     conda:
-        "../envs/training.yaml"
+        KERAS_ENV
     script:
         "../scripts/train.py"
 
@@ -144,8 +150,8 @@ rule train_vgg16_finetune:
 rule train_vgg16_augmented:
     """VGG16 base frozen, trained on augmented images (Keras preprocessing layers)."""
     input:
-        train=PETIMAGES_SPLIT.train,
-        val=PETIMAGES_SPLIT.val,
+        train=PETIMAGES_ARRAYS["train"],
+        val=PETIMAGES_ARRAYS["val"],
         best=rules.select_best_catsdogs.output[0],
         code=CODE["models"] + CODE["training"],
     output:
@@ -162,6 +168,7 @@ rule train_vgg16_augmented:
             "image_size": CATSDOGS_IMAGE_SIZE,
             "augmentation": config["catsdogs"]["augmentation"],
         },
+        backend=KERAS_BACKEND,
         runtime=TRAINING_RUNTIME,
         seed=SEED,
         scratch_dir="results/checkpoints/catsdogs/vgg16_augmented",
@@ -174,18 +181,18 @@ rule train_vgg16_augmented:
         gpu=GPUS_PER_TRAIN_JOB,
     retries: config["training"]["retries"]
     conda:
-        "../envs/training.yaml"
+        KERAS_ENV
     script:
         "../scripts/train.py"
 
 
 # What `evaluate` reads for each dataset: its test split, and how to batch it.
 TEST_DATA = {
-    "catsdogs": rules.split_petimages.output.test,
+    "catsdogs": PETIMAGES_ARRAYS["test"],
     "cifar10": rules.prepare_cifar10.output.test,
 }
 EVALUATION_SETTINGS = {
-    "catsdogs": {"batch_size": CATSDOGS_BASIC["batch_size"], "image_size": CATSDOGS_IMAGE_SIZE},
+    "catsdogs": {"batch_size": CATSDOGS_BASIC["batch_size"]},
     "cifar10": {"batch_size": config["cifar10"]["basic"]["batch_size"]},
 }
 
@@ -200,6 +207,7 @@ rule evaluate:
     output:
         "results/{dataset}/{model}/metrics.json",
     params:
+        backend=KERAS_BACKEND,
         settings=lambda wildcards: EVALUATION_SETTINGS[wildcards.dataset],
     log:
         "logs/{dataset}/{model}/evaluate.log",
@@ -207,6 +215,6 @@ rule evaluate:
         "results/{dataset}/{model}/evaluate_benchmark.tsv"
     threads: 2
     conda:
-        "../envs/training.yaml"
+        KERAS_ENV
     script:
         "../scripts/evaluate.py"

@@ -28,6 +28,7 @@ rule train_cifar10_basic:
             "batch_size": CIFAR10_BASIC["batch_size"],
             "batchnorm_momentum": CIFAR10_BASIC["batchnorm_momentum"],
         },
+        backend=KERAS_BACKEND,
         runtime=TRAINING_RUNTIME,
         seed=SEED,
         scratch_dir="results/checkpoints/cifar10/basic/lr{lr}_f{filters}",
@@ -40,7 +41,7 @@ rule train_cifar10_basic:
         gpu=GPUS_PER_TRAIN_JOB,
     retries: config["training"]["retries"]
     conda:
-        "../envs/training.yaml"
+        KERAS_ENV
     script:
         "../scripts/train.py"
 
@@ -59,7 +60,7 @@ rule select_best_cifar10:
         "results/cifar10/basic/select_best_benchmark.tsv"
     threads: 1
     conda:
-        "../envs/training.yaml"
+        "../envs/figures.yaml"
     script:
         "../scripts/select_best.py"
 
@@ -83,6 +84,7 @@ rule train_cifar10_variant:
             # The basic net's, as the variant is that net with one more block.
             "batchnorm_momentum": CIFAR10_BASIC["batchnorm_momentum"],
         },
+        backend=KERAS_BACKEND,
         runtime=TRAINING_RUNTIME,
         seed=SEED,
         scratch_dir="results/checkpoints/cifar10/{variant}",
@@ -95,6 +97,6 @@ rule train_cifar10_variant:
         gpu=GPUS_PER_TRAIN_JOB,
     retries: config["training"]["retries"]
     conda:
-        "../envs/training.yaml"
+        KERAS_ENV
     script:
         "../scripts/train.py"

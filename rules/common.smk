@@ -77,6 +77,10 @@ CODE = {
 }
 
 GPUS_PER_TRAIN_JOB = config["training"]["gpus_per_job"]
+# Every job that runs Keras (training, evaluation, the model visualisations) runs on this
+# backend, in that backend's conda environment; no other job imports Keras.
+KERAS_BACKEND = config["training"]["backend"]
+KERAS_ENV = f"../envs/keras-{KERAS_BACKEND}.yaml"
 TRAINING_RUNTIME = {
     key: config["training"][key]
     for key in ("mixed_precision", "xla", "deterministic_ops")
@@ -129,6 +133,7 @@ wildcard_constraints:
     lr=r"[0-9.e+-]+",
     filters=r"\d+",
     dataset="catsdogs|cifar10",
+    split="train|val|test",
     stage="|".join(CATSDOGS_VGG16_STAGES),
     variant="|".join(CIFAR10_VARIANTS),
     model=r"basic/lr[^/]+|vgg16_\w+|inception|residual",

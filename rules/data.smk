@@ -90,6 +90,21 @@ rule split_petimages:
         "../scripts/split_petimages.py"
 
 
+rule decode_petimages_split:
+    """One split's images decoded once (Pillow) into an .npz of uint8 arrays, as training reads it."""
+    input:
+        images=lambda wildcards: rules.split_petimages.output[wildcards.split],
+        code=CODE["petimages"],
+    output:
+        "results/data/petimages/{split}.npz",
+    conda:
+        "../envs/data.yaml"
+    log:
+        "logs/data/decode_petimages_{split}.log",
+    script:
+        "../scripts/decode_petimages_split.py"
+
+
 rule prepare_cifar10:
     """Parse the binary batches with numpy (never pickle) into train/val/test .npz arrays."""
     input:

@@ -110,6 +110,7 @@ rule plot_activations:
             labels={"figure": "intermediate activations", "model": "basic CNN, best grid cell"},
         ),
     params:
+        backend=KERAS_BACKEND,
         dpi=FIGURE_SETTINGS["dpi"],
         image_index=FIGURE_SETTINGS["activation_image_index"],
         title="Cats vs dogs: conv activations of the best basic CNN",
@@ -117,7 +118,7 @@ rule plot_activations:
         "logs/figures/catsdogs/activations.log",
     threads: 2
     conda:
-        "../envs/figures.yaml"
+        KERAS_ENV
     script:
         "../scripts/plot_activations.py"
 
@@ -135,6 +136,7 @@ rule plot_filters:
             labels={"figure": "filter patterns", "model": "basic CNN, best grid cell"},
         ),
     params:
+        backend=KERAS_BACKEND,
         dpi=FIGURE_SETTINGS["dpi"],
         settings=FIGURE_SETTINGS["filter_visualization"],
         seed=SEED,
@@ -143,7 +145,7 @@ rule plot_filters:
         "logs/figures/catsdogs/filters.log",
     threads: 2
     conda:
-        "../envs/figures.yaml"
+        KERAS_ENV
     script:
         "../scripts/plot_filters.py"
 
@@ -162,6 +164,7 @@ rule plot_augmentation_samples:
             labels={"figure": "augmentation samples", "model": "VGG16, frozen base + augmentation"},
         ),
     params:
+        backend=KERAS_BACKEND,
         dpi=FIGURE_SETTINGS["dpi"],
         samples=FIGURE_SETTINGS["augmentation_samples"],
         augmentation=config["catsdogs"]["augmentation"],
@@ -170,7 +173,7 @@ rule plot_augmentation_samples:
     log:
         "logs/figures/catsdogs/augmentation_samples.log",
     conda:
-        "../envs/figures.yaml"
+        KERAS_ENV
     script:
         "../scripts/plot_augmentation.py"
 

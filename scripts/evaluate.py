@@ -1,8 +1,10 @@
 """Snakemake entry point: test metrics of one trained model, written to metrics.json."""
 
 from cnnlab.jobio import log_to
+from cnnlab.runtime import use_backend
 
 with log_to(snakemake.log[0]):
+    use_backend(snakemake.params.backend)  # before anything imports Keras
     from cnnlab.training import evaluate_job
 
     evaluate_job(

@@ -1,10 +1,11 @@
 """Snakemake entry point: the best basic CNN's filter patterns, by gradient ascent."""
 
 from cnnlab.jobio import log_to
-from cnnlab.runtime import configure_tensorflow
+from cnnlab.runtime import configure, use_backend
 
 with log_to(snakemake.log[0]):
-    configure_tensorflow(snakemake.threads)
+    use_backend(snakemake.params.backend)  # before anything imports Keras
+    configure(snakemake.threads)
     from cnnlab.plots import save_figure
     from cnnlab.visualize.filters import filters_figure
 

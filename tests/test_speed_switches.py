@@ -13,13 +13,14 @@ import pytest
 import tensorflow as tf
 
 from cnnlab.models import cifar10
-from cnnlab.runtime import configure_tensorflow
+from cnnlab import runtime as cnnlab_runtime
+from cnnlab.runtime import configure
 from cnnlab.training.jobs import compile_model
 from conftest import REPO, run_snakemake
 
 SEED = 7
 EPOCHS = 3
-PLAIN = {"mixed_precision": False, "xla": False, "deterministic_ops": False}
+PLAIN = {"mixed_precision": "float32", "xla": False, "deterministic_ops": False}
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def tiny_data():
 
 def train_tiny(runtime: dict, images, labels):
     """(per-epoch losses, predictions, model) of a small basic CNN trained as a job trains it."""
-    configure_tensorflow(threads=2, seed=SEED, runtime=runtime)
+    configure(threads=2, seed=SEED, runtime=runtime)
     try:
         model = cifar10.basic_cnn(filters=8)
         compile_model(model, learning_rate=1e-3, runtime=runtime)
@@ -63,11 +64,13 @@ def plain_run(tiny_data):
 
 # (switches, tolerance on the losses (relative) and on the predicted probabilities (absolute)).
 # XLA fuses and reorders float32 arithmetic: rounding only. float16 compute keeps about three
-# significant digits, and the first steps run under dynamic loss scaling.
+# significant digits, and the first steps run under dynamic loss scaling; bfloat16 keeps about
+# two and a half, with no loss scaling.
 CASES = {
     "xla": ({"xla": True}, 1e-4, 1e-4),
-    "mixed_precision": ({"mixed_precision": True}, 1e-2, 1e-2),
-    "mixed_precision+xla": ({"mixed_precision": True, "xla": True}, 1e-2, 1e-2),
+    "mixed_float16": ({"mixed_precision": "mixed_float16"}, 1e-2, 1e-2),
+    "mixed_float16+xla": ({"mixed_precision": "mixed_float16", "xla": True}, 1e-2, 1e-2),
+    "mixed_bfloat16": ({"mixed_precision": "mixed_bfloat16"}, 3e-2, 3e-2),
 }
 
 
@@ -80,7 +83,7 @@ def test_switch_follows_plain_path(case, tiny_data, plain_run):
     # The switch really took effect (else the comparison below would prove nothing).
     assert model.jit_compile == switches.get("xla", False)
     conv_dtype = model.get_layer("block1_conv").compute_dtype
-    assert conv_dtype == ("float16" if switches.get("mixed_precision") else "float32")
+    assert conv_dtype == switches.get("mixed_precision", "float32").removeprefix("mixed_")
     # Probabilities and loss stay float32 under mixed precision.
     assert predictions.dtype == np.float32
 
@@ -99,13 +102,46 @@ def test_fullscale_overlay_plans_the_whole_dag_on_one_gpu(tmp_path):
     assert all(re.search(r"resources: .*\bgpu=1\b", body) for body in training)
 
 
-def test_auto_switches_follow_the_device_and_explicit_values_win():
-    import tensorflow as tf
+AMPERE = {"name": "NVIDIA A100", "compute_capability": (8, 0)}
+TURING = {"name": "NVIDIA T4", "compute_capability": (7, 5)}
 
-    from cnnlab.runtime import resolve_speed_switches
 
+@pytest.mark.parametrize(
+    ("backend", "device", "requested", "expected"),
+    [
+        # auto: mixed precision only on a GPU, bfloat16 where the GPU runs it fast.
+        ("tensorflow", None, {"mixed_precision": "auto", "xla": "auto"}, ("float32", False)),
+        ("tensorflow", AMPERE, {"mixed_precision": "auto", "xla": "auto"}, ("mixed_bfloat16", True)),
+        ("tensorflow", TURING, {"mixed_precision": "auto", "xla": "auto"}, ("mixed_float16", True)),
+        # true: auto's pick on any device; explicit values win.
+        ("tensorflow", None, {"mixed_precision": True, "xla": True}, ("mixed_bfloat16", True)),
+        ("tensorflow", AMPERE, {"mixed_precision": "mixed_float16", "xla": False}, ("mixed_float16", False)),
+        ("tensorflow", AMPERE, {"mixed_precision": False, "xla": "auto"}, ("float32", True)),
+        # JAX always compiles its train step.
+        ("jax", None, {"mixed_precision": "auto", "xla": False}, ("float32", True)),
+        ("jax", AMPERE, {"mixed_precision": "auto", "xla": "auto"}, ("mixed_bfloat16", True)),
+    ],
+)
+def test_switches_are_decided_for_the_backend_and_the_device(
+    monkeypatch, backend, device, requested, expected
+):
+    monkeypatch.setattr(cnnlab_runtime, "backend", lambda: backend)
+    monkeypatch.setattr(cnnlab_runtime, "gpu", lambda: device)
+    resolved = cnnlab_runtime.resolve_speed_switches({**requested, "deterministic_ops": True})
+    assert resolved == {
+        "backend": backend,
+        "mixed_precision": expected[0],
+        "xla": expected[1],
+        "deterministic_ops": True,
+    }
+
+
+def test_this_machine_is_seen_as_it_is():
     on_gpu = bool(tf.config.list_physical_devices("GPU"))
-    resolved = resolve_speed_switches(
-        {"mixed_precision": "auto", "xla": True, "deterministic_ops": False}
-    )
-    assert resolved == {"mixed_precision": on_gpu, "xla": True, "deterministic_ops": False}
+    assert (cnnlab_runtime.gpu() is not None) == on_gpu
+    assert cnnlab_runtime.device_description() == ("CPU" if not on_gpu else cnnlab_runtime.gpu()["name"])
+
+
+def test_an_unknown_policy_is_refused():
+    with pytest.raises(ValueError, match="mixed_precision"):
+        cnnlab_runtime.resolve_speed_switches({"mixed_precision": "float8"})

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cnnlab.data.petimages import split_to_arrays
 from cnnlab.history import read_history
 from cnnlab.models import catsdogs, load_model
 from cnnlab.training import evaluate_job, select_best, train_job
@@ -25,7 +26,8 @@ RUNTIME = {"mixed_precision": False, "xla": False, "deterministic_ops": False}
 
 
 def write_split(root, counts, seed=0):
-    """Split folders of PNGs (lossless, so pixel values can be checked): cats dark, dogs bright."""
+    """Split folders of PNGs (lossless, so pixel values can be checked), cats dark, dogs bright,
+    and each split decoded to root/<split>.npz by the data stage's own function."""
     rng = np.random.default_rng(seed)
     for split, count in counts.items():
         for label, name in enumerate(catsdogs.CLASS_NAMES):
@@ -34,6 +36,7 @@ def write_split(root, counts, seed=0):
             for index in range(count):
                 pixels = rng.integers(0, 100, (*SIZE, 3)) + 150 * label
                 Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{index:03d}.png")
+        split_to_arrays(root / split, root / f"{split}.npz")
     return root
 
 
@@ -52,42 +55,66 @@ def npz_path(tmp_path_factory):
     return path
 
 
-def as_arrays(dataset):
-    images, labels = zip(*[(x.numpy(), y.numpy()) for x, y in dataset], strict=True)
+def as_arrays(batches):
+    images, labels = zip(*[batches[index] for index in range(len(batches))], strict=True)
     return np.concatenate(images), np.concatenate(labels)
 
 
 # ---------------------------------------------------------------------------------- pipelines
 
 
-def test_image_folder_pipeline(split_dir):
-    dataset, count = load_split(split_dir / "train", batch_size=5, image_size=SIZE)
-    images, labels = as_arrays(dataset)
-    assert count == 16 and images.shape == (16, *SIZE, 3)
+def test_split_folder_decodes_to_arrays_in_file_order(split_dir):
+    batches = load_split(split_dir / "train.npz", batch_size=5)
+    images, labels = as_arrays(batches)
+    assert batches.count == 16 and len(batches) == 4 and images.shape == (16, *SIZE, 3)
     assert images.dtype == np.uint8  # scaled inside the model, not in the pipeline
     # Unshuffled: file order, cats (0) first; the pixels are the files' own.
-    np.testing.assert_array_equal(labels.ravel(), [0] * 8 + [1] * 8)
+    np.testing.assert_array_equal(labels, [0] * 8 + [1] * 8)
     first = np.asarray(Image.open(split_dir / "train" / "cat" / "000.png"))
+    last = np.asarray(Image.open(split_dir / "train" / "dog" / "007.png"))
     np.testing.assert_array_equal(images[0], first)
+    np.testing.assert_array_equal(images[-1], last)
 
 
-def test_training_pipeline_shuffles_with_its_seed_every_epoch(split_dir):
-    def epoch_orders(seed):
-        dataset, _ = load_split(split_dir / "train", 16, SIZE, shuffle=True, seed=seed)
-        return [as_arrays(dataset)[0].reshape(16, -1)[:, 0].tolist() for _ in range(2)]
+def test_training_batches_follow_the_seed_and_the_epoch_alone(npz_path):
+    def first_pixels(batches):
+        return as_arrays(batches)[0].reshape(30, -1)[:, 0].tolist()
 
-    first_epoch, second_epoch = epoch_orders(seed=3)
-    assert first_epoch != second_epoch
-    assert epoch_orders(seed=3) == [first_epoch, second_epoch]
+    def epoch_orders(seed, epochs):
+        batches = load_split(npz_path, 8, shuffle=True, seed=seed)
+        orders = []
+        for epoch in epochs:
+            batches.set_epoch(epoch)
+            orders.append(first_pixels(batches))
+        return orders
+
+    first, second, third = epoch_orders(seed=3, epochs=[0, 1, 2])
+    assert len({tuple(first), tuple(second), tuple(third)}) == 3
+    # A job resumed at epoch 2 draws what an uninterrupted run draws there.
+    assert epoch_orders(seed=3, epochs=[2]) == [third]
+    assert epoch_orders(seed=4, epochs=[0]) != [first]
+    # Every epoch holds every example once.
+    unshuffled = first_pixels(load_split(npz_path, 8))
+    assert sorted(first) == sorted(second) == sorted(unshuffled)
+
+
+def test_fit_tells_the_batches_each_epoch(npz_path):
+    batches = load_split(npz_path, 8, shuffle=True, seed=1)
+    seen = []
+    callback = batches.epoch_callback()
+    for epoch in range(3):
+        callback.on_epoch_begin(epoch)
+        seen.append(batches.epoch)
+    assert seen == [0, 1, 2]
 
 
 def test_npz_pipeline(npz_path):
-    dataset, count = load_split(npz_path, batch_size=8)
-    images, labels = as_arrays(dataset)
+    batches = load_split(npz_path, batch_size=8)
+    images, labels = as_arrays(batches)
     with np.load(npz_path) as arrays:
         np.testing.assert_array_equal(images, arrays["images"])
         np.testing.assert_array_equal(labels, arrays["labels"])
-    assert count == 30 and images.dtype == np.uint8
+    assert batches.count == 30 and len(batches) == 4 and images.dtype == np.uint8
 
 
 def test_unknown_data_path_is_explained(tmp_path):
@@ -191,8 +218,8 @@ def run_train_job(architecture, settings, data, out, **overrides):
     arguments = dict(
         architecture=architecture,
         settings=settings,
-        train_data=data / "train",
-        val_data=data / "val",
+        train_data=data / "train.npz",
+        val_data=data / "val.npz",
         best_path=None,
         initial_model_path=None,
         model_path=out / "model.keras",
@@ -225,7 +252,8 @@ def test_train_and_evaluate_basic_cell(split_dir, tmp_path):
     assert (info["n_train"], info["n_val"]) == (16, 8)
     assert info["hyperparameters"]["filters"] == 4 and info["best_cell"] is None
     assert info["device"] == "CPU" and info["seed"] == 11
-    assert set(info["versions"]) == {"tensorflow", "keras", "python"}
+    assert info["versions"]["backend"] == "tensorflow" and info["runtime"]["backend"] == "tensorflow"
+    assert {"tensorflow", "keras", "numpy", "python"} <= set(info["versions"])
     assert info["parameters"] == load_model(out / "model.keras").count_params()
     assert [row["epoch"] for row in read_history(out / "history.csv")] == [0, 1, 2]
     assert not (tmp_path / "checkpoints" / out.name).exists(), "the scratch folder is removed"
@@ -234,8 +262,8 @@ def test_train_and_evaluate_basic_cell(split_dir, tmp_path):
     metrics = evaluate_job(
         out / "model.keras",
         out / "history.csv",
-        split_dir / "test",
-        {"batch_size": 4, "image_size": list(SIZE)},
+        split_dir / "test.npz",
+        {"batch_size": 4},
         tmp_path / "metrics.json",
         threads=2,
     )
@@ -290,15 +318,14 @@ def test_frozen_fast_path_equals_the_whole_model(split_dir, tmp_path):
     and still does after saving and loading."""
     keras.utils.set_random_seed(5)
     base = catsdogs.vgg16_base(SIZE, weights=None)
-    images, _ = load_split(split_dir / "val", batch_size=3, image_size=SIZE)
-    features, labels = compute_features(catsdogs.vgg16_features(base, "vgg"), images)
+    pixels, labels = as_arrays(load_split(split_dir / "val.npz", batch_size=3))
+    features = compute_features(catsdogs.vgg16_features(base, "vgg"), pixels, batch_size=3)
     assert features.shape == (8, 1, 1, 512)
     head = catsdogs.dense_head(features.shape[1:], hidden_units=8)
     head.compile(optimizer="adam", loss="binary_crossentropy")
     head.fit(features, labels, epochs=2, verbose=0)
 
     model = catsdogs.vgg16_classifier(base, head, "vgg")
-    pixels = as_arrays(images)[0]
     from_features = head.predict(features, verbose=0)
     np.testing.assert_allclose(
         model.predict(pixels, verbose=0), from_features, rtol=1e-5, atol=1e-6

@@ -22,6 +22,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from cnnlab.jobio import atomic_output
@@ -202,3 +203,38 @@ def split_petimages(clean_dir, split_dirs, manifest_path, images_per_class, rati
         f"{images_per_class} images per class, split by {ratios}:", counts, CLASS_FOLDERS.values(), split_names
     )
     return rows
+
+
+def split_to_arrays(split_dir, out_path):
+    """Decode one split folder (cat/ and dog/ of training-size JPEGs) into `out_path`, an .npz
+    of `images` (N, H, W, 3) uint8 and `labels` (N,) uint8 (0 = cat, 1 = dog), class by class
+    and file name by file name.
+
+    Pillow decodes here, the decoder cleaning checked every image with: an image kept by
+    cleaning is an image training can read. Training then never decodes a JPEG again.
+    """
+    split_dir = Path(split_dir)
+    images, labels = [], []
+    for label, class_name in enumerate(CLASS_FOLDERS.values()):
+        class_dir = split_dir / class_name
+        if not class_dir.is_dir():
+            raise PetImagesError(f"{class_dir} does not exist: rerun the split_petimages job")
+        for path in sorted(class_dir.iterdir()):
+            with Image.open(path) as image:
+                images.append(np.asarray(image.convert("RGB"), dtype=np.uint8))
+            labels.append(label)
+    if not images:
+        raise PetImagesError(f"{split_dir} holds no images: rerun the split_petimages job")
+    shapes = collections.Counter(image.shape for image in images)
+    if len(shapes) > 1:
+        raise PetImagesError(
+            f"{split_dir}: images of several sizes {dict(shapes)}; cleaning resizes every image "
+            "to data.petimages.image_size: rerun clean_petimages and split_petimages"
+        )
+    with atomic_output(out_path) as partial:
+        np.savez(partial, images=np.stack(images), labels=np.asarray(labels, dtype=np.uint8))
+    counts = collections.Counter(labels)
+    log.info(
+        "%s: %d images of %s; per class %s", out_path, len(images), images[0].shape,
+        {name: counts[label] for label, name in enumerate(CLASS_FOLDERS.values())},
+    )

@@ -9,8 +9,11 @@ import os
 import keras
 
 from cnnlab.models import catsdogs, cifar10  # noqa: F401  (registers the custom layers)
+from cnnlab.models.augmentation import compile_geometric_layers_on_jax
 
 
 def load_model(path: str | os.PathLike, compile: bool = True) -> keras.Model:
-    """A saved model.keras of this workflow (any architecture)."""
-    return keras.models.load_model(path, compile=compile)
+    """A saved model.keras of this workflow (any architecture), saved under either backend."""
+    model = keras.models.load_model(path, compile=compile)
+    compile_geometric_layers_on_jax(model)
+    return model

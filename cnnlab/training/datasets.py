@@ -1,9 +1,11 @@
-"""tf.data input pipelines: split folders of JPEGs (cats vs dogs) and .npz arrays (CIFAR-10).
+"""The input path of every model, on every backend: batches drawn from decoded uint8 arrays.
 
-Images stay uint8 all the way to the model, which scales them itself: the cache holds a quarter
-of what float32 would, and no Python runs per image. Each pipeline is cached after its first
-pass (the images are decoded once per job), shuffled with a seed for training only, batched and
-prefetched.
+Both data sets reach training as .npz files of `images` (N, H, W, 3) uint8 and `labels` (N,):
+CIFAR-10 as parsed from its binary batches, cats vs dogs as its split folders decoded once
+(`cnnlab.data.petimages.split_to_arrays`). So no epoch decodes a JPEG, no Python runs per
+image, and nothing here needs TensorFlow: Keras feeds a `PyDataset` to TensorFlow and JAX alike.
+Images stay uint8 until the model's own rescaling layer (a quarter of float32's memory and
+host-to-device traffic).
 """
 
 from __future__ import annotations
@@ -13,91 +15,94 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from cnnlab.models.catsdogs import CLASS_NAMES
+
+class ArrayBatches(keras.utils.PyDataset):
+    """Batches of in-memory (inputs, labels) arrays, in a seeded new order every epoch when
+    `shuffle` is set.
+
+    The order of epoch e is a function of (seed, e) alone, so a job resumed from its backup at
+    epoch e draws the batches an uninterrupted run would have: `fit` passes the epoch through
+    the callback from `epoch_callback()`. Batches are slices of the arrays, cut in the main
+    thread: copying a few MB is far cheaper than a training step, and Keras' JAX trainer
+    already puts the next batches on the device while the current one trains.
+    """
+
+    def __init__(
+        self,
+        inputs: np.ndarray,
+        labels: np.ndarray,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int | None = None,
+    ):
+        super().__init__()
+        if len(inputs) != len(labels):
+            raise ValueError(f"{len(inputs)} inputs but {len(labels)} labels")
+        if len(labels) == 0:
+            raise ValueError("no examples to batch")
+        if shuffle and seed is None:
+            raise ValueError("a shuffled ArrayBatches needs a seed, so its orders repeat")
+        self.inputs, self.labels = inputs, labels
+        self.batch_size = batch_size
+        self.shuffle, self.seed = shuffle, seed
+        self.epoch = 0
+        self._order = self._order_of(0)
+
+    def __len__(self) -> int:
+        return -(-len(self.labels) // self.batch_size)
+
+    def __getitem__(self, index: int):
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} of {len(self)}")
+        start, stop = index * self.batch_size, (index + 1) * self.batch_size
+        if self._order is None:
+            return self.inputs[start:stop], self.labels[start:stop]
+        # Sorted, the gather reads memory in order; the batch holds the same examples.
+        picked = np.sort(self._order[start:stop])
+        return self.inputs[picked], self.labels[picked]
+
+    @property
+    def count(self) -> int:
+        return len(self.labels)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the order of `epoch` (0-based)."""
+        self.epoch = epoch
+        self._order = self._order_of(epoch)
+
+    def epoch_callback(self) -> keras.callbacks.Callback:
+        """A callback that tells this dataset which epoch `fit` is starting."""
+        return keras.callbacks.LambdaCallback(
+            on_epoch_begin=lambda epoch, logs=None: self.set_epoch(epoch)
+        )
+
+    def _order_of(self, epoch: int):
+        if not self.shuffle:
+            return None
+        return np.random.default_rng([self.seed, epoch]).permutation(len(self.labels))
+
+
+def read_arrays(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels) of a split's .npz file."""
+    path = Path(path)
+    if path.suffix != ".npz" or not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is not a split's .npz file: rerun the data stage that writes it"
+        )
+    with np.load(path, allow_pickle=False) as arrays:
+        missing = {"images", "labels"} - set(arrays.files)
+        if missing:
+            raise ValueError(f"{path} lacks {sorted(missing)}: rerun the data stage that writes it")
+        return arrays["images"], arrays["labels"]
 
 
 def load_split(
     path: str | os.PathLike,
     batch_size: int,
-    image_size: tuple[int, int] | None = None,
     shuffle: bool = False,
     seed: int | None = None,
-    threads: int | None = None,
-) -> tuple[tf.data.Dataset, int]:
-    """A batched (images, labels) dataset of one split, and its number of examples.
-
-    `path` is a split folder with one subfolder per class (then `image_size`, height x width, is
-    required) or an .npz file with `images` (N, H, W, 3) uint8 and `labels` (N,).
-    """
-    path = Path(path)
-    if path.is_dir():
-        if image_size is None:
-            raise ValueError(f"{path} is an image folder: its image_size must be given")
-        images, count = _image_folder(path, image_size)
-    elif path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as arrays:
-            images = tf.data.Dataset.from_tensor_slices((arrays["images"], arrays["labels"]))
-            count = len(arrays["labels"])
-    else:
-        raise FileNotFoundError(
-            f"{path} is neither a split folder nor an .npz file: "
-            "rerun the data stage that writes it"
-        )
-    return batched(images, count, batch_size, shuffle, seed, threads), count
-
-
-def arrays_dataset(
-    inputs: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    shuffle: bool = False,
-    seed: int | None = None,
-    threads: int | None = None,
-) -> tf.data.Dataset:
-    """A batched dataset of in-memory arrays (e.g. features computed once)."""
-    examples = tf.data.Dataset.from_tensor_slices((inputs, labels))
-    return batched(examples, len(labels), batch_size, shuffle, seed, threads)
-
-
-def batched(
-    examples: tf.data.Dataset,
-    count: int,
-    batch_size: int,
-    shuffle: bool,
-    seed: int | None,
-    threads: int | None,
-) -> tf.data.Dataset:
-    """Cache, [shuffle], batch and prefetch a dataset of single examples.
-
-    The cache comes before the shuffle, so every epoch draws a new order from the cached
-    examples (a shuffle before the cache would freeze the first epoch's order).
-    """
-    examples = examples.cache()
-    if shuffle:
-        examples = examples.shuffle(count, seed=seed, reshuffle_each_iteration=True)
-    examples = examples.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    if threads:
-        # tf.data's own thread pool, sized like the job's, instead of one thread per core.
-        options = tf.data.Options()
-        options.threading.private_threadpool_size = threads
-        examples = examples.with_options(options)
-    return examples
-
-
-def _image_folder(path: Path, image_size: tuple[int, int]) -> tuple[tf.data.Dataset, int]:
-    """The images of a split folder in file-name order, labelled 0 = cat, 1 = dog."""
-    images = keras.utils.image_dataset_from_directory(
-        path,
-        labels="inferred",
-        label_mode="binary",
-        class_names=CLASS_NAMES,
-        image_size=tuple(image_size),
-        batch_size=None,
-        shuffle=False,
-    )
-    count = len(images.file_paths)
-    # Keras decodes to float32; the split's images already have the training size, so the
-    # values are whole numbers and uint8 holds them exactly.
-    return images.map(lambda image, label: (tf.cast(tf.round(image), tf.uint8), label)), count
+) -> ArrayBatches:
+    """The batches of one split's .npz file (`count` is its number of examples)."""
+    images, labels = read_arrays(path)
+    return ArrayBatches(images, labels, batch_size, shuffle=shuffle, seed=seed)

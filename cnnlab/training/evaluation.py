@@ -8,7 +8,7 @@ import os
 
 from cnnlab.models import load_model
 from cnnlab.jobio import atomic_output
-from cnnlab.runtime import configure_tensorflow
+from cnnlab.runtime import configure
 from cnnlab.training.datasets import load_split
 from cnnlab.history import read_history
 from cnnlab.training.jobs import loss_for
@@ -27,14 +27,13 @@ def evaluate_job(
     """Write metrics.json: test loss and accuracy, beside the final epoch's train and validation
     accuracy and loss from history.csv, the number of epochs and of test examples.
 
-    `settings`: batch_size, and image_size (height, width) when `test_data` is an image folder.
+    `test_data` is the test split's .npz arrays; `settings` holds the batch_size.
     """
-    configure_tensorflow(threads)
+    configure(threads)
     model = load_model(model_path, compile=False)
     model.compile(loss=loss_for(model), metrics=["accuracy"])
-    test, n_test = load_split(
-        test_data, settings["batch_size"], settings.get("image_size"), threads=threads
-    )
+    test = load_split(test_data, settings["batch_size"])
+    n_test = test.count
     scores = model.evaluate(test, verbose=2, return_dict=True)
     test_loss, test_accuracy = scores["loss"], scores["accuracy"]
     history = read_history(history_path)

@@ -5,25 +5,19 @@ from __future__ import annotations
 import json
 import logging
 import os
-import platform
 import shutil
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+from cnnlab.jobio import atomic_output
 from cnnlab.models import catsdogs, cifar10, load_model
 from cnnlab.models.augmentation import augmentation_layers
-from cnnlab.jobio import atomic_output
-from cnnlab.runtime import (
-    configure_tensorflow,
-    device_description,
-    resolve_speed_switches,
-)
+from cnnlab.runtime import configure, device_description, resolve_speed_switches, versions
 from cnnlab.training.callbacks import ResumableCSVLogger
-from cnnlab.training.datasets import arrays_dataset, load_split
+from cnnlab.training.datasets import ArrayBatches, load_split, read_arrays
 from cnnlab.history import read_history
 from cnnlab.training.test_switches import fail_once_if_requested, kill_switch_callbacks
 
@@ -88,7 +82,8 @@ def loss_for(model: keras.Model) -> str:
 
 
 def compile_model(model: keras.Model, learning_rate: float, runtime: dict) -> None:
-    """Adam at `learning_rate`, accuracy, XLA if asked."""
+    """Adam at `learning_rate`, accuracy, XLA-compiled steps if `runtime["xla"]` (always on
+    JAX: see `resolve_speed_switches`)."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=loss_for(model),
@@ -115,6 +110,7 @@ def train_job(
     """Train one model and write model.keras, history.csv and train.json (each atomically).
 
     `settings` are the rule's hyper-parameters (epochs, batch_size, image_size for images, ...);
+    `train_data` and `val_data` are the splits' .npz arrays;
     the ones a stage takes from its grid's best cell are read from `best_path`. Training state
     lives in `scratch_dir`, outside the declared outputs: a job killed after epoch k resumes at
     epoch k + 1 when rerun, and the folder is removed once the outputs are in place.
@@ -124,7 +120,7 @@ def train_job(
     fail_once_if_requested()
     started = time.monotonic()
     runtime = resolve_speed_switches(runtime)  # train.json records what really ran
-    configure_tensorflow(threads, seed, runtime)
+    configure(threads, seed, runtime)
     best_cell, from_best = _best_cell_values(architecture, best_path)
     hp = {**settings, **from_best}
     scratch_dir = Path(scratch_dir)
@@ -140,29 +136,30 @@ def train_job(
         },
     )
 
-    image_size = hp.get("image_size")
-    # The frozen stage reads the training images once, in file order, and shuffles their features.
-    frozen = architecture == "vgg16_frozen"
-    train, n_train = load_split(
-        train_data, hp["batch_size"], image_size, shuffle=not frozen, seed=seed, threads=threads
-    )
-    val, n_val = load_split(val_data, hp["batch_size"], image_size, threads=threads)
+    train, val = read_arrays(train_data), read_arrays(val_data)
+    n_train, n_val = len(train[1]), len(val[1])
     log.info(
-        "%s: %d training and %d validation examples, hyper-parameters %s",
+        "%s on %s: %d training and %d validation examples, hyper-parameters %s, runtime %s",
         architecture,
+        device_description(),
         n_train,
         n_val,
         hp,
+        runtime,
     )
 
-    if frozen:
-        model, epochs_restored = train_frozen_vgg16(
-            hp, train, val, scratch_dir, runtime, seed, threads
-        )
+    if architecture == "vgg16_frozen":
+        model, epochs_restored = train_frozen_vgg16(hp, train, val, scratch_dir, runtime, seed)
     else:
         model = BUILDERS[architecture](hp, seed, initial_model_path)
         compile_model(model, hp["learning_rate"], runtime)
-        epochs_restored = fit(model, train, val, hp["epochs"], scratch_dir)
+        epochs_restored = fit(
+            model,
+            ArrayBatches(*train, hp["batch_size"], shuffle=True, seed=seed),
+            ArrayBatches(*val, hp["batch_size"]),
+            hp["epochs"],
+            scratch_dir,
+        )
     model.summary(print_fn=lambda text, **_: log.info(text))
 
     history = read_history(scratch_dir / "history.csv")
@@ -185,11 +182,7 @@ def train_job(
         "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "runtime": runtime,
         "threads": threads,
-        "versions": {
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "python": platform.python_version(),
-        },
+        "versions": versions(),
         "n_train": n_train,
         "n_val": n_val,
         "parameters": model.count_params(),
@@ -204,13 +197,16 @@ def train_job(
     shutil.rmtree(scratch_dir)
 
 
-def fit(model: keras.Model, train, val, epochs: int, scratch_dir: Path) -> int:
+def fit(
+    model: keras.Model, train: ArrayBatches, val: ArrayBatches, epochs: int, scratch_dir: Path
+) -> int:
     """model.fit with history.csv and a per-epoch backup in `scratch_dir`.
 
     Returns how many epochs came from the backup of a killed run (0 for a fresh start).
     """
     history_logger = ResumableCSVLogger(scratch_dir / "history.csv")
     callbacks = [
+        train.epoch_callback(),  # each epoch's order follows from the seed and the epoch
         history_logger,  # before the backup: see ResumableCSVLogger
         keras.callbacks.BackupAndRestore(scratch_dir / "backup", double_checkpoint=True),
         *kill_switch_callbacks(scratch_dir),
@@ -227,25 +223,27 @@ def fit(model: keras.Model, train, val, epochs: int, scratch_dir: Path) -> int:
     return epochs if history_logger.first_epoch is None else history_logger.first_epoch
 
 
-def train_frozen_vgg16(hp, train_images, val_images, scratch_dir, runtime, seed, threads):
+def train_frozen_vgg16(hp, train, val, scratch_dir, runtime, seed):
     """The frozen-base stage, fast: the base's features of each split are computed once, the
     head trains on them, and the whole model (preprocessing, frozen base, head) is assembled
     from the same layers. With the base frozen this is the same model as training end to end
-    on images, at a fraction of the compute."""
+    on images, at a fraction of the compute.
+
+    `train` and `val` are (images, labels) arrays; the training features are shuffled each
+    epoch as the images would have been.
+    """
     base = catsdogs.vgg16_base(hp["image_size"], hp["weights"])
     extractor = catsdogs.vgg16_features(base, hp["preprocessing"])
-    splits = {}
-    for name, images in (("train", train_images), ("val", val_images)):
-        splits[name] = compute_features(extractor, images)
-        log.info("VGG16 features of the %s split: %s", name, splits[name][0].shape)
+    features = {}
+    for name, (images, labels) in (("train", train), ("val", val)):
+        features[name] = (compute_features(extractor, images, hp["batch_size"]), labels)
+        log.info("VGG16 features of the %s split: %s", name, features[name][0].shape)
     head = catsdogs.dense_head(base.output_shape[1:], hp["hidden_units"])
     compile_model(head, hp["learning_rate"], runtime)
     epochs_restored = fit(
         head,
-        arrays_dataset(
-            *splits["train"], hp["batch_size"], shuffle=True, seed=seed, threads=threads
-        ),
-        arrays_dataset(*splits["val"], hp["batch_size"], threads=threads),
+        ArrayBatches(*features["train"], hp["batch_size"], shuffle=True, seed=seed),
+        ArrayBatches(*features["val"], hp["batch_size"]),
         hp["epochs"],
         scratch_dir,
     )
@@ -256,18 +254,13 @@ def train_frozen_vgg16(hp, train_images, val_images, scratch_dir, runtime, seed,
     return model, epochs_restored
 
 
-def compute_features(extractor: keras.Model, images) -> tuple[np.ndarray, np.ndarray]:
-    """(features, labels) of a batched, unshuffled dataset, batch by batch.
+def compute_features(extractor: keras.Model, images: np.ndarray, batch_size: int) -> np.ndarray:
+    """The extractor's output for every image, in order, as float32.
 
-    The forward pass is a compiled graph (tf.function), as model.fit's steps are: eager
-    calls cost about a tenth more per image, and this pass is nearly all the stage's compute.
+    `predict` runs a compiled forward pass on either backend (a tf.function, or jax.jit), as
+    fit's steps are: this pass is nearly all the stage's compute.
     """
-    forward = tf.function(lambda batch: extractor(batch, training=False), reduce_retracing=True)
-    features, labels = [], []
-    for batch_images, batch_labels in images:
-        features.append(forward(batch_images).numpy())
-        labels.append(batch_labels.numpy())
-    return np.concatenate(features).astype("float32"), np.concatenate(labels)
+    return np.asarray(extractor.predict(images, batch_size=batch_size, verbose=0), dtype="float32")
 
 
 def _best_cell_values(architecture: str, best_path) -> tuple[str | None, dict]:

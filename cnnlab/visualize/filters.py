@@ -3,16 +3,18 @@
 Start from a noisy grey image and repeatedly step along the gradient of the filter's mean
 activation with respect to the image. The gradient is normalised by its root mean square, so
 `step_size` is how far (in the model's input units) a typical pixel moves per step, whatever the
-layer's scale. Keras 3 with the TensorFlow backend: the gradient comes from tf.GradientTape.
+layer's scale. The same ascent runs compiled on either Keras backend: a `tf.function` over
+`tf.GradientTape` on TensorFlow, `jax.jit` over `jax.grad` of the model's `stateless_call` on
+JAX. Each imports only its own framework.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from cnnlab.plots import image_grid_figure
 from cnnlab.visualize.activations import conv_layers, input_size, load_best_model
@@ -21,47 +23,100 @@ from cnnlab.visualize.activations import conv_layers, input_size, load_best_mode
 # so no filter starts saturated and each filter's ascent starts from a different image.
 START_GREY = 128.0
 START_NOISE = 10.0
+# Keeps the normalisation finite where a filter's gradient is zero (a dead ReLU).
+EPSILON = 1e-8
+
+# (image, filter index, steps, step size) -> image after the ascent, all as NumPy.
+Ascent = Callable[[np.ndarray, int, int, float], np.ndarray]
 
 
-def random_start_image(height: int, width: int, seed: int) -> tf.Tensor:
-    """A 1 x height x width x 3 batch of grey noise, the same for the same seed."""
+def random_start_image(height: int, width: int, seed: int) -> np.ndarray:
+    """A 1 x height x width x 3 float32 batch of grey noise, the same for the same seed."""
     generator = np.random.default_rng(seed)
     noise = generator.uniform(-START_NOISE, START_NOISE, size=(1, height, width, 3))
-    return tf.constant(START_GREY + noise, dtype=tf.float32)
+    return (START_GREY + noise).astype(np.float32)
 
 
-def mean_activation(feature_extractor: keras.Model, image: tf.Tensor, filter_index) -> tf.Tensor:
-    """The filter's activation averaged over the image: what the ascent maximises."""
-    activation = feature_extractor(image, training=False)
-    return tf.reduce_mean(activation[..., filter_index])
+def filter_ascent(feature_extractor: keras.Model) -> Ascent:
+    """The compiled ascent for one layer's feature extractor, on the backend Keras runs on.
 
-
-def filter_ascent(feature_extractor: keras.Model):
-    """A compiled function (image, filter index, steps, step size) -> image after the ascent.
-
-    One function per layer: the filter index is a tensor argument, so every filter of the layer
-    reuses the same traced graph.
+    The filter index, step count and step size are run-time arguments, so every filter of the
+    layer reuses one compiled function.
     """
+    if keras.backend.backend() == "jax":
+        return _jax_ascent(feature_extractor)
+    if keras.backend.backend() == "tensorflow":
+        return _tensorflow_ascent(feature_extractor)
+    raise NotImplementedError(f"filter ascent on the {keras.backend.backend()} backend")
+
+
+def _tensorflow_ascent(feature_extractor: keras.Model) -> Ascent:
+    import tensorflow as tf
 
     @tf.function
     def ascend(image, filter_index, steps, step_size):
         for _ in tf.range(steps):
             with tf.GradientTape() as tape:
                 tape.watch(image)
-                objective = mean_activation(feature_extractor, image, filter_index)
+                activation = feature_extractor(image, training=False)
+                objective = tf.reduce_mean(activation[..., filter_index])
             gradient = tape.gradient(objective, image)
-            gradient /= tf.sqrt(tf.reduce_mean(tf.square(gradient))) + 1e-8
+            gradient /= tf.sqrt(tf.reduce_mean(tf.square(gradient))) + EPSILON
             image = image + step_size * gradient
         return image
 
-    def run(image: tf.Tensor, filter_index: int, steps: int, step_size: float) -> tf.Tensor:
-        return ascend(
-            image, tf.constant(filter_index), tf.constant(steps), tf.constant(step_size, tf.float32)
+    def run(image, filter_index, steps, step_size):
+        result = ascend(
+            tf.constant(image, tf.float32),
+            tf.constant(filter_index),
+            tf.constant(steps),
+            tf.constant(step_size, tf.float32),
         )
+        return result.numpy()
 
     return run
 
 
+def _jax_ascent(feature_extractor: keras.Model) -> Ascent:
+    import jax
+    import jax.numpy as jnp
+
+    trainable = [variable.value for variable in feature_extractor.trainable_variables]
+    non_trainable = [variable.value for variable in feature_extractor.non_trainable_variables]
+
+    def objective(image, filter_index):
+        activation, _ = feature_extractor.stateless_call(
+            trainable, non_trainable, image, training=False
+        )
+        return jnp.mean(activation[..., filter_index])
+
+    gradient_of = jax.grad(objective)
+
+    @jax.jit
+    def ascend(image, filter_index, steps, step_size):
+        def step(_, image):
+            gradient = gradient_of(image, filter_index)
+            gradient /= jnp.sqrt(jnp.mean(jnp.square(gradient))) + EPSILON
+            return image + step_size * gradient
+
+        return jax.lax.fori_loop(0, steps, step, image)
+
+    def run(image, filter_index, steps, step_size):
+        result = ascend(
+            jnp.asarray(image, jnp.float32),
+            jnp.int32(filter_index),
+            jnp.int32(steps),
+            jnp.float32(step_size),
+        )
+        return np.asarray(result)
+
+    return run
+
+
+def mean_activation(feature_extractor: keras.Model, image: np.ndarray, filter_index: int) -> float:
+    """The filter's activation averaged over the image: what the ascent maximises."""
+    activation = keras.ops.convert_to_numpy(feature_extractor(image, training=False))
+    return float(activation[..., filter_index].mean())
 
 
 def to_displayable(image: np.ndarray) -> np.ndarray:
@@ -89,7 +144,7 @@ def filter_patterns(
         for filter_index in range(min(filters_per_layer, layer.filters)):
             start = random_start_image(height, width, seed=seed + 1000 * layer_number + filter_index)
             image = ascend(start, filter_index, steps, step_size)
-            layer_patterns.append((filter_index, to_displayable(image.numpy()[0])))
+            layer_patterns.append((filter_index, to_displayable(image[0])))
         patterns[layer.name] = layer_patterns
     return patterns
 
