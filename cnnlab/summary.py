@@ -30,12 +30,13 @@ COLUMNS = [
     ("epochs", "epochs"),
     ("wall_time_seconds", "training time"),
     ("device", "device"),
+    ("backend", "backend"),
     ("report_test_accuracy", "report's test acc"),
     ("difference", "difference (ours - report)"),
 ]
 
 # Left-aligned in the HTML table; the rest are numbers.
-TEXT_COLUMNS = {"model", "device"}
+TEXT_COLUMNS = {"model", "device", "backend"}
 
 NOTES = (
     "Accuracies are fractions of images classified correctly; train and val are the last "
@@ -43,6 +44,13 @@ NOTES = (
     "report's number for that grid's basic CNN. A dash: the report has no such number, or the "
     "model is not a grid cell."
 )
+
+
+def backend_label(runtime: dict) -> str:
+    """The Keras backend a model trained on, with its mixed-precision policy if one was used:
+    "tensorflow", "jax (mixed_bfloat16)"."""
+    policy = runtime.get("mixed_precision", "float32")
+    return runtime["backend"] + ("" if policy == "float32" else f" ({policy})")
 
 
 def read_json(path: str | os.PathLike) -> dict:
@@ -112,6 +120,7 @@ def summary_rows(
             "epochs": required(metrics, "epochs", metrics_path),
             "wall_time_seconds": required(info, "wall_time_seconds", info_path),
             "device": required(info, "device", info_path),
+            "backend": backend_label(required(info, "runtime", info_path)),
             "report_test_accuracy": report_accuracy,
             "difference": None if report_accuracy is None else test_accuracy - report_accuracy,
         })

@@ -33,6 +33,8 @@ def write_inputs(tmp_path, results=RESULTS, best_cells=BEST_CELLS):
         }))
         (folder / "train.json").write_text(json.dumps({
             "wall_time_seconds": seconds, "device": device, "epochs_run": epochs,
+            "runtime": {"backend": "jax", "mixed_precision": "mixed_bfloat16"}
+            if device != "CPU" else {"backend": "tensorflow", "mixed_precision": "float32"},
         }))
         metrics_paths.append(folder / "metrics.json")
         info_paths.append(folder / "train.json")
@@ -71,6 +73,7 @@ def test_the_table_has_a_row_per_model_with_its_metrics(tmp_path):
         assert int(row["epochs"]) == epochs
         assert float(row["wall_time_seconds"]) == seconds
         assert row["device"] == device
+        assert row["backend"] == ("tensorflow" if device == "CPU" else "jax (mixed_bfloat16)")
 
 
 def test_the_best_grid_cell_is_marked_and_compared_with_the_reports_basic_cnn(tmp_path):

@@ -1,0 +1,139 @@
+"""One workflow, two Keras backends.
+
+A process's backend is fixed when it first imports Keras, so the JAX side runs in subprocesses
+(tests/backend_worker.py), and always with tests/no_tensorflow on PYTHONPATH: there `import
+tensorflow` fails, as on a GPU machine or cluster image without TensorFlow. So every JAX check
+here also proves that the JAX path needs no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import REPO, run_snakemake
+
+TESTS = Path(__file__).resolve().parent
+NO_TENSORFLOW = TESTS / "no_tensorflow"
+
+
+def without_tensorflow(env: dict | None = None) -> dict:
+    """Environment variables under which `import tensorflow` fails (in every child process too)."""
+    python_path = os.pathsep.join(filter(None, [str(NO_TENSORFLOW), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, **(env or {}), "PYTHONPATH": python_path}
+
+
+def worker(backend: str, command: str, folder: Path) -> dict:
+    """Run backend_worker.py; TensorFlow is refused whenever the backend is JAX."""
+    env = without_tensorflow() if backend == "jax" else dict(os.environ)
+    result = subprocess.run(
+        [sys.executable, str(TESTS / "backend_worker.py"), backend, command, str(folder)],
+        cwd=TESTS, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    findings = json.loads(result.stdout.strip().splitlines()[-1])
+    assert findings["backend"] == backend
+    if backend == "jax":
+        assert not findings["tensorflow_imported"]
+    return findings
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """Every architecture saved once under each backend (with predictions beside each)."""
+    root = tmp_path_factory.mktemp("backends")
+    for backend in ("tensorflow", "jax"):
+        worker(backend, "save", root / backend)
+    return root
+
+
+def test_the_tensorflow_blocker_blocks():
+    result = subprocess.run(
+        [sys.executable, "-c", "import tensorflow"], env=without_tensorflow(),
+        capture_output=True, text=True,
+    )
+    assert result.returncode != 0 and "refused by tests/no_tensorflow" in result.stderr
+
+
+@pytest.mark.parametrize(("saved_by", "loaded_by"), [("tensorflow", "jax"), ("jax", "tensorflow")])
+def test_every_architecture_crosses_backends(saved, saved_by, loaded_by):
+    """A .keras saved under one backend loads under the other and predicts the same."""
+    differences = worker(loaded_by, "check", saved / saved_by)["max_abs_difference"]
+    assert set(differences) == {
+        "catsdogs_basic", "vgg16_frozen", "vgg16_finetune", "vgg16_augmented",
+        "cifar10_basic", "cifar10_inception", "cifar10_residual",
+    }
+    for architecture, difference in differences.items():
+        assert difference < 1e-5, (architecture, difference)
+
+
+def test_augmentation_runs_compiled_on_jax_with_the_uncompiled_result(tmp_path):
+    findings = worker("jax", "augment", tmp_path)
+    # Keras marks the geometric layers as not compilable; on JAX the workflow lifts that.
+    assert all(findings["supports_jit"].values()), findings["supports_jit"]
+    # The transformation really happened (else equal outputs would prove nothing) ...
+    assert findings["changed_pixels"] > 0.5
+    # ... and compiled and uncompiled draw and resample alike (pixels in 0..255).
+    assert findings["max_abs_difference"] < 1e-2
+
+
+def test_filter_ascent_gives_the_same_pictures_on_both_backends(saved):
+    folder = saved / "tensorflow"  # tiny.keras, saved under TensorFlow
+    on_tensorflow = worker("tensorflow", "ascent", folder)["activation_before_after"]
+    on_jax = worker("jax", "ascent", folder)["activation_before_after"]
+    raised = 0
+    for index, (before, after) in on_jax.items():
+        np.testing.assert_allclose(on_tensorflow[index], [before, after], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(
+            np.load(folder / f"ascent-jax-{index}.npy"),
+            np.load(folder / f"ascent-tensorflow-{index}.npy"),
+            rtol=1e-4, atol=1e-3,
+        )
+        if before > 0:
+            assert after > 1.5 * before, (index, before, after)
+            raised += 1
+    assert raised >= 2, "too few live filters to compare the ascents"
+
+
+@pytest.mark.workflow
+def test_the_demo_dag_runs_on_jax_without_tensorflow(tmp_path):
+    """Every job of the demo DAG (data, training, evaluation, figures, summary) on the JAX
+    backend, in processes where `import tensorflow` fails."""
+    overlay = tmp_path / "jax.yaml"
+    overlay.write_text(yaml.safe_dump({"training": {"backend": "jax"}}))
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    run_snakemake(
+        workdir,
+        configfiles=(REPO / "demo.yaml", overlay),
+        env=without_tensorflow(),
+        timeout=1800,
+    )
+    results = workdir / "results"
+    infos = sorted(results.rglob("train.json"))
+    assert len(infos) == 13
+    for path in infos:
+        info = json.loads(path.read_text())
+        assert info["runtime"]["backend"] == "jax" and info["versions"]["backend"] == "jax"
+        assert "tensorflow" not in info["versions"]
+        # JAX's train step is always compiled.
+        assert info["runtime"]["xla"] is True
+    with open(results / "summary.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 13 and {row["backend"] for row in rows} == {"jax"}
+    # Models learn on JAX as on TensorFlow: the demo's thresholds for the best cells.
+    best = {row["model"]: float(row["test_accuracy"]) for row in rows if row["best_of_grid"] == "yes"}
+    catsdogs = [accuracy for model, accuracy in best.items() if model.startswith("catsdogs")]
+    cifar = [accuracy for model, accuracy in best.items() if model.startswith("cifar10")]
+    assert catsdogs and catsdogs[0] >= 0.8, best
+    assert cifar and cifar[0] >= 0.5, best
+    for figure in ("activations.png", "filters.png", "augmentation_samples.png"):
+        assert (results / "figures" / "catsdogs" / figure).stat().st_size > 1000
