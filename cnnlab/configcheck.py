@@ -87,12 +87,16 @@ def _problems_of(error, schema):
     if error.validator in ("additionalProperties", "unevaluatedProperties"):
         return _unknown_key_problems(error, schema)
     if error.validator == "required":
-        missing = error.message.split("'")[1]
-        description = error.schema.get("properties", {}).get(missing, {}).get("description")
-        return [(_dotted([*path, missing]), "missing; set it" + (f" ({description})" if description else ""))]
+        properties = error.schema.get("properties", {})
+        return [
+            (_dotted([*path, name]), "missing; set it" + (f" ({properties[name]['description']})"
+                                                         if "description" in properties.get(name, {}) else ""))
+            for name in error.validator_value if name not in error.instance
+        ]
     if "propertyNames" in error.schema_path:
         return [(_dotted(path), f"model id '{error.instance}' is not <dataset>/<model>, e.g. catsdogs/basic")]
-    if path and path[-1] in HASH_KEYS and isinstance(error.instance, (int, float)) and not isinstance(error.instance, bool):
+    is_number = isinstance(error.instance, (int, float)) and not isinstance(error.instance, bool)
+    if path and path[-1] in HASH_KEYS and is_number:
         # YAML reads an all-digit hash as a number, which loses leading zeros (or reads a
         # leading 0 as octal): the digits cannot be trusted, so ask for quotes.
         return [(_dotted(path), f"YAML read this hash as the number {error.instance} because it is all digits; "

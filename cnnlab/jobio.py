@@ -81,7 +81,9 @@ def explain_write_error(error: OSError, folder: str | os.PathLike) -> OSError:
     if advice is None:
         return error
     folder = Path(folder).absolute()
-    return OutputWriteError(error.errno, f"cannot write in {folder}: {advice.format(folder=folder)} ({error.strerror})")
+    return OutputWriteError(
+        error.errno, f"cannot write in {folder}: {advice.format(folder=folder)} ({error.strerror})"
+    )
 
 
 @contextlib.contextmanager

@@ -84,7 +84,10 @@ def layout_problem(raw_dir, subject=None):
     candidates = sorted(path.parent for path in raw_dir.rglob(TEST_BATCH))
     if len(candidates) != 1:
         shown = [f"{path.relative_to(raw_dir).as_posix()}/" for path in candidates]
-        return f"{subject} holds {len(candidates)} folders with {TEST_BATCH} (cifar-10-batches-bin/), expected one: {shown}"
+        return (
+            f"{subject} holds {len(candidates)} folders with {TEST_BATCH} (cifar-10-batches-bin/), "
+            f"expected one: {shown}"
+        )
     missing = _missing_files(candidates[0])
     if missing:
         return f"{subject} lacks {', '.join(missing)} beside {TEST_BATCH}"

@@ -80,7 +80,10 @@ def layout_problem(raw_dir, subject=None):
             return f"{subject} holds no Cat/ or Dog/ folder (expected PetImages/Cat/ and PetImages/Dog/)"
         if missing:
             return f"{subject} holds no {missing[0]}/ folder (found only {shown(found[present[0]][0])})"
-        return f"{subject} holds Cat/ and Dog/ in different folders ({shown(found['Cat'][0])}, {shown(found['Dog'][0])})"
+        return (
+            f"{subject} holds Cat/ and Dog/ in different folders "
+            f"({shown(found['Cat'][0])}, {shown(found['Dog'][0])})"
+        )
     for name in CLASS_FOLDERS:
         if not any(path.is_file() for path in (pairs[0] / name).rglob("*")):
             return f"{subject} has an empty class folder: {shown(pairs[0] / name)} holds no files"
