@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -53,6 +54,38 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+# What to do when the file system refuses a write. The bare OSError names a temporary file deep
+# in results/ and says nothing of what to change.
+_WRITE_REFUSALS = {
+    errno.ENOSPC: "the disk holding {folder} is full: free space there (old runs under results/, "
+                  "archives in results/downloads), or run the workflow on a bigger disk "
+                  "(snakemake --directory /bigger/disk)",
+    errno.EDQUOT: "your disk quota is used up where {folder} lives: free some of it (old runs under "
+                  "results/), or ask for a larger quota, or run on another disk (snakemake --directory)",
+    errno.EROFS: "{folder} is on a read-only file system: run the workflow in a writable folder "
+                 "(snakemake --directory /writable/folder)",
+    errno.EACCES: "you may not write in {folder}: make it writable (chmod -R u+w), or run the workflow "
+                  "in a folder you own (snakemake --directory /your/folder)",
+}
+_WRITE_REFUSALS[errno.EPERM] = _WRITE_REFUSALS[errno.EACCES]
+
+
+class OutputWriteError(OSError):
+    """An output could not be written; the message names the folder and what to do."""
+
+
+def explain_write_error(error: OSError, folder: str | os.PathLike) -> OSError:
+    """`error`, raised while writing in `folder`, as an OutputWriteError that names the folder
+    and what to free or change; other errors are returned as they are."""
+    advice = _WRITE_REFUSALS.get(error.errno)
+    if advice is None:
+        return error
+    folder = Path(folder).absolute()
+    return OutputWriteError(
+        error.errno, f"cannot write in {folder}: {advice.format(folder=folder)} ({error.strerror})"
+    )
+
+
 @contextlib.contextmanager
 def atomic_output(target: str | os.PathLike, directory: bool = False):
     """Yield a temporary path beside `target` for the caller to write (an empty folder when
@@ -61,20 +94,26 @@ def atomic_output(target: str | os.PathLike, directory: bool = False):
     So a crash never leaves a half-written output that Snakemake would take as finished.
     Beside, not in /tmp: a rename is atomic only within one file system. The temporary name
     keeps the target's suffix, because writers such as matplotlib and Keras choose the file
-    format from it.
+    format from it. A full disk, a used-up quota, a read-only or unwritable folder (here or in
+    the block) raise an OutputWriteError that names the folder and what to do.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Left over from a killed job: nothing else writes this target while this job runs.
-    for stale in target.parent.glob(f".{target.stem}.partial-*{target.suffix}"):
-        _remove(stale)
     partial = target.with_name(f".{target.stem}.partial-{os.getpid()}{target.suffix}")
-    if directory:
-        partial.mkdir()
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Left over from a killed job: nothing else writes this target while this job runs.
+        for stale in target.parent.glob(f".{target.stem}.partial-*{target.suffix}"):
+            _remove(stale)
+        if directory:
+            partial.mkdir()
         yield partial
         if directory and target.exists():
             _remove(target)
         os.replace(partial, target)
+    except OSError as error:
+        explained = explain_write_error(error, target.parent)
+        if explained is error:
+            raise
+        raise explained from error
     finally:
         _remove(partial)

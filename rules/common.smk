@@ -2,46 +2,18 @@
 
 from pathlib import Path
 
-import jsonschema
-from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
+
+from cnnlab.configcheck import check_config, check_schema
 
 min_version("9.0")
 
 
-def fail_config(key, problem):
-    raise ValueError(f"config error at '{key}': {problem}")
-
-
-try:
-    validate(config, schema="../schemas/config.schema.yaml", set_default=True)
-except WorkflowError as error:
-    # Name the wrong key as check_config does (data.petimages.split.train), not as a dump of
-    # the schema; snakemake's WorkflowError was raised while handling jsonschema's error.
-    invalid = error.__context__
-    if not isinstance(invalid, jsonschema.ValidationError):
-        raise
-    fail_config(".".join(map(str, invalid.absolute_path)) or "(top level)", invalid.message)
-
-
-def check_config(cfg):
-    """What a JSON schema cannot say: cross-field rules. Runs before any job."""
-    split = cfg["data"]["petimages"]["split"]
-    if abs(sum(split.values()) - 1.0) > 1e-6:
-        fail_config(
-            "data.petimages.split",
-            f"train + val + test must sum to 1, got {sum(split.values()):g}",
-        )
-    for dataset in ("petimages", "cifar10"):
-        data = cfg["data"][dataset]
-        kind = data["source"]
-        if not data.get(kind):
-            fail_config(
-                f"data.{dataset}.{kind}",
-                f"source is '{kind}' but data.{dataset}.{kind} is not set",
-            )
-
-
+# Our own pass over the same schema first: it names every wrong key the way a user writes it
+# (data.petimages.split.train; "unknown key; did you mean 'epochs'?"), all of them at once.
+# Snakemake's validate then fills in the schema's defaults (and would stop anything we missed).
+check_schema(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 check_config(config)
 
 
@@ -60,8 +32,9 @@ def package_files(*parts):
 
 
 CODE = {
+    # The fetch jobs check the extracted layout with the parsers' own layout_problem.
     "fetch_petimages": package_files(
-        "data/__init__", "data/sources", "data/extract", "data/synthetic", "jobio"
+        "data/__init__", "data/sources", "data/extract", "data/synthetic", "data/petimages", "jobio"
     ),
     # The synthetic CIFAR-10 archive is written with the parser's own record layout.
     "fetch_cifar10": package_files(

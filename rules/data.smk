@@ -17,6 +17,7 @@ rule download_petimages:
         dataset="petimages",
         source=data_source("petimages"),
         downloads_dir=config["data"]["downloads_dir"],
+        extract_limits=config["data"]["extract"],
         seed=SEED,
     conda:
         "../envs/data.yaml"
@@ -36,6 +37,7 @@ rule download_cifar10:
         dataset="cifar10",
         source=data_source("cifar10"),
         downloads_dir=config["data"]["downloads_dir"],
+        extract_limits=config["data"]["extract"],
         seed=SEED,
     conda:
         "../envs/data.yaml"
@@ -46,7 +48,7 @@ rule download_cifar10:
 
 
 rule clean_petimages:
-    """Keep only images the training decoder reads; convert to RGB; resize once; log every drop."""
+    """Keep only images the training decoder reads, upright, in RGB; resize once; log every drop."""
     input:
         raw=rules.download_petimages.output[0],
         code=CODE["petimages"],
@@ -59,6 +61,8 @@ rule clean_petimages:
         ),
     params:
         image_size=config["data"]["petimages"]["image_size"],
+        min_side=config["data"]["petimages"]["min_side"],
+        max_image_bytes=config["data"]["petimages"]["max_image_bytes"],
     conda:
         "../envs/data.yaml"
     log:

@@ -11,4 +11,6 @@ with log_to(snakemake.log[0]):
         manifest_path=snakemake.output.manifest,
         image_size=snakemake.params.image_size,
         workers=snakemake.threads,
+        min_side=snakemake.params.min_side,
+        max_image_bytes=snakemake.params.max_image_bytes,
     )

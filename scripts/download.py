@@ -11,4 +11,5 @@ with log_to(snakemake.log[0]):
         downloads_dir=snakemake.params.downloads_dir,
         out_dir=snakemake.output[0],
         seed=snakemake.params.seed,
+        extract_limits=snakemake.params.extract_limits,
     )

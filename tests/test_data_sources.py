@@ -19,11 +19,12 @@ from cnnlab.data.synthetic import PETIMAGES_JUNK
 
 @pytest.fixture
 def archive(tmp_path):
-    """A small zip somewhere outside the downloads folder, with its size and hashes."""
+    """A small PetImages-shaped zip somewhere outside the downloads folder, with its size and hashes."""
     path = tmp_path / "server" / "pets.zip"
     path.parent.mkdir()
     with zipfile.ZipFile(path, "w") as zip_file:
         zip_file.writestr("PetImages/Cat/1.jpg", b"not really a cat")
+        zip_file.writestr("PetImages/Dog/2.jpg", b"not really a dog")
     data = path.read_bytes()
     return {
         "path": path,
@@ -51,7 +52,7 @@ def test_a_verified_file_url_is_downloaded_and_extracted(tmp_path, archive, capl
     source = url_source(archive["path"].as_uri(), size=archive["size"], sha256=archive["sha256"])
     raw = fetch(tmp_path, source)
     assert (raw / "PetImages/Cat/1.jpg").read_bytes() == b"not really a cat"
-    assert files_under(tmp_path / "downloads") == ["pets.zip"]
+    assert [p.relative_to(tmp_path / "downloads").as_posix() for p in (tmp_path / "downloads").rglob("*.zip")] == ["pets.zip"]
     assert "sha256 verified" in caplog.text
 
 
@@ -108,7 +109,7 @@ def test_an_unreachable_url_says_how_to_use_a_local_copy(tmp_path):
         port = probe.getsockname()[1]
     url = f"http://127.0.0.1:{port}/kagglecatsanddogs_5340.zip"
     with pytest.raises(DataSourceError) as error:
-        fetch(tmp_path, url_source(url), retries=0)
+        fetch(tmp_path, url_source(url, sha256="0" * 64), retries=0)
     assert url in str(error.value)
     assert "data.petimages.source: path" in str(error.value)
     assert "data.petimages.path" in str(error.value)
@@ -120,17 +121,27 @@ def test_a_local_archive_is_verified_and_extracted(tmp_path, archive):
     assert (fetch(tmp_path, source) / "PetImages/Cat/1.jpg").exists()
 
 
-def test_a_local_archive_that_does_not_match_says_what_to_do(tmp_path, archive):
+def test_a_local_archive_that_does_not_match_says_what_to_do_and_is_kept(tmp_path, archive):
     source = {"kind": "path", "path": str(archive["path"]), "sha256": "1" * 64}
-    with pytest.raises(DataSourceError, match="set that entry's size and hash to null"):
+    with pytest.raises(DataSourceError) as error:
         fetch(tmp_path, source)
+    message = str(error.value)
+    assert message.startswith(
+        f"{archive['path']}: its sha256 is {archive['sha256']}, but data.petimages.url.sha256 pins {'1' * 64}."
+    )
+    assert "your file was left as it is" in message
+    assert "set data.petimages.url's size and hash to null" in message
+    # pooch's "Deleted download for safety" was wrong here: the user's own file is untouched.
+    assert "Deleted" not in message
+    assert archive["path"].read_bytes() and archive["path"].stat().st_size == archive["size"]
     assert not (tmp_path / "raw").exists()
 
 
 def test_an_extracted_folder_is_copied(tmp_path):
     folder = tmp_path / "copy"
-    (folder / "PetImages/Dog").mkdir(parents=True)
-    (folder / "PetImages/Dog/2.jpg").write_bytes(b"woof")
+    for class_name in ("Cat", "Dog"):
+        (folder / "PetImages" / class_name).mkdir(parents=True)
+        (folder / "PetImages" / class_name / "2.jpg").write_bytes(b"woof")
     raw = fetch(tmp_path, {"kind": "path", "path": str(folder)})
     assert (raw / "PetImages/Dog/2.jpg").read_bytes() == b"woof"
 

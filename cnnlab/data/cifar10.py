@@ -72,10 +72,32 @@ def find_batches_dir(raw_dir):
     return candidates[0]
 
 
+def _missing_files(batches_dir):
+    return [name for name in (*TRAIN_BATCHES, TEST_BATCH, META_FILE) if not (batches_dir / name).is_file()]
+
+
+def layout_problem(raw_dir, subject=None):
+    """What keeps `raw_dir` from being the extracted CIFAR-10 binary archive, as a sentence
+    about `subject` (default: raw_dir), or None."""
+    raw_dir = Path(raw_dir)
+    subject = subject or str(raw_dir)
+    candidates = sorted(path.parent for path in raw_dir.rglob(TEST_BATCH))
+    if len(candidates) != 1:
+        shown = [f"{path.relative_to(raw_dir).as_posix()}/" for path in candidates]
+        return (
+            f"{subject} holds {len(candidates)} folders with {TEST_BATCH} (cifar-10-batches-bin/), "
+            f"expected one: {shown}"
+        )
+    missing = _missing_files(candidates[0])
+    if missing:
+        return f"{subject} lacks {', '.join(missing)} beside {TEST_BATCH}"
+    return None
+
+
 def load_cifar10(raw_dir):
     """{"train": (images, labels), "test": (images, labels)} and the class names."""
     batches_dir = find_batches_dir(raw_dir)
-    missing = [name for name in (*TRAIN_BATCHES, TEST_BATCH, META_FILE) if not (batches_dir / name).is_file()]
+    missing = _missing_files(batches_dir)
     if missing:
         raise CifarFormatError(f"{batches_dir}: missing {', '.join(missing)}")
     train = [read_batch(batches_dir / name) for name in TRAIN_BATCHES]

@@ -4,8 +4,10 @@ The real archive holds `PetImages/Cat/*.jpg` and `PetImages/Dog/*.jpg`, 12,500 e
 among them junk: empty files, files that are not images, truncated JPEGs, `Thumbs.db`,
 greyscale/CMYK/palette images, and images in other formats behind a .jpg name. Cleaning
 keeps an image only when Pillow, the decoder that later turns the split into the arrays
-training reads, decodes it fully; it converts the image to RGB, resizes it to the training
-size and writes it as a JPEG. Every file gets a manifest row saying what happened and why.
+training reads, decodes it fully; it turns the image upright by its EXIF orientation, converts
+it to RGB (16-bit greyscale scaled to 8 bits, not clipped), resizes it to the training size and
+writes it as a JPEG. Files too big to read and images too small to blow up are dropped. Every
+file gets a manifest row saying what happened and why.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from cnnlab.jobio import atomic_output
 
@@ -37,50 +39,118 @@ MODE_NAMES = {
     "PA": "palette with alpha", "RGBA": "RGBA", "CMYK": "CMYK", "I;16": "16-bit greyscale",
     "I": "32-bit greyscale", "F": "floating-point greyscale", "YCbCr": "YCbCr", "LAB": "Lab",
 }
+# Pillow's convert() clips these to 255 instead of scaling them: a photo turns white.
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+# 32-bit greyscale has no fixed white level to scale from.
+UNSCALABLE_MODES = ("I", "F")
+# The schema's defaults for data.petimages.min_side and max_image_bytes.
+MIN_SIDE = 32
+MAX_IMAGE_BYTES = 50_000_000
 
 
 class PetImagesError(ValueError):
     """The PetImages folder is missing or too small for the configured subset."""
 
 
+def _class_dirs(raw_dir):
+    """{"Cat": [folders named Cat under raw_dir], "Dog": [...]}"""
+    return {name: sorted(path for path in raw_dir.rglob(name) if path.is_dir()) for name in CLASS_FOLDERS}
+
+
+def layout_problem(raw_dir, subject=None):
+    """What keeps `raw_dir` from being an extracted PetImages archive, as a sentence about
+    `subject` (default: raw_dir), or None: it needs exactly one folder holding Cat/ and Dog/,
+    each with files in it."""
+    raw_dir = Path(raw_dir)
+    subject = subject or str(raw_dir)
+    found = _class_dirs(raw_dir)
+    pairs = sorted({cat.parent for cat in found["Cat"]} & {dog.parent for dog in found["Dog"]})
+
+    def shown(path):
+        return f"{path.relative_to(raw_dir).as_posix()}/"
+
+    if len(pairs) > 1:
+        return f"{subject} holds {len(pairs)} folders with Cat/ and Dog/ ({', '.join(map(shown, pairs))}); expected one"
+    if not pairs:
+        if not any(raw_dir.iterdir()):
+            return f"{subject} is empty: it holds no PetImages/Cat/ or PetImages/Dog/ folder"
+        present = [name for name in CLASS_FOLDERS if found[name]]
+        missing = [name for name in CLASS_FOLDERS if not found[name]]
+        if not present:
+            return f"{subject} holds no Cat/ or Dog/ folder (expected PetImages/Cat/ and PetImages/Dog/)"
+        if missing:
+            return f"{subject} holds no {missing[0]}/ folder (found only {shown(found[present[0]][0])})"
+        return (
+            f"{subject} holds Cat/ and Dog/ in different folders "
+            f"({shown(found['Cat'][0])}, {shown(found['Dog'][0])})"
+        )
+    for name in CLASS_FOLDERS:
+        if not any(path.is_file() for path in (pairs[0] / name).rglob("*")):
+            return f"{subject} has an empty class folder: {shown(pairs[0] / name)} holds no files"
+    return None
+
+
 def find_petimages_dir(raw_dir):
     """The folder holding `Cat/` and `Dog/`, anywhere under raw_dir (the real zip has
     `PetImages/` at its top level, beside a licence and a readme)."""
     raw_dir = Path(raw_dir)
-    found = sorted({
-        cat.parent for cat in raw_dir.rglob("Cat") if cat.is_dir() and (cat.parent / "Dog").is_dir()
-    })
-    if len(found) != 1:
-        raise PetImagesError(
-            f"{raw_dir}: expected one folder holding Cat/ and Dog/ (PetImages/), found "
-            f"{len(found)}: {[str(path) for path in found]}"
-        )
-    return found[0]
+    problem = layout_problem(raw_dir)
+    if problem:
+        raise PetImagesError(f"{problem}; rerun the download (snakemake --forcerun download_petimages)")
+    cat_dir, = (cat for cat in _class_dirs(raw_dir)["Cat"] if (cat.parent / "Dog").is_dir())
+    return cat_dir.parent
 
 
-def _inspect(path):
+def _to_8_bit(image):
+    """A 16-bit greyscale image scaled (rounded) to 8 bits: 65535 is white, not 255."""
+    pixels = np.asarray(image, dtype=np.uint32)
+    return Image.fromarray(((pixels * 255 + 32767) // 65535).astype(np.uint8))
+
+
+def _read_capped(path, max_bytes):
+    """The file's bytes, or None when it holds more than `max_bytes` (never reading more)."""
+    with open(path, "rb") as file:
+        data = file.read(max_bytes + 1)
+    return None if len(data) > max_bytes else data
+
+
+def _inspect(path, min_side=MIN_SIDE, max_image_bytes=MAX_IMAGE_BYTES):
     """(action, reason, RGB image or None) for one file, action being kept, converted or dropped."""
     if path.name.lower() == "thumbs.db":
         return "dropped", "Thumbs.db: a Windows thumbnail cache", None
-    data = path.read_bytes()
+    data = _read_capped(path, max_image_bytes)
+    if data is None:
+        return "dropped", f"too big: over data.petimages.max_image_bytes = {max_image_bytes:,} bytes", None
     if not data:
         return "dropped", "zero-byte file", None
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()  # decodes every pixel: a truncated file fails here, not at open
             mode, format_name = image.mode, image.format
-            rgb = image.convert("RGB")
+            orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+            # A phone stores a photo as the sensor saw it and says in EXIF how to turn it.
+            upright = ImageOps.exif_transpose(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         return "dropped", f"decompression bomb: {error}", None
     except UnidentifiedImageError:
         return "dropped", "not an image: Pillow cannot identify it", None
     except (OSError, SyntaxError, ValueError) as error:
         return "dropped", f"truncated or corrupt: {error}", None
-    if mode == "RGB" and format_name == "JPEG":
-        return "kept", "", rgb
-    if mode == "RGB":
-        return "converted", f"RGB {format_name} re-encoded as JPEG", rgb
-    return "converted", f"{MODE_NAMES.get(mode, mode)} {format_name} converted to RGB", rgb
+    width, height = upright.size
+    if min(width, height) < min_side:
+        return "dropped", f"too small: {width}x{height} pixels, a side under data.petimages.min_side = {min_side}", None
+    described = f"{MODE_NAMES.get(mode, mode)} {format_name}"
+    if mode in UNSCALABLE_MODES:
+        return "dropped", f"{described}: no known white level to scale to 8 bits; save it as 8-bit", None
+    if mode in SIXTEEN_BIT_MODES:
+        rgb, reasons = _to_8_bit(upright).convert("RGB"), [f"{described} scaled to 8 bits and converted to RGB"]
+    elif mode == "RGB":
+        rgb, reasons = upright, ([] if format_name == "JPEG" else [f"RGB {format_name} re-encoded as JPEG"])
+    else:
+        rgb, reasons = upright.convert("RGB"), [f"{described} converted to RGB"]
+    if orientation in range(2, 9):
+        reasons.append(f"turned upright by its EXIF orientation {orientation}")
+    return ("converted" if reasons else "kept"), "; ".join(reasons), rgb
 
 
 def _output_name(path):
@@ -88,14 +158,14 @@ def _output_name(path):
     return path.name if path.suffix.lower() in (".jpg", ".jpeg") else f"{path.name}.jpg"
 
 
-def _clean_one(path, petimages_dir, out_dir, image_size):
+def _clean_one(path, petimages_dir, out_dir, image_size, min_side, max_image_bytes):
     """Inspect one file, write its resized JPEG if it survives; return its manifest row."""
     relative_path = path.relative_to(petimages_dir)
     class_name = CLASS_FOLDERS[relative_path.parts[0]]
     if len(relative_path.parts) != 2:
         action, reason, image = "dropped", "in a subfolder of the class folder", None
     else:
-        action, reason, image = _inspect(path)
+        action, reason, image = _inspect(path, min_side, max_image_bytes)
     if image is not None:
         height, width = image_size
         resized = image.resize((width, height), Image.Resampling.BILINEAR)
@@ -117,11 +187,14 @@ def _log_counts(title, counter, classes, columns):
         log.info("  %-8s %s", class_name, " ".join(f"{counter[class_name, c]:>10}" for c in columns))
 
 
-def clean_petimages(raw_dir, out_dir, manifest_path, image_size, workers=1):
+def clean_petimages(
+    raw_dir, out_dir, manifest_path, image_size, workers=1, min_side=MIN_SIDE, max_image_bytes=MAX_IMAGE_BYTES
+):
     """Clean the extracted PetImages under `raw_dir` into `out_dir/cat/` and `out_dir/dog/`.
 
     Writes `manifest_path` (CSV: path relative to PetImages/, class, action, reason; sorted
-    by path) with one row per file found. `image_size` is (height, width). The output is
+    by path) with one row per file found. `image_size` is (height, width). Images with a side
+    under `min_side` pixels and files over `max_image_bytes` are dropped. The output is
     byte-identical whatever the number of `workers` threads (decoding releases the GIL).
     """
     petimages_dir = find_petimages_dir(raw_dir)
@@ -137,7 +210,8 @@ def clean_petimages(raw_dir, out_dir, manifest_path, image_size, workers=1):
             (partial_dir / class_name).mkdir()
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             rows = list(pool.map(
-                lambda path: _clean_one(path, petimages_dir, partial_dir, image_size), files
+                lambda path: _clean_one(path, petimages_dir, partial_dir, image_size, min_side, max_image_bytes),
+                files,
             ))
         rows.sort(key=lambda row: row["path"])
         _write_csv(manifest_path, ["path", "class", "action", "reason"], rows)
@@ -184,6 +258,17 @@ def split_petimages(clean_dir, split_dirs, manifest_path, images_per_class, rati
             str(subset), output=str(split_root), seed=seed,
             ratio=tuple(ratios[name] for name in split_names), move=True,
         )
+        # check_config refuses sizes that leave a split empty; this is the last word, before
+        # training would fail on an empty folder with Keras' "No images found".
+        empty = [
+            f"{split}/{class_name}" for split in split_names for class_name in CLASS_FOLDERS.values()
+            if not (split_root / split / class_name).is_dir() or not any((split_root / split / class_name).iterdir())
+        ]
+        if empty:
+            raise PetImagesError(
+                f"{images_per_class} images per class split by {ratios} leaves {', '.join(empty)} "
+                f"empty; raise data.petimages.images_per_class or change data.petimages.split"
+            )
         rows = []
         for split in split_names:
             with atomic_output(split_dirs[split], directory=True) as partial:

@@ -3,19 +3,24 @@
 A source is one of (see `rules/common.smk:data_source`):
 
 * ``{"kind": "url", "address": ..., "size": ..., "sha256" or "md5": ...}``: downloaded
-  with pooch into the downloads folder (a cache: a verified copy is never fetched twice);
+  with pooch into the downloads folder (a cache: a verified copy is never fetched twice; an
+  unverified one is kept under a name made from its URL, so another URL never reuses it).
+  Plain http and ftp need a pinned hash: anyone on the way could swap the archive unseen;
 * ``{"kind": "path", "path": ...}``: a local copy, either the archive or the folder it
   extracts to (offline clusters); an archive is verified when size or hash are given;
 * ``{"kind": "synthetic", **settings}``: a generated archive of the same shape.
 
-Whatever the source, the extracted tree appears at `out_dir` in one rename, so a failed or
-interrupted job never leaves a half-filled output behind.
+Whatever the source, the archive is extracted within limits (`cnnlab.data.extract`), the
+extracted tree must look like the data set (PetImages' Cat/ and Dog/, CIFAR-10's batch files),
+and it appears at `out_dir` in one rename, so a failed or interrupted job never leaves a
+half-filled output behind.
 """
 
 from __future__ import annotations
 
 import ftplib
 import functools
+import hashlib
 import logging
 import os
 import shutil
@@ -26,25 +31,35 @@ from pathlib import Path
 import pooch
 
 from cnnlab.data import synthetic
-from cnnlab.jobio import atomic_output
-from cnnlab.data.extract import safe_extract
+from cnnlab.data.extract import MAX_BYTES, MAX_RATIO, safe_extract
+from cnnlab.jobio import atomic_output, explain_write_error
 
 log = logging.getLogger(__name__)
 
 DOWNLOAD_RETRIES = 3
 DOWNLOAD_CHUNK_BYTES = 1 << 20
 DOWNLOAD_TIMEOUT_S = 60
+# Schemes that carry the archive unencrypted: only a pinned hash tells a swapped one.
+PLAINTEXT_SCHEMES = ("http", "ftp")
+# What each data set's archive is, for messages about a wrong one.
+ARCHIVE_NAMES = {
+    "petimages": "the PetImages archive (kagglecatsanddogs_5340.zip)",
+    "cifar10": "the CIFAR-10 binary archive (cifar-10-binary.tar.gz)",
+}
 
 
 class DataSourceError(RuntimeError):
     """A data set could not be fetched or verified; the message says what to change."""
 
 
-def fetch_and_extract(dataset, source, downloads_dir, out_dir, seed, *, retries=DOWNLOAD_RETRIES):
+def fetch_and_extract(
+    dataset, source, downloads_dir, out_dir, seed, *, retries=DOWNLOAD_RETRIES, extract_limits=None
+):
     """Fetch `dataset` from `source` and extract (or copy) it to `out_dir`.
 
     `seed` only matters for synthetic sources; `retries` is how many times a failed
-    download is tried again (with a growing pause) before giving up.
+    download is tried again (with a growing pause) before giving up; `extract_limits` is
+    config's data.extract ({"max_bytes": ..., "max_ratio": ...}).
     """
     downloads_dir, out_dir = Path(downloads_dir), Path(out_dir)
     kind = source["kind"]
@@ -67,7 +82,7 @@ def fetch_and_extract(dataset, source, downloads_dir, out_dir, seed, *, retries=
         raise DataSourceError(
             f"data.{dataset}.source is '{kind}'; it must be one of: url, path, synthetic"
         )
-    _extract_into_place(archive, out_dir)
+    _extract_into_place(dataset, source, archive, out_dir, extract_limits or {})
     log.info("%s is ready in %s", dataset, out_dir)
 
 
@@ -87,18 +102,39 @@ def _check_size(path, expected_size, origin):
         )
 
 
+def plaintext_without_hash_problem(dataset, url_entry):
+    """Why `url_entry` (config's data.<dataset>.url) must not be fetched as it is, or None."""
+    scheme = urllib.parse.urlparse(url_entry["address"]).scheme
+    if scheme in PLAINTEXT_SCHEMES and not _pinned_hash(url_entry):
+        return (
+            f"{url_entry['address']} is plain {scheme} with no hash pinned, so a changed or swapped "
+            f"archive would go unseen; pin its hash (data.{dataset}.url.sha256 or .md5), or use an "
+            f"https address"
+        )
+    return None
+
+
 def _verify(path, source, dataset):
-    """Check a local archive against the pinned size and hash; say so when none is pinned."""
+    """Check a local archive against the pinned size and hash; say so when none is pinned.
+    The user's file is left as it is, whatever the verdict."""
     known_hash = _pinned_hash(source)
+    advice = (
+        f"data.{dataset}.path should be a copy of the archive at data.{dataset}.url (your file was "
+        f"left as it is); if it is a different one on purpose, set data.{dataset}.url's size and "
+        f"hash to null."
+    )
     try:
         _check_size(path, source.get("size"), str(path))
-        if known_hash:
-            pooch.hashes.hash_matches(str(path), known_hash, strict=True, source=str(path))
     except ValueError as error:
-        raise DataSourceError(
-            f"{error}. data.{dataset}.path should be a copy of the archive at data.{dataset}.url; "
-            f"if this file is a different one on purpose, set that entry's size and hash to null."
-        ) from error
+        raise DataSourceError(f"{error}. {advice}") from error
+    if known_hash:
+        algorithm, expected = known_hash.split(":")
+        actual = pooch.file_hash(str(path), alg=algorithm)
+        if actual != expected.lower():
+            raise DataSourceError(
+                f"{path}: its {algorithm} is {actual}, but data.{dataset}.url.{algorithm} pins "
+                f"{expected}. {advice}"
+            )
     _log_verification(path, known_hash)
 
 
@@ -151,10 +187,23 @@ def _downloader_for(url, file_name):
     return pooch.choose_downloader(url, progressbar=_LogProgress(file_name))
 
 
+def _cache_folder(downloads_dir, url, known_hash):
+    """Where the download of `url` is cached. A verified copy is found by its name (the hash
+    proves it is the right file); an unverified one only by its URL, so that two URLs ending
+    in the same file name never share a copy."""
+    if known_hash:
+        return downloads_dir
+    return downloads_dir / "unverified" / hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
 def _download(dataset, source, downloads_dir, retries):
     url = source["address"]
+    problem = plaintext_without_hash_problem(dataset, source)
+    if problem:
+        raise DataSourceError(f"data.{dataset}.url.address: {problem}")
     file_name = Path(urllib.parse.urlparse(url).path).name
     known_hash = _pinned_hash(source)
+    cache_folder = _cache_folder(downloads_dir, url, known_hash)
     fetch_bytes = _downloader_for(url, file_name)
 
     def fetch_and_check_size(url, output_file, pooch_instance):
@@ -166,7 +215,7 @@ def _download(dataset, source, downloads_dir, retries):
     # Pooch downloads to a temporary file beside the target, verifies it, then moves it into
     # place; on failure it retries with a growing pause (1 s, 2 s, ... up to 10 s).
     cache = pooch.create(
-        path=downloads_dir,
+        path=cache_folder,
         base_url="",
         registry={file_name: known_hash},
         urls={file_name: url},
@@ -177,6 +226,9 @@ def _download(dataset, source, downloads_dir, retries):
     except ValueError as error:  # a hash or size mismatch, after every retry
         raise DataSourceError(f"Download of {url} failed verification: {error}") from error
     except (OSError, ftplib.Error) as error:  # requests' errors are OSErrors too
+        explained = explain_write_error(error, cache_folder) if isinstance(error, OSError) else error
+        if explained is not error:  # a full disk or a folder we may not write: not the network
+            raise explained from error
         raise DataSourceError(
             f"Could not download {url}: {error}. To use a local copy instead, set "
             f"data.{dataset}.source: path and data.{dataset}.path: /local/copy/{file_name} "
@@ -220,10 +272,31 @@ def _generate(dataset, source, downloads_dir, seed):
     return archive
 
 
-def _extract_into_place(archive, out_dir):
+def _layout_problem(dataset, folder, subject):
+    """What is wrong with `folder` as the extracted `dataset`, or None. The download job is the
+    first that can tell a wrong archive: say so here, not at cleaning."""
+    if dataset == "petimages":
+        from cnnlab.data.petimages import layout_problem
+    elif dataset == "cifar10":
+        from cnnlab.data.cifar10 import layout_problem
+    else:
+        return None
+    return layout_problem(folder, subject)
+
+
+def _extract_into_place(dataset, source, archive, out_dir, limits):
     with atomic_output(out_dir, directory=True) as partial:
         if archive.is_dir():
             shutil.copytree(archive, partial, dirs_exist_ok=True)
         else:
             log.info("Extracting %s", archive)
-            safe_extract(archive, partial)
+            safe_extract(
+                archive, partial,
+                max_bytes=limits.get("max_bytes", MAX_BYTES), max_ratio=limits.get("max_ratio", MAX_RATIO),
+            )
+        problem = _layout_problem(dataset, partial, subject=str(archive))
+        if problem:
+            raise DataSourceError(
+                f"{problem}. Point data.{dataset}.{source['kind']} at {ARCHIVE_NAMES[dataset]} "
+                f"or the folder it extracts to."
+            )
