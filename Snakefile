@@ -7,6 +7,11 @@
 
 from pathlib import Path
 
+from snakemake.utils import min_version
+
+# Before anything else: an older Snakemake would fail on the config below with a less clear error.
+min_version("9.0")
+
 
 # The defaults sit beside this file, so the workflow also runs with --directory elsewhere.
 configfile: Path(workflow.basedir) / "config.yaml"
@@ -20,6 +25,7 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/catsdogs.smk"
 include: "rules/cifar10.smk"
+include: "rules/training.smk"
 include: "rules/figures.smk"
 include: "rules/report.smk"
 

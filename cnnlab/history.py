@@ -1,12 +1,14 @@
 """history.csv: one row per epoch, as Keras' CSVLogger writes it (`epoch` counted from 0).
 
-Training writes it, selection and evaluation read it, figures plot it: one reader for all.
+Training writes it (and mends it after a killed run), selection and evaluation read it,
+figures plot it: one module for all.
 """
 
 from __future__ import annotations
 
 import csv
 import os
+from pathlib import Path
 
 COLUMNS = ("epoch", "accuracy", "loss", "val_accuracy", "val_loss")
 
@@ -30,3 +32,23 @@ def read_history(path: str | os.PathLike) -> list[dict[str, float]]:
             f"model trained with validation data has {', '.join(COLUMNS)}: rerun its training job"
         )
     return rows
+
+
+def keep_epochs_before(path: str | os.PathLike, first_epoch: int) -> int:
+    """Drop the rows of epochs >= `first_epoch` (and any line cut short); return the rows kept."""
+    path = Path(path)
+    with open(path, newline="") as handle:
+        lines = list(csv.reader(handle))
+    if not lines:
+        return 0
+    header, rows = lines[0], lines[1:]
+    kept = [
+        row
+        for row in rows
+        if len(row) == len(header) and row[0].isdigit() and int(row[0]) < first_epoch
+    ]
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(kept)
+    return len(kept)

@@ -1,8 +1,10 @@
-"""A Snakemake job's plumbing, shared by every script: its log file and its atomic outputs."""
+"""A Snakemake job's plumbing, shared by every script: its log file, its atomic outputs, and the
+small JSON files jobs hand each other (train.json, best.json, metrics.json)."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import errno
 import logging
 import os
@@ -117,3 +119,14 @@ def atomic_output(target: str | os.PathLike, directory: bool = False):
         raise explained from error
     finally:
         _remove(partial)
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def write_json(path: str | os.PathLike, record: dict) -> None:
+    """`record` as indented JSON, written atomically."""
+    with atomic_output(path) as partial:
+        partial.write_text(json.dumps(record, indent=2) + "\n")

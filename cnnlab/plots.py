@@ -7,7 +7,6 @@ before pyplot is imported, so figures draw on machines without a display (cluste
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from cnnlab.history import COLUMNS as HISTORY_COLUMNS  # noqa: E402
 from cnnlab.history import read_history  # noqa: E402
-from cnnlab.jobio import atomic_output  # noqa: E402
+from cnnlab.jobio import atomic_output, read_json  # noqa: E402
 
 # One colour per meaning across every figure, so a reader learns them once.
 TRAIN_COLOUR = "tab:blue"
@@ -40,11 +39,6 @@ def history_columns(history_path: str | os.PathLike) -> dict[str, np.ndarray]:
     history = {column: np.array([float(row[column]) for row in rows]) for column in HISTORY_COLUMNS}
     history["epoch"] = history["epoch"] + 1  # CSVLogger counts from 0
     return history
-
-
-def read_json(path: str | os.PathLike) -> dict:
-    with open(path) as handle:
-        return json.load(handle)
 
 
 def save_figure(figure: Figure, out_path: str | os.PathLike, dpi: int) -> None:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import csv
 import html
 import io
-import json
 import os
 from pathlib import Path
 
-from cnnlab.jobio import atomic_output
+from cnnlab.jobio import atomic_output, read_json
 
 NOT_APPLICABLE = "-"
 
@@ -51,11 +50,6 @@ def backend_label(runtime: dict) -> str:
     "tensorflow", "jax (mixed_bfloat16)"."""
     policy = runtime.get("mixed_precision", "float32")
     return runtime["backend"] + ("" if policy == "float32" else f" ({policy})")
-
-
-def read_json(path: str | os.PathLike) -> dict:
-    with open(path) as handle:
-        return json.load(handle)
 
 
 def required(record: dict, key: str, path: str | os.PathLike):

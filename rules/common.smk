@@ -2,11 +2,10 @@
 
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import validate
 
+from cnnlab import codemap
 from cnnlab.configcheck import check_config, check_schema
-
-min_version("9.0")
 
 
 # Our own pass over the same schema first: it names every wrong key the way a user writes it
@@ -17,37 +16,12 @@ validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 check_config(config)
 
 
-# Snakemake tracks a script's own changes, not the modules it imports, so every rule lists the
-# cnnlab modules its results depend on as input: editing a model retrains, editing a plot
-# only replots.
-PACKAGE = Path(workflow.basedir) / "cnnlab"
+# Snakemake tracks a script's own changes, not the modules it imports: every rule passes the
+# version of the cnnlab code its script runs as a param (cnnlab/codemap.py), so editing a model
+# retrains and editing a plot only replots, by content, wherever the run folder lives.
+def code_version(script, leave_out=()):
+    return codemap.code_version(script, leave_out)
 
-
-def package_files(*parts):
-    files = []
-    for part in parts:
-        path = PACKAGE / part
-        files += sorted(path.glob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
-    return [str(f) for f in files]
-
-
-CODE = {
-    # The fetch jobs check the extracted layout with the parsers' own layout_problem.
-    "fetch_petimages": package_files(
-        "data/__init__", "data/sources", "data/extract", "data/synthetic", "data/petimages", "jobio"
-    ),
-    # The synthetic CIFAR-10 archive is written with the parser's own record layout.
-    "fetch_cifar10": package_files(
-        "data/__init__", "data/sources", "data/extract", "data/synthetic", "data/cifar10", "jobio"
-    ),
-    "petimages": package_files("data/__init__", "data/petimages", "jobio"),
-    "cifar10": package_files("data/__init__", "data/cifar10", "jobio"),
-    "models": package_files("models"),
-    "training": package_files("training", "history", "runtime", "jobio"),
-    "plots": package_files("plots", "history", "jobio"),
-    "visualize": package_files("visualize", "runtime", "jobio"),
-    "summary": package_files("summary", "jobio"),
-}
 
 GPUS_PER_TRAIN_JOB = config["training"]["gpus_per_job"]
 # Every job that runs Keras (training, evaluation, the model visualisations) runs on this
@@ -59,6 +33,20 @@ TRAINING_RUNTIME = {
     for key in ("mixed_precision", "xla", "deterministic_ops")
 }
 SEED = config["seed"]
+
+
+def download_code_version(wildcards):
+    """The fetch code's version; a real (url or path) source does not depend on the synthetic
+    archive generator, so editing it re-extracts nothing."""
+    synthetic = config["data"][wildcards.archive]["source"] == "synthetic"
+    return code_version("download.py", () if synthetic else codemap.SYNTHETIC_ONLY)
+
+
+def training(wildcards):
+    """What results/{dataset}/{model} is trained from: {"architecture", "settings", "inputs"},
+    from the data set's function (catsdogs.smk, cifar10.smk)."""
+    of_dataset = {"catsdogs": catsdogs_training, "cifar10": cifar10_training}
+    return of_dataset[wildcards.dataset](wildcards.model)
 
 
 def data_source(dataset):
@@ -88,25 +76,31 @@ def grid_cells(grid):
     ]
 
 
-CATSDOGS_CELLS = grid_cells(config["catsdogs"]["basic"])
-CIFAR10_CELLS = grid_cells(config["cifar10"]["basic"])
+def grid_cell_values(model):
+    """(learning rate, filters) of a grid cell's model path: 'basic/lr0.001_f32' -> (0.001, 32)."""
+    learning_rate, filters = model.removeprefix("basic/lr").split("_f")
+    return float(learning_rate), int(filters)
+
+
+GRID_CELLS = {
+    "catsdogs": grid_cells(config["catsdogs"]["basic"]),
+    "cifar10": grid_cells(config["cifar10"]["basic"]),
+}
+CATSDOGS_CELLS, CIFAR10_CELLS = GRID_CELLS["catsdogs"], GRID_CELLS["cifar10"]
 CATSDOGS_VGG16_STAGES = ["vgg16_frozen", "vgg16_finetune", "vgg16_augmented"]
 CIFAR10_VARIANTS = ["inception", "residual"]
+# The models of each data set, as paths under results/<dataset>/.
+CATSDOGS_MODELS = [f"basic/{cell}" for cell in CATSDOGS_CELLS] + CATSDOGS_VGG16_STAGES
+CIFAR10_MODELS = [f"basic/{cell}" for cell in CIFAR10_CELLS] + CIFAR10_VARIANTS
 
 # Every trained model, as "<dataset>/<model path>" under results/.
-MODELS = (
-    [f"catsdogs/basic/{cell}" for cell in CATSDOGS_CELLS]
-    + [f"catsdogs/{stage}" for stage in CATSDOGS_VGG16_STAGES]
-    + [f"cifar10/basic/{cell}" for cell in CIFAR10_CELLS]
-    + [f"cifar10/{variant}" for variant in CIFAR10_VARIANTS]
-)
+MODELS = [f"catsdogs/{model}" for model in CATSDOGS_MODELS] + [
+    f"cifar10/{model}" for model in CIFAR10_MODELS
+]
 
 
 wildcard_constraints:
-    lr=r"[0-9.e+-]+",
-    filters=r"\d+",
+    archive="petimages|cifar10",
     dataset="catsdogs|cifar10",
     split="train|val|test",
-    stage="|".join(CATSDOGS_VGG16_STAGES),
-    variant="|".join(CIFAR10_VARIANTS),
     model=r"basic/lr[^/]+|vgg16_\w+|inception|residual",

@@ -3,46 +3,24 @@
 
 # Compute nodes of a cluster often have no internet: fetching runs where Snakemake runs.
 localrules:
-    download_petimages,
-    download_cifar10,
+    download,
 
 
-rule download_petimages:
-    """Fetch the PetImages archive (or a local copy, or a synthetic one) and extract it safely."""
-    input:
-        code=CODE["fetch_petimages"],
+rule download:
+    """Fetch an archive (from its URL, a local copy, or generated) and extract it safely."""
     output:
-        directory("results/data/petimages/raw"),
+        directory("results/data/{archive}/raw"),
     params:
-        dataset="petimages",
-        source=data_source("petimages"),
+        dataset=lambda wildcards: wildcards.archive,
+        source=lambda wildcards: data_source(wildcards.archive),
         downloads_dir=config["data"]["downloads_dir"],
         extract_limits=config["data"]["extract"],
         seed=SEED,
+        code=download_code_version,
     conda:
         "../envs/data.yaml"
     log:
-        "logs/data/download_petimages.log",
-    script:
-        "../scripts/download.py"
-
-
-rule download_cifar10:
-    """Fetch the CIFAR-10 binary archive (or a local copy, or a synthetic one) and extract it."""
-    input:
-        code=CODE["fetch_cifar10"],
-    output:
-        directory("results/data/cifar10/raw"),
-    params:
-        dataset="cifar10",
-        source=data_source("cifar10"),
-        downloads_dir=config["data"]["downloads_dir"],
-        extract_limits=config["data"]["extract"],
-        seed=SEED,
-    conda:
-        "../envs/data.yaml"
-    log:
-        "logs/data/download_cifar10.log",
+        "logs/data/download_{archive}.log",
     script:
         "../scripts/download.py"
 
@@ -50,8 +28,7 @@ rule download_cifar10:
 rule clean_petimages:
     """Keep only images the training decoder reads, upright, in RGB; resize once; log every drop."""
     input:
-        raw=rules.download_petimages.output[0],
-        code=CODE["petimages"],
+        raw="results/data/petimages/raw",
     output:
         images=directory("results/data/petimages/clean"),
         manifest=report(
@@ -60,6 +37,7 @@ rule clean_petimages:
             category="Data",
         ),
     params:
+        code=code_version("clean_petimages.py"),
         image_size=config["data"]["petimages"]["image_size"],
         min_side=config["data"]["petimages"]["min_side"],
         max_image_bytes=config["data"]["petimages"]["max_image_bytes"],
@@ -76,13 +54,13 @@ rule split_petimages:
     """A seeded subset of N images per class, split into train/val/test."""
     input:
         images=rules.clean_petimages.output.images,
-        code=CODE["petimages"],
     output:
         train=directory("results/data/petimages/split/train"),
         val=directory("results/data/petimages/split/val"),
         test=directory("results/data/petimages/split/test"),
         manifest="results/data/petimages/split_manifest.csv",
     params:
+        code=code_version("split_petimages.py"),
         images_per_class=config["data"]["petimages"]["images_per_class"],
         ratios=config["data"]["petimages"]["split"],
         seed=SEED,
@@ -98,9 +76,10 @@ rule decode_petimages_split:
     """One split's images decoded once (Pillow) into an .npz of uint8 arrays, as training reads it."""
     input:
         images=lambda wildcards: rules.split_petimages.output[wildcards.split],
-        code=CODE["petimages"],
     output:
         "results/data/petimages/{split}.npz",
+    params:
+        code=code_version("decode_petimages_split.py"),
     conda:
         "../envs/data.yaml"
     log:
@@ -112,13 +91,13 @@ rule decode_petimages_split:
 rule prepare_cifar10:
     """Parse the binary batches with numpy (never pickle) into train/val/test .npz arrays."""
     input:
-        raw=rules.download_cifar10.output[0],
-        code=CODE["cifar10"],
+        raw="results/data/cifar10/raw",
     output:
         train="results/data/cifar10/train.npz",
         val="results/data/cifar10/val.npz",
         test="results/data/cifar10/test.npz",
     params:
+        code=code_version("prepare_cifar10.py"),
         validation_size=config["data"]["cifar10"]["validation_size"],
         seed=SEED,
     conda:

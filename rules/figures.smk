@@ -1,8 +1,8 @@
 """Figures: read only saved files (histories, metrics, models, best.json), so a figure change
 never retrains.
 
-Each rule gets the `figures:` settings it uses as params and lists the plotting code as input
-(CODE["plots"], CODE["visualize"]), never the model or training code: editing a plot replots.
+Each rule gets the `figures:` settings it uses as params, and the version of the code its script
+runs (`code_version`): editing a plot replots; editing training code does not.
 """
 
 # Matplotlib over a few CSV files takes seconds: not worth a cluster job each.
@@ -24,8 +24,7 @@ MODEL_NAMES = {
 }
 BEST_CATSDOGS_FIGURE_INPUT = {
     "models": expand("results/catsdogs/basic/{cell}/model.keras", cell=CATSDOGS_CELLS),
-    "best": rules.select_best_catsdogs.output[0],
-    "code": CODE["visualize"] + CODE["plots"],
+    "best": "results/catsdogs/basic/best.json",
 }
 
 
@@ -33,7 +32,6 @@ rule plot_training_curves:
     """Training and validation accuracy and loss of one model, per epoch."""
     input:
         history="results/{dataset}/{model}/history.csv",
-        code=CODE["plots"],
     output:
         report(
             "results/figures/{dataset}/{model}/curves.png",
@@ -43,6 +41,7 @@ rule plot_training_curves:
             labels={"model": "{model}", "figure": "training curves"},
         ),
     params:
+        code=code_version("plot_curves.py"),
         dpi=FIGURE_SETTINGS["dpi"],
         # "Cats vs dogs: VGG16, frozen base", "CIFAR-10: basic CNN, lr0.001_f32"
         title=lambda wildcards: f"{DATASET_NAMES[wildcards.dataset]}: "
@@ -67,7 +66,6 @@ rule plot_grid_comparison:
             dataset=wildcards.dataset, cell=GRID_CELLS[wildcards.dataset],
         ),
         best="results/{dataset}/basic/best.json",
-        code=CODE["plots"],
     output:
         report(
             "results/figures/{dataset}/grid_comparison.png",
@@ -77,6 +75,7 @@ rule plot_grid_comparison:
             labels={"model": "basic CNN, every grid cell", "figure": "validation accuracy"},
         ),
     params:
+        code=code_version("plot_grid.py"),
         dpi=FIGURE_SETTINGS["dpi"],
         title=lambda wildcards: f"{DATASET_NAMES[wildcards.dataset]}: basic CNN grid, "
         "validation accuracy per cell",
@@ -110,6 +109,7 @@ rule plot_activations:
             labels={"figure": "intermediate activations", "model": "basic CNN, best grid cell"},
         ),
     params:
+        code=code_version("plot_activations.py"),
         backend=KERAS_BACKEND,
         dpi=FIGURE_SETTINGS["dpi"],
         image_index=FIGURE_SETTINGS["activation_image_index"],
@@ -136,6 +136,7 @@ rule plot_filters:
             labels={"figure": "filter patterns", "model": "basic CNN, best grid cell"},
         ),
     params:
+        code=code_version("plot_filters.py"),
         backend=KERAS_BACKEND,
         dpi=FIGURE_SETTINGS["dpi"],
         settings=FIGURE_SETTINGS["filter_visualization"],
@@ -154,8 +155,6 @@ rule plot_augmentation_samples:
     """One training image through the augmentation layers the augmented VGG16 stage trains with."""
     input:
         train=rules.split_petimages.output.train,
-        # The layers themselves: changing the augmentation redraws the samples.
-        code=CODE["visualize"] + CODE["plots"] + package_files("models/augmentation"),
     output:
         report(
             "results/figures/catsdogs/augmentation_samples.png",
@@ -164,6 +163,7 @@ rule plot_augmentation_samples:
             labels={"figure": "augmentation samples", "model": "VGG16, frozen base + augmentation"},
         ),
     params:
+        code=code_version("plot_augmentation.py"),
         backend=KERAS_BACKEND,
         dpi=FIGURE_SETTINGS["dpi"],
         samples=FIGURE_SETTINGS["augmentation_samples"],

@@ -15,7 +15,6 @@ rule summarize_results:
         metrics=expand("results/{model}/metrics.json", model=MODELS),
         infos=expand("results/{model}/train.json", model=MODELS),
         best=expand("results/{grid}/best.json", grid=GRIDS),
-        code=CODE["summary"],
     output:
         csv=report(
             "results/summary.csv",
@@ -31,6 +30,7 @@ rule summarize_results:
             labels={"table": "results"},
         ),
     params:
+        code=code_version("summarize_results.py"),
         models=MODELS,
         grids=GRIDS,
         report_numbers=config["report_numbers"],

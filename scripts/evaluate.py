@@ -5,13 +5,13 @@ from cnnlab.runtime import use_backend
 
 with log_to(snakemake.log[0]):
     use_backend(snakemake.params.backend)  # before anything imports Keras
-    from cnnlab.training import evaluate_job
+    from cnnlab.training.evaluation import evaluate_job
 
     evaluate_job(
         model_path=snakemake.input.model,
         history_path=snakemake.input.history,
         test_data=snakemake.input.test,
-        settings=snakemake.params.settings,
+        batch_size=snakemake.params.batch_size,
         out_path=snakemake.output[0],
         threads=snakemake.threads,
     )

@@ -3,7 +3,7 @@
 from cnnlab.jobio import log_to
 
 with log_to(snakemake.log[0]):
-    from cnnlab.training import select_best
+    from cnnlab.training.selection import select_best
 
     select_best(
         history_paths=snakemake.input.histories,

@@ -5,7 +5,7 @@ from cnnlab.runtime import use_backend
 
 with log_to(snakemake.log[0]):
     use_backend(snakemake.params.backend)  # before anything imports Keras
-    from cnnlab.training import train_job
+    from cnnlab.training.jobs import train_job
 
     train_job(
         architecture=snakemake.params.architecture,

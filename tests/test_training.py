@@ -14,11 +14,12 @@ from PIL import Image
 from cnnlab.data.petimages import split_to_arrays
 from cnnlab.history import read_history
 from cnnlab.models import catsdogs, load_model
-from cnnlab.training import evaluate_job, select_best, train_job
+from cnnlab.training.evaluation import evaluate_job
+from cnnlab.training.jobs import train_job
+from cnnlab.training.selection import select_best
 from cnnlab.training.callbacks import ResumableCSVLogger
 from cnnlab.training.datasets import load_split
 from cnnlab.training.jobs import compute_features
-from cnnlab.training.test_switches import FAIL_ONCE, fail_once_if_requested
 from conftest import default_config
 
 SIZE = (32, 32)
@@ -263,7 +264,7 @@ def test_train_and_evaluate_basic_cell(split_dir, tmp_path):
         out / "model.keras",
         out / "history.csv",
         split_dir / "test.npz",
-        {"batch_size": 4},
+        4,
         tmp_path / "metrics.json",
         threads=2,
     )
@@ -298,15 +299,6 @@ def test_stages_that_need_best_json_say_so(split_dir, tmp_path):
         run_train_job("cifar10_residual", {"epochs": 1, "batch_size": 4}, split_dir, tmp_path / "x")
     with pytest.raises(ValueError, match="unknown architecture"):
         run_train_job("resnet50", {}, split_dir, tmp_path / "x")
-
-
-def test_fail_once_switch(tmp_path, monkeypatch):
-    marker = tmp_path / "attempts" / "failed-once"
-    monkeypatch.setenv(FAIL_ONCE, str(marker))
-    with pytest.raises(RuntimeError, match=FAIL_ONCE):
-        fail_once_if_requested()
-    assert marker.exists()
-    fail_once_if_requested()  # the retry goes through
 
 
 # ------------------------------------------------------------------------ frozen VGG16 path

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import keras
 
-from cnnlab.training.history import keep_epochs_before
+from cnnlab.history import keep_epochs_before
 
 log = logging.getLogger(__name__)
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 
 from cnnlab.models import load_model
-from cnnlab.jobio import atomic_output
+from cnnlab.jobio import write_json
 from cnnlab.runtime import configure
 from cnnlab.training.datasets import load_split
 from cnnlab.history import read_history
@@ -20,19 +19,19 @@ def evaluate_job(
     model_path: str | os.PathLike,
     history_path: str | os.PathLike,
     test_data: str | os.PathLike,
-    settings: dict,
+    batch_size: int,
     out_path: str | os.PathLike,
     threads: int,
 ) -> dict:
     """Write metrics.json: test loss and accuracy, beside the final epoch's train and validation
     accuracy and loss from history.csv, the number of epochs and of test examples.
 
-    `test_data` is the test split's .npz arrays; `settings` holds the batch_size.
+    `test_data` is the test split's .npz arrays, read `batch_size` images at a time.
     """
     configure(threads)
     model = load_model(model_path, compile=False)
     model.compile(loss=loss_for(model), metrics=["accuracy"])
-    test = load_split(test_data, settings["batch_size"])
+    test = load_split(test_data, batch_size)
     n_test = test.count
     scores = model.evaluate(test, verbose=2, return_dict=True)
     test_loss, test_accuracy = scores["loss"], scores["accuracy"]
@@ -48,7 +47,6 @@ def evaluate_job(
         "epochs": len(history),
         "n_test": n_test,
     }
-    with atomic_output(out_path) as partial:
-        partial.write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(out_path, metrics)
     log.info("%s: test accuracy %.4f on %d examples", model_path, test_accuracy, n_test)
     return metrics

@@ -7,72 +7,22 @@ import logging
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import keras
 import numpy as np
 
-from cnnlab.jobio import atomic_output
+from cnnlab.jobio import atomic_output, read_json, write_json
 from cnnlab.models import catsdogs, cifar10, load_model
 from cnnlab.models.augmentation import augmentation_layers
 from cnnlab.runtime import configure, device_description, resolve_speed_switches, versions
 from cnnlab.training.callbacks import ResumableCSVLogger
-from cnnlab.training.datasets import ArrayBatches, load_split, read_arrays
+from cnnlab.training.datasets import ArrayBatches, read_arrays
 from cnnlab.history import read_history
-from cnnlab.training.test_switches import fail_once_if_requested, kill_switch_callbacks
 
 log = logging.getLogger(__name__)
-
-# The hyper-parameters a later stage takes from its grid's best.json, as the report did.
-FROM_BEST_CELL = {
-    "vgg16_frozen": ("learning_rate", "hidden_units"),
-    "vgg16_augmented": ("learning_rate", "hidden_units"),
-    "cifar10_inception": ("learning_rate", "filters"),
-    "cifar10_residual": ("learning_rate", "filters"),
-}
-
-
-def _catsdogs_basic(hp, seed, initial_model_path):
-    return catsdogs.basic_cnn(
-        hp["image_size"], hp["filters"], hp["hidden_units"], hp["batchnorm_momentum"]
-    )
-
-
-def _vgg16_finetune(hp, seed, initial_model_path):
-    if not initial_model_path:
-        raise ValueError("vgg16_finetune starts from the vgg16_frozen model: give its path")
-    model = catsdogs.unfreeze_vgg16_base(load_model(initial_model_path, compile=False))
-    # A new name for a new stage; the layers keep theirs.
-    return keras.Model(model.inputs, model.outputs, name="vgg16_finetune")
-
-
-def _vgg16_augmented(hp, seed, initial_model_path):
-    base = catsdogs.vgg16_base(hp["image_size"], hp["weights"])
-    head = catsdogs.dense_head(base.output_shape[1:], hp["hidden_units"])
-    augmentation = augmentation_layers(hp["augmentation"], seed=seed)
-    return catsdogs.vgg16_classifier(
-        base, head, hp["preprocessing"], augmentation, name="vgg16_augmented"
-    )
-
-
-# Architecture name (the rule's `architecture` param) -> the model it trains end to end.
-# vgg16_frozen is not here: it trains its head on precomputed features (train_frozen_vgg16).
-BUILDERS = {
-    "catsdogs_basic": _catsdogs_basic,
-    "vgg16_finetune": _vgg16_finetune,
-    "vgg16_augmented": _vgg16_augmented,
-    "cifar10_basic": lambda hp, seed, initial_model_path: cifar10.basic_cnn(
-        hp["filters"], hp["batchnorm_momentum"]
-    ),
-    "cifar10_inception": lambda hp, seed, initial_model_path: cifar10.inception_cnn(
-        hp["filters"], hp["batchnorm_momentum"]
-    ),
-    "cifar10_residual": lambda hp, seed, initial_model_path: cifar10.residual_cnn(
-        hp["filters"], hp["batchnorm_momentum"]
-    ),
-}
-ARCHITECTURES = sorted([*BUILDERS, "vgg16_frozen"])
-
 
 def loss_for(model: keras.Model) -> str:
     """Binary cross-entropy for one sigmoid output, else sparse categorical (integer labels)."""
@@ -116,8 +66,9 @@ def train_job(
     epoch k + 1 when rerun, and the folder is removed once the outputs are in place.
     """
     if architecture not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture '{architecture}': expected one of {ARCHITECTURES}")
-    fail_once_if_requested()
+        raise ValueError(
+            f"unknown architecture '{architecture}': expected one of {sorted(ARCHITECTURES)}"
+        )
     started = time.monotonic()
     runtime = resolve_speed_switches(runtime)  # train.json records what really ran
     configure(threads, seed, runtime)
@@ -148,18 +99,9 @@ def train_job(
         runtime,
     )
 
-    if architecture == "vgg16_frozen":
-        model, epochs_restored = train_frozen_vgg16(hp, train, val, scratch_dir, runtime, seed)
-    else:
-        model = BUILDERS[architecture](hp, seed, initial_model_path)
-        compile_model(model, hp["learning_rate"], runtime)
-        epochs_restored = fit(
-            model,
-            ArrayBatches(*train, hp["batch_size"], shuffle=True, seed=seed),
-            ArrayBatches(*val, hp["batch_size"]),
-            hp["epochs"],
-            scratch_dir,
-        )
+    model, epochs_restored = ARCHITECTURES[architecture].train(
+        hp, train, val, scratch_dir, runtime, seed, initial_model_path
+    )
     model.summary(print_fn=lambda text, **_: log.info(text))
 
     history = read_history(scratch_dir / "history.csv")
@@ -192,8 +134,7 @@ def train_job(
         model.save(partial)
     with atomic_output(history_path) as partial:
         shutil.copyfile(scratch_dir / "history.csv", partial)
-    with atomic_output(info_path) as partial:
-        partial.write_text(json.dumps(info, indent=2) + "\n")
+    write_json(info_path, info)
     shutil.rmtree(scratch_dir)
 
 
@@ -209,7 +150,6 @@ def fit(
         train.epoch_callback(),  # each epoch's order follows from the seed and the epoch
         history_logger,  # before the backup: see ResumableCSVLogger
         keras.callbacks.BackupAndRestore(scratch_dir / "backup", double_checkpoint=True),
-        *kill_switch_callbacks(scratch_dir),
     ]
     model.fit(
         train,
@@ -223,7 +163,7 @@ def fit(
     return epochs if history_logger.first_epoch is None else history_logger.first_epoch
 
 
-def train_frozen_vgg16(hp, train, val, scratch_dir, runtime, seed):
+def train_frozen_vgg16(hp, train, val, scratch_dir, runtime, seed, initial_model_path=None):
     """The frozen-base stage, fast: the base's features of each split are computed once, the
     head trains on them, and the whole model (preprocessing, frozen base, head) is assembled
     from the same layers. With the base frozen this is the same model as training end to end
@@ -266,15 +206,14 @@ def compute_features(extractor: keras.Model, images: np.ndarray, batch_size: int
 def _best_cell_values(architecture: str, best_path) -> tuple[str | None, dict]:
     """The best cell's name and the hyper-parameters `architecture` takes from its best.json
     (None and {} for the grid's own cells)."""
-    keys = FROM_BEST_CELL.get(architecture, ())
+    keys = ARCHITECTURES[architecture].from_best_cell
     if not keys:
         return None, {}
     if not best_path:
         raise ValueError(
             f"{architecture} takes {', '.join(keys)} from the grid's best.json: give its path"
         )
-    with open(best_path) as handle:
-        best = json.load(handle)
+    best = read_json(best_path)
     missing = [key for key in keys if key not in best]
     if missing:
         raise ValueError(f"{best_path} lacks {', '.join(missing)}: rerun its select_best job")
@@ -297,3 +236,88 @@ def _claim_scratch_dir(scratch_dir: Path, job: dict) -> None:
         shutil.rmtree(scratch_dir)
     scratch_dir.mkdir(parents=True)
     record.write_text(description)
+
+
+# ------------------------------------------------------------------------ the architectures
+
+Arrays = tuple[np.ndarray, np.ndarray]
+# (hyper-parameters, train arrays, val arrays, scratch folder, runtime, seed, initial model)
+# -> (the trained model, the number of epochs restored from a backup)
+Trainer = Callable[[dict, Arrays, Arrays, Path, dict, int, "str | None"], tuple[keras.Model, int]]
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """How one kind of model is trained, and what it takes from its grid's best cell (as the
+    report did: the VGG16 head and the CIFAR-10 variants reuse the best basic CNN's settings)."""
+
+    train: Trainer
+    from_best_cell: tuple[str, ...] = ()
+
+
+def end_to_end(build: Callable[[dict, int, "str | None"], keras.Model]) -> Trainer:
+    """A trainer that builds the model with `build(hp, seed, initial_model_path)` and fits it on
+    the images, reshuffled every epoch."""
+
+    def train(hp, train_arrays, val_arrays, scratch_dir, runtime, seed, initial_model_path):
+        model = build(hp, seed, initial_model_path)
+        compile_model(model, hp["learning_rate"], runtime)
+        epochs_restored = fit(
+            model,
+            ArrayBatches(*train_arrays, hp["batch_size"], shuffle=True, seed=seed),
+            ArrayBatches(*val_arrays, hp["batch_size"]),
+            hp["epochs"],
+            scratch_dir,
+        )
+        return model, epochs_restored
+
+    return train
+
+
+def build_catsdogs_basic(hp, seed, initial_model_path):
+    return catsdogs.basic_cnn(
+        hp["image_size"], hp["filters"], hp["hidden_units"], hp["batchnorm_momentum"]
+    )
+
+
+def build_vgg16_finetune(hp, seed, initial_model_path):
+    if not initial_model_path:
+        raise ValueError("vgg16_finetune starts from the vgg16_frozen model: give its path")
+    model = catsdogs.unfreeze_vgg16_base(load_model(initial_model_path, compile=False))
+    # A new name for a new stage; the layers keep theirs.
+    return keras.Model(model.inputs, model.outputs, name="vgg16_finetune")
+
+
+def build_vgg16_augmented(hp, seed, initial_model_path):
+    base = catsdogs.vgg16_base(hp["image_size"], hp["weights"])
+    head = catsdogs.dense_head(base.output_shape[1:], hp["hidden_units"])
+    augmentation = augmentation_layers(hp["augmentation"], seed=seed)
+    return catsdogs.vgg16_classifier(
+        base, head, hp["preprocessing"], augmentation, name="vgg16_augmented"
+    )
+
+
+def build_cifar10(network: Callable[..., keras.Model]):
+    def build(hp, seed, initial_model_path):
+        return network(hp["filters"], hp["batchnorm_momentum"])
+
+    return build
+
+
+# The `architecture` a training rule names -> how it trains.
+ARCHITECTURES: dict[str, Architecture] = {
+    "catsdogs_basic": Architecture(end_to_end(build_catsdogs_basic)),
+    # The base is frozen: its features are computed once and the head trains on them.
+    "vgg16_frozen": Architecture(train_frozen_vgg16, ("learning_rate", "hidden_units")),
+    "vgg16_finetune": Architecture(end_to_end(build_vgg16_finetune)),
+    "vgg16_augmented": Architecture(
+        end_to_end(build_vgg16_augmented), ("learning_rate", "hidden_units")
+    ),
+    "cifar10_basic": Architecture(end_to_end(build_cifar10(cifar10.basic_cnn))),
+    "cifar10_inception": Architecture(
+        end_to_end(build_cifar10(cifar10.inception_cnn)), ("learning_rate", "filters")
+    ),
+    "cifar10_residual": Architecture(
+        end_to_end(build_cifar10(cifar10.residual_cnn)), ("learning_rate", "filters")
+    ),
+}

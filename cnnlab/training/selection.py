@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
 
-from cnnlab.jobio import atomic_output
+from cnnlab.jobio import read_json, write_json
 from cnnlab.history import read_history
 
 log = logging.getLogger(__name__)
@@ -56,16 +55,14 @@ def select_best(
         "selection_rule": SELECTION_RULE,
         "candidates": candidates,
     }
-    with atomic_output(out_path) as partial:
-        partial.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out_path, result)
     log.info("best cell: %s (validation accuracy %.4f)", best["cell"], best["best_val_accuracy"])
     return result
 
 
 def _score(cell: str, history: list[dict], info_path: Path) -> dict:
     best_epoch = max(history, key=lambda row: row["val_accuracy"])
-    with open(info_path) as handle:
-        hyperparameters = json.load(handle)["hyperparameters"]
+    hyperparameters = read_json(info_path)["hyperparameters"]
     return {
         "cell": cell,
         **{key: hyperparameters[key] for key in HYPERPARAMETERS if key in hyperparameters},

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from cnnlab.jobio import read_json
 from cnnlab.plots import feature_maps_figure
 from cnnlab.visualize.images import load_image, pick_image
 
@@ -19,8 +19,7 @@ def best_model_path(model_paths: list[str | os.PathLike], best_path: str | os.Pa
     The rule takes every cell's model as input, so the DAG is fixed before training; the choice
     among them is made here, from the file.
     """
-    with open(best_path) as handle:
-        selected_cell = json.load(handle)["cell"]
+    selected_cell = read_json(best_path)["cell"]
     by_cell = {Path(path).parent.name: Path(path) for path in model_paths}
     if selected_cell not in by_cell:
         raise ValueError(

@@ -1,0 +1,98 @@
+"""Training, best-cell selection and evaluation: one rule each, for every model of both data sets.
+
+What a model is trained from (architecture, hyper-parameters, inputs) comes from its data
+set's function in catsdogs.smk or cifar10.smk; the rules only differ there.
+"""
+
+# Reading a few small files: not worth a cluster job.
+localrules:
+    select_best,
+
+
+# What `evaluate` reads for each dataset: its test split, and how to batch it.
+TEST_DATA = {"catsdogs": PETIMAGES_ARRAYS["test"], "cifar10": rules.prepare_cifar10.output.test}
+EVALUATION_BATCH_SIZE = {
+    "catsdogs": CATSDOGS_BASIC["batch_size"],
+    "cifar10": CIFAR10_BASIC["batch_size"],
+}
+
+
+rule train:
+    """Train one model (a grid cell, a VGG16 stage, a CIFAR-10 variant) resumably, and save it."""
+    input:
+        unpack(lambda wildcards: training(wildcards)["inputs"]),
+    output:
+        model="results/{dataset}/{model}/model.keras",
+        history="results/{dataset}/{model}/history.csv",
+        info="results/{dataset}/{model}/train.json",
+    params:
+        architecture=lambda wildcards: training(wildcards)["architecture"],
+        settings=lambda wildcards: training(wildcards)["settings"],
+        backend=KERAS_BACKEND,
+        runtime=TRAINING_RUNTIME,
+        seed=SEED,
+        scratch_dir="results/checkpoints/{dataset}/{model}",
+        code=code_version("train.py"),
+    log:
+        "logs/{dataset}/{model}/train.log",
+    benchmark:
+        "results/{dataset}/{model}/benchmark.tsv"
+    threads: 2
+    resources:
+        gpu=GPUS_PER_TRAIN_JOB,
+    retries: config["training"]["retries"]
+    conda:
+        KERAS_ENV
+    script:
+        "../scripts/train.py"
+
+
+rule select_best:
+    """The grid cell with the best validation accuracy; later stages read best.json."""
+    input:
+        histories=lambda wildcards: expand(
+            "results/{dataset}/basic/{cell}/history.csv",
+            dataset=wildcards.dataset,
+            cell=GRID_CELLS[wildcards.dataset],
+        ),
+        infos=lambda wildcards: expand(
+            "results/{dataset}/basic/{cell}/train.json",
+            dataset=wildcards.dataset,
+            cell=GRID_CELLS[wildcards.dataset],
+        ),
+    output:
+        "results/{dataset}/basic/best.json",
+    params:
+        code=code_version("select_best.py"),
+    log:
+        "logs/{dataset}/select_best.log",
+    benchmark:
+        "results/{dataset}/basic/select_best_benchmark.tsv"
+    threads: 1
+    conda:
+        "../envs/figures.yaml"
+    script:
+        "../scripts/select_best.py"
+
+
+rule evaluate:
+    """Test loss and accuracy of one trained model, beside its final train/val accuracy."""
+    input:
+        model="results/{dataset}/{model}/model.keras",
+        history="results/{dataset}/{model}/history.csv",
+        test=lambda wildcards: TEST_DATA[wildcards.dataset],
+    output:
+        "results/{dataset}/{model}/metrics.json",
+    params:
+        backend=KERAS_BACKEND,
+        batch_size=lambda wildcards: EVALUATION_BATCH_SIZE[wildcards.dataset],
+        code=code_version("evaluate.py"),
+    log:
+        "logs/{dataset}/{model}/evaluate.log",
+    benchmark:
+        "results/{dataset}/{model}/evaluate_benchmark.tsv"
+    threads: 2
+    conda:
+        KERAS_ENV
+    script:
+        "../scripts/evaluate.py"
