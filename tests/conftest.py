@@ -20,6 +20,18 @@ def default_config() -> dict:
     return yaml.safe_load((REPO / "config.yaml").read_text())
 
 
+def snakemake_command(workdir: Path, *args: str, configfiles=(DEMO_CONFIG,), cores: int = 2) -> list:
+    return [
+        sys.executable, "-m", "snakemake",
+        "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(workdir),
+        "--cores", str(cores),
+        *args,
+        # Last: --configfile takes every word after it, so targets must come before it.
+        "--configfile", *[str(path) for path in configfiles],
+    ]
+
+
 def run_snakemake(
     workdir: Path,
     *args: str,
@@ -37,16 +49,7 @@ def run_snakemake(
     e.g. ("timeout", "-k", "30", "900"): Snakemake gets SIGTERM first, so it can cancel its
     cluster jobs and say where it was.
     """
-    command = [
-        *wrapper,
-        sys.executable, "-m", "snakemake",
-        "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(workdir),
-        "--cores", str(cores),
-        *args,
-        # Last: --configfile takes every word after it, so targets must come before it.
-        "--configfile", *[str(path) for path in configfiles],
-    ]
+    command = [*wrapper, *snakemake_command(workdir, *args, configfiles=configfiles, cores=cores)]
     result = subprocess.run(
         command,
         cwd=workdir,
@@ -57,15 +60,20 @@ def run_snakemake(
         timeout=timeout,
     )
     if check and result.returncode != 0:
-        logs = "\n".join(
-            f"--- {log}\n{log.read_text(errors='replace')[-3000:]}"
-            for log in sorted((workdir / "logs").rglob("*.log"))
-        ) if (workdir / "logs").exists() else ""
-        raise AssertionError(
-            f"snakemake failed ({result.returncode}): {' '.join(command)}\n"
-            f"{result.stdout[-8000:]}\n{logs[-12000:]}"
-        )
+        raise AssertionError(failure_report(workdir, command, result.returncode, result.stdout))
     return result
+
+
+def failure_report(workdir: Path, command: list, returncode: int, output: str) -> str:
+    """Snakemake's output and the jobs' logs, for the message of a failed run."""
+    logs = "\n".join(
+        f"--- {log}\n{log.read_text(errors='replace')[-3000:]}"
+        for log in sorted((workdir / "logs").rglob("*.log"))
+    ) if (workdir / "logs").exists() else ""
+    return (
+        f"snakemake failed ({returncode}): {' '.join(map(str, command))}\n"
+        f"{output[-8000:]}\n{logs[-12000:]}"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Only stale work is redone: a figure-only change replots, and never retrains or re-evaluates."""
+"""Only stale work is redone: a figure-only change replots and never retrains; a model change
+retrains exactly what depends on it; a run folder moved elsewhere has nothing to redo."""
 
 from __future__ import annotations
 
@@ -26,20 +27,34 @@ def scheduled_rules(snakemake_output: str) -> set[str]:
     return set(re.findall(r"^(?:local)?rule (\w+):", snakemake_output, flags=re.MULTILINE))
 
 
-class touched:
-    """Give files a new modification time, as an editor's save does; put the old one back after,
-    so the shared demo run and the developer's tree are left as they were."""
+class edited:
+    """Append a comment to files, as a user's edit does; put the old content and file time back
+    after, so the shared demo run and the developer's tree are left as they were."""
 
     def __init__(self, paths: list[Path]):
-        self.saved = {path: os.stat(path) for path in paths}
+        self.saved = {path: (path.read_bytes(), os.stat(path)) for path in paths}
 
     def __enter__(self):
         for path in self.saved:
-            path.touch()
+            with open(path, "a") as file:
+                file.write("\n# edited by tests/test_stale.py\n")
 
     def __exit__(self, *exc_info):
-        for path, status in self.saved.items():
+        for path, (content, status) in self.saved.items():
+            path.write_bytes(content)
             os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+
+
+def job_counts(snakemake_output: str) -> dict[str, int]:
+    """The 'Job stats' table of a run or dry run: {rule: count} (empty when nothing is to do)."""
+    if "Job stats:" not in snakemake_output:
+        return {}
+    table = snakemake_output.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    return {
+        rule: int(count)
+        for rule, count in re.findall(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)
+        if rule != "total"
+    }
 
 
 @pytest.mark.workflow
@@ -54,7 +69,7 @@ def test_a_figure_only_change_reruns_only_figure_and_table_jobs(demo_run, tmp_pa
         old_width, old_height = image.size
     configfiles = (DEMO_CONFIG, overlay)
 
-    with touched(PLOTTING_CODE):
+    with edited(PLOTTING_CODE):
         planned = scheduled_rules(run_snakemake(workdir, "-n", configfiles=configfiles).stdout)
         ran = scheduled_rules(run_snakemake(workdir, configfiles=configfiles).stdout)
 
@@ -67,3 +82,32 @@ def test_a_figure_only_change_reruns_only_figure_and_table_jobs(demo_run, tmp_pa
         )
     # And now nothing is left to do.
     assert scheduled_rules(run_snakemake(workdir, "-n", configfiles=configfiles).stdout) == set()
+
+
+@pytest.mark.workflow
+def test_a_model_change_retrains_exactly_what_depends_on_it(demo_run, tmp_path):
+    workdir = copy_workdir(demo_run, tmp_path / "run")
+    with edited([REPO / "cnnlab" / "models" / "cifar10.py"]):
+        planned = job_counts(run_snakemake(workdir, "-n").stdout)
+    # Every training job builds its model through the one registry, which imports both data
+    # sets' models; whatever reads a model or a history follows. The data stage does not.
+    assert planned == {
+        "train": 13,
+        "evaluate": 13,
+        "select_best": 2,
+        "plot_training_curves": 13,
+        "plot_grid_comparison": 2,
+        "plot_activations": 1,
+        "plot_filters": 1,
+        "plot_augmentation_samples": 1,
+        "summarize_results": 1,
+        "all": 1,
+    }
+
+
+@pytest.mark.workflow
+def test_a_run_folder_moved_elsewhere_has_nothing_to_redo(demo_run, tmp_path):
+    """A finished run copied to another place (a colleague's disk, a renamed folder) is
+    complete there: no job's inputs or code count as changed."""
+    moved = copy_workdir(demo_run, tmp_path / "somewhere" / "else")
+    assert job_counts(run_snakemake(moved, "-n").stdout) == {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
 import keras
 import numpy as np
@@ -294,6 +295,32 @@ def test_a_backup_of_another_configuration_is_discarded(split_dir, tmp_path):
     assert [row["epoch"] for row in read_history(out / "history.csv")] == [0]
 
 
+@pytest.mark.parametrize(
+    "change", ["nothing", "hyperparameters", "seed", "an input rewritten"]
+)
+def test_a_backup_is_kept_only_for_the_very_same_job(tmp_path, change):
+    """A backup left by a killed run is resumed only if the job is the same: its
+    hyper-parameters, seed, and inputs (a rewritten input file has a new modification time)."""
+    from cnnlab.training.jobs import _claim_scratch_dir, describe_job
+
+    data = tmp_path / "train.npz"
+    data.write_bytes(b"arrays")
+    scratch = tmp_path / "scratch"
+    hyperparameters = {"learning_rate": 0.001, "epochs": 3}
+    _claim_scratch_dir(scratch, describe_job("catsdogs_basic", hyperparameters, 1, [data]))
+    (scratch / "backup").mkdir()
+
+    seed = 2 if change == "seed" else 1
+    if change == "hyperparameters":
+        hyperparameters = {**hyperparameters, "learning_rate": 0.01}
+    if change == "an input rewritten":
+        stat = data.stat()
+        os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    _claim_scratch_dir(scratch, describe_job("catsdogs_basic", hyperparameters, seed, [data]))
+
+    assert (scratch / "backup").exists() == (change == "nothing")
+
+
 def test_stages_that_need_best_json_say_so(split_dir, tmp_path):
     with pytest.raises(ValueError, match="best.json"):
         run_train_job("cifar10_residual", {"epochs": 1, "batch_size": 4}, split_dir, tmp_path / "x")
@@ -302,6 +329,72 @@ def test_stages_that_need_best_json_say_so(split_dir, tmp_path):
 
 
 # ------------------------------------------------------------------------ frozen VGG16 path
+
+
+def brightness_classifier(weight: float, bias: float) -> keras.Model:
+    """A model with a known output: sigmoid(weight * mean pixel / 255 + bias)."""
+    image = keras.Input((*SIZE, 3), name="image")
+    x = keras.layers.Rescaling(1 / 255)(image)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    output = keras.layers.Dense(1, activation="sigmoid", name="prediction")(x)
+    model = keras.Model(image, output)
+    # The mean over the three channels' means, times `weight`.
+    model.get_layer("prediction").set_weights([np.full((3, 1), weight / 3), np.array([bias])])
+    return model
+
+
+def test_evaluation_scores_the_test_split_exactly(split_dir, tmp_path):
+    """Test accuracy and loss of a model whose predictions are known, computed independently
+    from the test split's own images: proves the split and the preprocessing evaluate uses."""
+    # Cats (label 0) are dark, their mean pixel 49.5 +- 0.5; dogs (1) bright, ~199.5. The
+    # threshold 7.76 / 40 * 255 = 49.5 calls about half the cats dogs.
+    weight, bias = 40.0, -7.76
+    model_path = tmp_path / "model.keras"
+    brightness_classifier(weight, bias).save(model_path)
+    history = tmp_path / "history.csv"
+    history.write_text("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,0.7,0.5,0.7\n")
+
+    metrics = evaluate_job(model_path, history, split_dir / "test.npz", 3, tmp_path / "m.json", 2)
+
+    with np.load(split_dir / "test.npz") as arrays:
+        images, labels = arrays["images"], arrays["labels"].astype(np.float64)
+    probability = 1 / (1 + np.exp(-(weight * images.mean(axis=(1, 2, 3)) / 255 + bias)))
+    expected_accuracy = np.mean((probability > 0.5) == labels)
+    expected_loss = -np.mean(labels * np.log(probability) + (1 - labels) * np.log(1 - probability))
+    assert 0 < expected_accuracy < 1, "the model should get some images wrong, or it proves little"
+    assert metrics["n_test"] == len(labels) == 8
+    assert metrics["test_accuracy"] == pytest.approx(expected_accuracy, abs=1e-9)
+    assert metrics["test_loss"] == pytest.approx(expected_loss, rel=1e-4)  # float32 against float64
+
+
+def test_the_frozen_fast_path_trains_as_the_whole_model_would(split_dir, tmp_path):
+    """train_job("vgg16_frozen") (features once, head on them) against the same network trained
+    end to end on the images, from the same seed and in the same batch order: the same
+    per-epoch history."""
+    from cnnlab.training.jobs import compile_model, fit
+
+    best = tmp_path / "best.json"
+    best.write_text(json.dumps({"cell": "c", "learning_rate": 0.001, "hidden_units": 8}))
+    settings = {"weights": None, "preprocessing": "vgg", "epochs": 3, "batch_size": 4,
+                "image_size": list(SIZE)}
+    run_train_job("vgg16_frozen", settings, split_dir, tmp_path / "fast", best_path=best, seed=3)
+    fast = read_history(tmp_path / "fast" / "history.csv")
+
+    keras.utils.set_random_seed(3)  # as the job's configure() did, before building
+    base = catsdogs.vgg16_base(SIZE, weights=None)
+    head = catsdogs.dense_head(base.output_shape[1:], hidden_units=8)
+    whole = catsdogs.vgg16_classifier(base, head, "vgg")
+    compile_model(whole, 0.001, RUNTIME)
+    train = load_split(split_dir / "train.npz", 4, shuffle=True, seed=3)
+    (tmp_path / "scratch").mkdir()
+    fit(whole, train, load_split(split_dir / "val.npz", 4), 3, tmp_path / "scratch")
+    end_to_end = read_history(tmp_path / "scratch" / "history.csv")
+
+    assert len(fast) == len(end_to_end) == 3
+    assert fast[-1]["loss"] < fast[0]["loss"], "the head should learn, or the comparison is empty"
+    for fast_epoch, whole_epoch in zip(fast, end_to_end):
+        for column in ("accuracy", "loss", "val_accuracy", "val_loss"):
+            assert fast_epoch[column] == pytest.approx(whole_epoch[column], rel=1e-4, abs=1e-6)
 
 
 def test_frozen_fast_path_equals_the_whole_model(split_dir, tmp_path):

@@ -1,19 +1,25 @@
-"""The training rules inside the real Snakemake workflow: one job per grid cell, and a training job
-killed mid-run that resumes where it stopped."""
+"""The training rule inside the real Snakemake workflow: one job per grid cell, and a training
+job killed from outside mid-run (as pre-emption or the out-of-memory killer does) that resumes
+where it stopped, rerun by hand or by Snakemake's own retry."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import time
 
+import psutil
 import yaml
 
 from cnnlab.history import read_history
-from cnnlab.training.test_switches import KILL_AFTER_EPOCH
-from conftest import DEMO_CONFIG, run_snakemake
+from conftest import DEMO_CONFIG, failure_report, run_snakemake, snakemake_command
 
-EPOCHS = 4
-KILL_AFTER = 2
+EPOCHS = 30
+CELL = "results/catsdogs/basic/lr0.001_f4"
+SCRATCH = "results/checkpoints/catsdogs/basic/lr0.001_f4"
 
 
 def job_counts(dry_run_output: str) -> dict[str, int]:
@@ -38,17 +44,17 @@ def test_one_training_job_per_grid_cell(tmp_path):
     )
     result = run_snakemake(tmp_path, "--dry-run", configfiles=(DEMO_CONFIG, overlay))
     counts = job_counts(result.stdout)
-    assert counts["train_catsdogs_basic"] == 4
-    assert counts["train_cifar10_basic"] == 3
-    assert counts["select_best_catsdogs"] == counts["select_best_cifar10"] == 1
+    # 4 + 3 grid cells, 3 VGG16 stages, 2 CIFAR-10 variants; a best cell per grid.
+    assert counts["train"] == 12 and counts["select_best"] == 2
     for cell in ("lr0.001_f4", "lr0.001_f8", "lr0.01_f4", "lr0.01_f8"):
         assert f"results/catsdogs/basic/{cell}/model.keras" in result.stdout
+    for cell in ("lr0.001_f4", "lr0.01_f4", "lr0.1_f4"):
+        assert f"results/cifar10/basic/{cell}/model.keras" in result.stdout
 
 
-def test_killed_training_resumes_at_the_next_epoch(tmp_path):
-    """The job kills itself (SIGKILL) after epoch 2 of 4; the rerun restores the backup, trains
-    epochs 3 and 4 only, and history.csv holds each epoch once."""
-    overlay = write_overlay(
+def one_cell_overlay(tmp_path, retries: int):
+    """One small cats/dogs cell of many quick epochs, so a kill lands mid-training."""
+    return write_overlay(
         tmp_path,
         {
             "data": {
@@ -58,7 +64,7 @@ def test_killed_training_resumes_at_the_next_epoch(tmp_path):
                     "image_size": [32, 32],
                 }
             },
-            "training": {"retries": 0},  # no automatic retry: the test reruns by hand
+            "training": {"retries": retries},
             "catsdogs": {
                 "basic": {
                     "learning_rates": [0.001],
@@ -70,25 +76,87 @@ def test_killed_training_resumes_at_the_next_epoch(tmp_path):
             },
         },
     )
-    cell = "results/catsdogs/basic/lr0.001_f4"
-    target = f"{cell}/train.json"
-    env = {KILL_AFTER_EPOCH: str(KILL_AFTER)}
-    configs = (DEMO_CONFIG, overlay)
 
-    killed = run_snakemake(tmp_path, target, configfiles=configs, env=env, check=False)
-    assert killed.returncode != 0, killed.stdout[-3000:]
-    assert not (tmp_path / cell / "model.keras").exists(), "a killed job leaves no model behind"
-    scratch = tmp_path / "results/checkpoints/catsdogs/basic/lr0.001_f4"
-    assert [row["epoch"] for row in read_history(scratch / "history.csv")] == [0, 1]
 
-    run_snakemake(tmp_path, target, "--rerun-incomplete", configfiles=configs, env=env)
-    info = json.loads((tmp_path / target).read_text())
+def run_and_kill_training_once(workdir, configfiles) -> tuple[int, str, int]:
+    """Run Snakemake for the cell; as soon as the training job has backed up two epochs, SIGKILL
+    it from outside. Returns Snakemake's exit code and output, and the epochs the backup's
+    record held when the job died."""
+    command = snakemake_command(workdir, f"{CELL}/train.json", configfiles=configfiles)
+    metadata = workdir / SCRATCH / "backup" / "training_metadata.json"
+    snakemake = subprocess.Popen(
+        command, cwd=workdir, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    backed_up = None
+    deadline = time.monotonic() + 600
+    while backed_up is None and snakemake.poll() is None and time.monotonic() < deadline:
+        if metadata.exists() and backup_epochs(metadata) >= 2:
+            trainer = training_process(snakemake.pid)
+            if trainer is not None:
+                trainer.send_signal(signal.SIGKILL)
+                trainer.wait(30)
+                backed_up = backup_epochs(metadata)
+        time.sleep(0.02)
+    output, _ = snakemake.communicate(timeout=600)
+    assert backed_up is not None, "the job ended before it could be killed:\n" + output[-3000:]
+    return snakemake.returncode, output, backed_up
+
+
+def backup_epochs(metadata) -> int:
+    """The epochs BackupAndRestore's record says are backed up (0 while it is being written)."""
+    try:
+        return json.loads(metadata.read_text())["epoch"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def training_process(snakemake_pid: int):
+    """The Python process running scripts/train.py among Snakemake's descendants, if any."""
+    for process in psutil.Process(snakemake_pid).children(recursive=True):
+        try:
+            if any(part.endswith("train.py") for part in process.cmdline()):
+                return process
+        except psutil.NoSuchProcess:
+            continue
+    return None
+
+
+def assert_resumed(workdir, backed_up: int):
+    """The finished job restored its backup and trained only the epochs after it, once each."""
+    info = json.loads((workdir / CELL / "train.json").read_text())
+    restored = info["epochs_restored_from_backup"]
+    # A kill that lands while the weights are being written leaves them unreadable: Keras
+    # then restores the backup before (double_checkpoint), one epoch earlier.
+    assert restored in (backed_up - 1, backed_up) and 1 <= restored < EPOCHS, (restored, backed_up)
     assert info["epochs_run"] == info["epochs"] == EPOCHS
-    assert info["epochs_restored_from_backup"] == KILL_AFTER
-    assert [row["epoch"] for row in read_history(tmp_path / cell / "history.csv")] == list(
+    assert [row["epoch"] for row in read_history(workdir / CELL / "history.csv")] == list(
         range(EPOCHS)
     )
-    log = (tmp_path / "logs/catsdogs/basic/lr0.001_f4.log").read_text()
-    assert f"resuming at epoch {KILL_AFTER + 1} of {EPOCHS}" in log
-    assert f"Epoch {KILL_AFTER + 1}/{EPOCHS}" in log and "Epoch 1/" not in log.split("resuming")[-1]
-    assert not scratch.exists(), "the finished job removes its backup"
+    log = (workdir / "logs/catsdogs/basic/lr0.001_f4/train.log").read_text()
+    assert f"resuming at epoch {restored + 1} of {EPOCHS}" in log
+    assert not (workdir / SCRATCH).exists(), "the finished job removes its backup"
+    return log
+
+
+def test_a_killed_training_job_resumes_when_rerun(tmp_path):
+    configfiles = (DEMO_CONFIG, one_cell_overlay(tmp_path, retries=0))
+    returncode, output, backed_up = run_and_kill_training_once(tmp_path, configfiles)
+
+    assert returncode != 0, output[-3000:]
+    assert not (tmp_path / CELL / "model.keras").exists(), "a killed job leaves no model behind"
+    logged = [row["epoch"] for row in read_history(tmp_path / SCRATCH / "history.csv")]
+    assert logged[: len(logged)] == list(range(len(logged))) and len(logged) >= backed_up
+
+    run_snakemake(tmp_path, f"{CELL}/train.json", "--rerun-incomplete", configfiles=configfiles)
+    log = assert_resumed(tmp_path, backed_up)
+    assert "Epoch 1/" not in log.split("resuming")[-1]
+
+
+def test_snakemake_retries_a_killed_training_job_and_it_resumes(tmp_path):
+    """training.retries: Snakemake starts the killed job again by itself, and it resumes."""
+    configfiles = (DEMO_CONFIG, one_cell_overlay(tmp_path, retries=1))
+    returncode, output, backed_up = run_and_kill_training_once(tmp_path, configfiles)
+
+    assert returncode == 0, failure_report(tmp_path, ["snakemake"], returncode, output)
+    assert assert_resumed(tmp_path, backed_up)

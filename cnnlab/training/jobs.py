@@ -76,16 +76,7 @@ def train_job(
     hp = {**settings, **from_best}
     scratch_dir = Path(scratch_dir)
     inputs = [path for path in (train_data, val_data, best_path, initial_model_path) if path]
-    _claim_scratch_dir(
-        scratch_dir,
-        {
-            "architecture": architecture,
-            "hyperparameters": hp,
-            "seed": seed,
-            # A rewritten input (new data, a retrained frozen model) gets a new modification time.
-            "inputs": {str(path): os.stat(path).st_mtime_ns for path in inputs},
-        },
-    )
+    _claim_scratch_dir(scratch_dir, describe_job(architecture, hp, seed, inputs))
 
     train, val = read_arrays(train_data), read_arrays(val_data)
     n_train, n_val = len(train[1]), len(val[1])
@@ -218,6 +209,18 @@ def _best_cell_values(architecture: str, best_path) -> tuple[str | None, dict]:
     if missing:
         raise ValueError(f"{best_path} lacks {', '.join(missing)}: rerun its select_best job")
     return best["cell"], {key: best[key] for key in keys}
+
+
+def describe_job(architecture: str, hyperparameters: dict, seed: int, inputs: list) -> dict:
+    """What makes a training job this job, for its backup: resuming another's would restore
+    the weights of another model."""
+    return {
+        "architecture": architecture,
+        "hyperparameters": hyperparameters,
+        "seed": seed,
+        # A rewritten input (new data, a retrained frozen model) gets a new modification time.
+        "inputs": {str(path): os.stat(path).st_mtime_ns for path in inputs},
+    }
 
 
 def _claim_scratch_dir(scratch_dir: Path, job: dict) -> None:
