@@ -21,4 +21,5 @@ with log_to(snakemake.log[0]):
         runtime=snakemake.params.runtime,
         seed=snakemake.params.seed,
         threads=snakemake.threads,
+        code_version=snakemake.params.code,
     )

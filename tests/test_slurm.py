@@ -1,11 +1,14 @@
-"""The workflow on a real one-node SLURM cluster, through profiles/slurm (docs/cluster.md).
+"""The workflow on a real one-node SLURM cluster, through profiles/slurm (README: "Running on a
+SLURM cluster").
 
 The cluster (tests/slurm_cluster.py) needs root, and Debian's slurm-wlm and munge, which it
 installs with apt when missing. Where that is impossible the cluster tests skip and say why,
 except under CI=true: there they must run, so they fail instead.
 
-One run of the demo DAG (one epoch per model) on the cluster feeds every cluster test. In it the
-first training job fails once on purpose (CNNLAB_TEST_FAIL_ONCE), and the run must still finish.
+One run of the demo DAG (one epoch per model) on the cluster feeds most cluster tests. Another
+run trains one small model for many epochs, and the test cancels its SLURM job mid-training
+(`scancel`, as a pre-empting scheduler does): the job must come back as a new SLURM job and
+resume from its checkpoint.
 """
 
 from __future__ import annotations
@@ -13,13 +16,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
-from conftest import DEMO_CONFIG, REPO, run_snakemake
+from conftest import DEMO_CONFIG, REPO, failure_report, run_snakemake, snakemake_command
 from slurm_cluster import (
     NODE_GPUS,
     SlurmJob,
@@ -28,13 +34,13 @@ from slurm_cluster import (
     start_cluster,
 )
 
-from cnnlab.training.test_switches import FAIL_ONCE
+from cnnlab.history import read_history
 
 PROFILE = REPO / "profiles" / "slurm"
 ONE_EPOCH = Path(__file__).parent / "slurm" / "one_epoch.yaml"
 # Test overrides on top of the profile: a job limit this machine can take, small defaults for
 # the jobs that are not training, quick status checks, and squeue to follow jobs with (the test
-# cluster has no accounting database). SLURM job logs are kept: the failed attempt shows there.
+# cluster has no accounting database). SLURM job logs are kept.
 SLURM_TEST_OPTIONS = (
     "--workflow-profile", str(PROFILE),
     "--jobs", "4",
@@ -97,23 +103,21 @@ def slurm_cluster(tmp_path_factory):
 class SlurmRun:
     workdir: Path
     output: str  # Snakemake's stdout and stderr
-    fail_once_marker: Path
     jobs: list[SlurmJob]  # the controller's record of the run's jobs
 
 
 @pytest.fixture(scope="session")
 def slurm_run(slurm_cluster, tmp_path_factory) -> SlurmRun:
     workdir = tmp_path_factory.mktemp("slurm-run")
-    marker = tmp_path_factory.mktemp("fail-once") / "failed-once"
     result = run_snakemake(
         workdir,
         *SLURM_TEST_OPTIONS,
         configfiles=(DEMO_CONFIG, ONE_EPOCH),
-        env={**slurm_cluster.environment(), FAIL_ONCE: str(marker)},
+        env=slurm_cluster.environment(),
         wrapper=TIMEOUT,
         timeout=RUN_LIMIT_SECONDS + 60,
     )
-    return SlurmRun(workdir, result.stdout, marker, slurm_cluster.jobs(workdir))
+    return SlurmRun(workdir, result.stdout, slurm_cluster.jobs(workdir))
 
 
 @pytest.mark.slurm
@@ -131,7 +135,8 @@ def test_every_non_local_job_ran_as_one_slurm_job(slurm_run):
     # One completed SLURM job per job, not one job twice and another never.
     done = [(job.rule, job.wildcards) for job in slurm_run.jobs if job.state == "COMPLETED"]
     assert len(done) == len(set(done)), sorted(done)
-    # A SLURM job that failed was retried: its rule and wildcards completed later.
+    # A SLURM job that failed (none is made to, here) was retried: its rule and wildcards
+    # completed later.
     for failed in (job for job in slurm_run.jobs if job.state != "COMPLETED"):
         assert any(
             (job.rule, job.wildcards) == (failed.rule, failed.wildcards)
@@ -170,31 +175,95 @@ def test_slurm_run_writes_the_same_files_as_a_local_run(slurm_run, demo_run):
     assert result_files(slurm_run.workdir) == result_files(demo_run)
 
 
+@pytest.mark.slurm
+def test_slurm_run_prepares_the_same_data_as_a_local_run(slurm_run, demo_run):
+    """The data stage is deterministic wherever it runs: the same bytes in every file under
+    results/data, and the same arrays in its .npz files (whose zip entries carry the time they
+    were written). The models differ by design: the cluster run trains one epoch per model
+    (tests/slurm/one_epoch.yaml), and wall times and devices are the run's own."""
+    local, cluster = demo_run / "results" / "data", slurm_run.workdir / "results" / "data"
+    files = sorted(path.relative_to(local) for path in local.rglob("*") if path.is_file())
+    assert any(path.name == "clean_manifest.csv" for path in files)
+    assert any(path.name == "split_manifest.csv" for path in files)
+    for path in files:
+        if path.suffix == ".npz":
+            with np.load(local / path) as ours, np.load(cluster / path) as theirs:
+                assert ours.files == theirs.files, path
+                for name in ours.files:
+                    np.testing.assert_array_equal(ours[name], theirs[name], err_msg=str(path))
+        else:
+            assert (local / path).read_bytes() == (cluster / path).read_bytes(), path
+
+
 def result_files(workdir: Path) -> set[str]:
     results = workdir / "results"
     return {str(path.relative_to(results)) for path in results.rglob("*") if path.is_file()}
 
 
+# A small cats/dogs cell of many quick epochs, so the cancel lands mid-training; one automatic
+# retry (training.retries) brings it back.
+CANCELLED_EPOCHS = 30
+CANCELLED_CELL = "results/catsdogs/basic/lr0.001_f4"
+CANCELLED_SCRATCH = "results/checkpoints/catsdogs/basic/lr0.001_f4"
+
+
 @pytest.mark.slurm
-def test_training_job_that_fails_once_is_retried(slurm_run):
-    assert slurm_run.fail_once_marker.exists(), "no training job saw the failure switch"
-    # The failed attempt's traceback names the marker, in the SLURM log of the job it ran in
-    # (.snakemake/slurm_logs/rule_<rule>/<wildcards>/<SLURM job id>.log). Snakemake 9 retries
-    # a failed script inside the same SLURM job (the rule's `retries:` holds there too); a job
-    # that SLURM itself ends comes back as a new SLURM job. Either way, that rule and those
-    # wildcards must have completed in that SLURM job or a later one.
-    jobs = {job.job_id: job for job in slurm_run.jobs}
-    failed_in = [
-        jobs[int(log.stem)]
-        for log in (slurm_run.workdir / ".snakemake" / "slurm_logs").rglob("*.log")
-        if str(slurm_run.fail_once_marker) in log.read_text(errors="replace")
+def test_a_cancelled_training_job_comes_back_and_resumes(slurm_cluster, tmp_path):
+    overlay = tmp_path / "one_cell.yaml"
+    overlay.write_text(yaml.safe_dump({
+        "data": {"petimages": {
+            "synthetic": {"images_per_class": 24}, "images_per_class": 20, "image_size": [32, 32],
+        }},
+        "training": {"retries": 1},
+        "catsdogs": {"basic": {
+            "learning_rates": [0.001], "filters": [4], "hidden_units": 8,
+            "epochs": CANCELLED_EPOCHS, "batch_size": 8,
+        }},
+    }))
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    command = [*TIMEOUT, *snakemake_command(
+        workdir, f"{CANCELLED_CELL}/train.json", *SLURM_TEST_OPTIONS,
+        configfiles=(DEMO_CONFIG, overlay),
+    )]
+    snakemake = subprocess.Popen(
+        command, cwd=workdir, env={**os.environ, **slurm_cluster.environment()},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    metadata = workdir / CANCELLED_SCRATCH / "backup" / "training_metadata.json"
+    cancelled = None
+    deadline = time.monotonic() + RUN_LIMIT_SECONDS
+    while cancelled is None and snakemake.poll() is None and time.monotonic() < deadline:
+        if backed_up_epochs(metadata) >= 2:
+            running = [
+                job for job in slurm_cluster.jobs(workdir)
+                if job.rule == "train" and job.state == "RUNNING"
+            ]
+            if running:
+                cancelled = running[0]
+                slurm_cluster.command("scancel", str(cancelled.job_id))
+        time.sleep(0.1)
+    output, _ = snakemake.communicate(timeout=RUN_LIMIT_SECONDS)
+    assert cancelled is not None, "the training job ended before it was cancelled:\n" + output[-3000:]
+    assert snakemake.returncode == 0, failure_report(workdir, command, snakemake.returncode, output)
+
+    attempts = [
+        job for job in slurm_cluster.jobs(workdir)
+        if (job.rule, job.wildcards) == (cancelled.rule, cancelled.wildcards)
     ]
-    assert failed_in, "no SLURM job log shows the attempt that failed on purpose"
-    for failed in failed_in:
-        assert failed.rule in training_rules(), failed
-        assert any(
-            (job.rule, job.wildcards) == (failed.rule, failed.wildcards)
-            and job.job_id >= failed.job_id
-            and job.state == "COMPLETED"
-            for job in slurm_run.jobs
-        ), f"the training job that failed once never completed: {failed}"
+    assert [job.state for job in attempts] == ["CANCELLED", "COMPLETED"], attempts
+    assert attempts[1].job_id > cancelled.job_id == attempts[0].job_id
+    info = json.loads((workdir / CANCELLED_CELL / "train.json").read_text())
+    assert 1 <= info["epochs_restored_from_backup"] < CANCELLED_EPOCHS, info
+    assert info["epochs_run"] == CANCELLED_EPOCHS
+    assert [row["epoch"] for row in read_history(workdir / CANCELLED_CELL / "history.csv")] == list(
+        range(CANCELLED_EPOCHS)
+    )
+
+
+def backed_up_epochs(metadata: Path) -> int:
+    """The epochs BackupAndRestore's record says are backed up (0 while it is being written)."""
+    try:
+        return json.loads(metadata.read_text())["epoch"]
+    except (OSError, ValueError, KeyError):
+        return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 
 import keras
 import numpy as np
@@ -256,6 +257,9 @@ def test_train_and_evaluate_basic_cell(split_dir, tmp_path):
     assert info["device"] == "CPU" and info["seed"] == 11
     assert info["versions"]["backend"] == "tensorflow" and info["runtime"]["backend"] == "tensorflow"
     assert {"tensorflow", "keras", "numpy", "python"} <= set(info["versions"])
+    # Provenance: this checkout's commit (the tests run from a git checkout) and its state.
+    assert re.fullmatch(r"[0-9a-f]{40}", info["code"]["git_commit"])
+    assert isinstance(info["code"]["git_dirty"], bool)
     assert info["parameters"] == load_model(out / "model.keras").count_params()
     assert [row["epoch"] for row in read_history(out / "history.csv")] == [0, 1, 2]
     assert not (tmp_path / "checkpoints" / out.name).exists(), "the scratch folder is removed"

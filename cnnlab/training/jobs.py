@@ -17,6 +17,7 @@ import numpy as np
 from cnnlab.jobio import atomic_output, read_json, write_json
 from cnnlab.models import catsdogs, cifar10, load_model
 from cnnlab.models.augmentation import augmentation_layers
+from cnnlab.provenance import git_state
 from cnnlab.runtime import configure, device_description, resolve_speed_switches, versions
 from cnnlab.training.callbacks import ResumableCSVLogger
 from cnnlab.training.datasets import ArrayBatches, read_arrays
@@ -56,6 +57,7 @@ def train_job(
     runtime: dict,
     seed: int,
     threads: int,
+    code_version: str | None = None,
 ) -> None:
     """Train one model and write model.keras, history.csv and train.json (each atomically).
 
@@ -116,6 +118,8 @@ def train_job(
         "runtime": runtime,
         "threads": threads,
         "versions": versions(),
+        # The version of the modules this job ran (cnnlab.codemap), and of the checkout.
+        "code": {"code_version": code_version, **git_state()},
         "n_train": n_train,
         "n_val": n_val,
         "parameters": model.count_params(),
