@@ -57,23 +57,41 @@ def epoch_axis(axes, last_epoch: int) -> None:
     axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
-def training_curves_figure(history_path: str | os.PathLike, title: str) -> Figure:
-    """Training and validation accuracy (left) and loss (right) against epoch."""
-    history = history_columns(history_path)
+def seed_band(histories: list[dict[str, np.ndarray]], column: str):
+    """(epochs, mean, lowest, highest) of one history column over a model's seeds, on the
+    epochs every seed has."""
+    epochs = min(len(history["epoch"]) for history in histories)
+    values = np.array([history[column][:epochs] for history in histories])
+    return histories[0]["epoch"][:epochs], values.mean(axis=0), values.min(axis=0), values.max(axis=0)
+
+
+def plot_over_seeds(axes, histories, column, colour, marker, label, **line_style):
+    """A column's mean over the seeds as a line, and the seeds' range as a band around it (no
+    band for one seed)."""
+    epochs, mean, lowest, highest = seed_band(histories, column)
+    if len(histories) > 1:
+        axes.fill_between(epochs, lowest, highest, color=colour, alpha=0.18, linewidth=0)
+        label = f"{label}, mean of {len(histories)} seeds"
+    return axes.plot(epochs, mean, marker, color=colour, label=label, **line_style)[0]
+
+
+def training_curves_figure(history_paths: list[str | os.PathLike], title: str) -> Figure:
+    """Training and validation accuracy (left) and loss (right) against epoch: the mean over
+    the model's seeds, with the seeds' range as a band."""
+    histories = [history_columns(path) for path in history_paths]
     figure, (accuracy_axes, loss_axes) = plt.subplots(
         1, 2, figsize=(10, 4), layout="constrained"
     )
     for axes, metric, name in ((accuracy_axes, "accuracy", "Accuracy"), (loss_axes, "loss", "Loss")):
-        axes.plot(history["epoch"], history[metric], "o-", color=TRAIN_COLOUR, label="training")
-        axes.plot(
-            history["epoch"], history[f"val_{metric}"], "s--", color=VALIDATION_COLOUR,
-            label="validation",
-        )
+        plot_over_seeds(axes, histories, metric, TRAIN_COLOUR, "o-", "training")
+        plot_over_seeds(axes, histories, f"val_{metric}", VALIDATION_COLOUR, "s--", "validation")
         axes.set_title(f"{name} per epoch")
-        epoch_axis(axes, last_epoch=int(history["epoch"][-1]))
+        epoch_axis(axes, last_epoch=int(seed_band(histories, metric)[0][-1]))
         axes.set_ylabel(name.lower())
         axes.grid(alpha=0.3)
         axes.legend()
+    if len(histories) > 1:
+        title = f"{title}\nband: lowest to highest of the seeds"
     figure.suptitle(title)
     return figure
 
@@ -84,50 +102,62 @@ def cell_label(info: dict) -> str:
     return f"lr={settings['learning_rate']:g}, filters={settings['filters']}"
 
 
+def selection_verdict(best: dict) -> str:
+    """One line on whether best.json's cell is separable from the runner-up."""
+    if not best.get("runner_up"):
+        return "the only cell"
+    separation = best["separation"]
+    verdict = "separable" if separation["exceeds_noise"] else "not separable"
+    return (
+        f"selected leads {best['runner_up']} by {best['margin']:+.3f}: {verdict} from the noise "
+        f"({separation['test']}, p = {separation['p_value']:.2g})"
+    )
+
+
 def grid_comparison_figure(
     history_paths: list[str | os.PathLike],
     info_paths: list[str | os.PathLike],
     best_path: str | os.PathLike,
     title: str,
 ) -> Figure:
-    """Every grid cell's validation accuracy against epoch; the selected cell in red.
+    """Every grid cell's validation accuracy against epoch, the mean over its seeds with their
+    range as a band; the selected cell in red, and whether it is separable from the runner-up.
 
-    The cell named in best.json ("cell": its folder name) is drawn last, thick and red, so it
-    sits on top; the others share a colour map without red.
+    Runs live in <cell>/seed<n>/ folders. The cell named in best.json is drawn last, thick and
+    red, so it sits on top; the others share a colour map without red.
     """
     if len(history_paths) != len(info_paths):
         raise ValueError(
             f"got {len(history_paths)} histories but {len(info_paths)} train.json files: "
-            "pass one of each per grid cell, in the same order"
+            "pass one of each per run, in the same order"
         )
-    selected_cell = read_json(best_path)["cell"]
-    cells = [Path(path).parent.name for path in history_paths]
+    best = read_json(best_path)
+    selected_cell = best["cell"]
+    histories_of_cell, info_of_cell = {}, {}
+    for history_path, info_path in zip(history_paths, info_paths):
+        cell = Path(history_path).parent.parent.name
+        histories_of_cell.setdefault(cell, []).append(history_columns(history_path))
+        info_of_cell.setdefault(cell, read_json(info_path))
+    cells = list(histories_of_cell)
     if selected_cell not in cells:
         raise ValueError(
             f"{best_path} selects the cell '{selected_cell}', which is not among the grid's "
             f"cells {cells}; rerun select_best after changing the grid"
         )
     figure, axes = plt.subplots(figsize=(8, 5), layout="constrained")
-    other_colours = plt.get_cmap(OTHER_CELLS_COLOURMAP)(np.linspace(0.1, 0.85, max(len(cells) - 1, 1)))
-    other_index = 0
-    selected_line = None
-    for cell, history_path, info_path in zip(cells, history_paths, info_paths):
-        history = history_columns(history_path)
-        label = cell_label(read_json(info_path))
-        if cell == selected_cell:
-            selected_line = (history, f"{label} (selected)")
-            continue
-        axes.plot(
-            history["epoch"], history["val_accuracy"], "o-", color=other_colours[other_index],
-            linewidth=1.2, markersize=3, alpha=0.8, label=label,
-        )
-        other_index += 1
-    history, label = selected_line
-    axes.plot(
-        history["epoch"], history["val_accuracy"], "o-", color=SELECTED_COLOUR, linewidth=2.5,
-        markersize=5, label=label, zorder=3,
+    other_colours = iter(
+        plt.get_cmap(OTHER_CELLS_COLOURMAP)(np.linspace(0.1, 0.85, max(len(cells) - 1, 1)))
     )
-    axes.set_title(title)
+    for cell in [*[c for c in cells if c != selected_cell], selected_cell]:
+        selected = cell == selected_cell
+        label = cell_label(info_of_cell[cell]) + (" (selected)" if selected else "")
+        plot_over_seeds(
+            axes, histories_of_cell[cell], "val_accuracy",
+            SELECTED_COLOUR if selected else next(other_colours), "o-", label,
+            linewidth=2.5 if selected else 1.2, markersize=5 if selected else 3,
+            zorder=3 if selected else 2,
+        )
+    axes.set_title(f"{title}\n{selection_verdict(best)}", fontsize="medium")
     epoch_axis(axes, last_epoch=max(int(line.get_xdata()[-1]) for line in axes.get_lines()))
     axes.set_ylabel("validation accuracy")
     axes.grid(alpha=0.3)

@@ -14,8 +14,8 @@ PETIMAGES_ARRAYS = {
 }
 
 
-def catsdogs_training(model):
-    """{"architecture", "settings", "inputs"} of results/catsdogs/<model>."""
+def catsdogs_training(model, seed):
+    """{"architecture", "settings", "inputs"} of results/catsdogs/<model>/seed<seed>."""
     inputs = {"train": PETIMAGES_ARRAYS["train"], "val": PETIMAGES_ARRAYS["val"]}
     if model.startswith("basic/"):
         learning_rate, filters = grid_cell_values(model)
@@ -41,7 +41,8 @@ def catsdogs_training(model):
     if model == "vgg16_finetune":
         finetune = CATSDOGS_VGG16["finetune"]
         settings = {**stage, "epochs": finetune["epochs"], "learning_rate": finetune["learning_rate"]}
-        frozen = {"initial_model": "results/catsdogs/vgg16_frozen/model.keras"}
+        # The frozen stage's model of the same seed.
+        frozen = {"initial_model": f"results/catsdogs/vgg16_frozen/seed{seed}/model.keras"}
         return {"architecture": model, "settings": settings, "inputs": inputs | frozen}
     if model == "vgg16_augmented":
         settings = {

@@ -8,8 +8,8 @@ in training.smk.
 CIFAR10_BASIC = config["cifar10"]["basic"]
 
 
-def cifar10_training(model):
-    """{"architecture", "settings", "inputs"} of results/cifar10/<model>."""
+def cifar10_training(model, seed):
+    """{"architecture", "settings", "inputs"} of results/cifar10/<model>/seed<seed>."""
     inputs = {"train": rules.prepare_cifar10.output.train, "val": rules.prepare_cifar10.output.val}
     if model.startswith("basic/"):
         learning_rate, filters = grid_cell_values(model)

@@ -32,7 +32,10 @@ TRAINING_RUNTIME = {
     key: config["training"][key]
     for key in ("mixed_precision", "xla", "deterministic_ops")
 }
+# The data seed: subsets, splits, the synthetic archives, the figures' random starts.
 SEED = config["seed"]
+# The training seeds: every model is trained once per seed (results/<dataset>/<model>/seed<n>/).
+SEEDS = config["training"]["seeds"]
 
 
 def download_code_version(wildcards):
@@ -43,10 +46,10 @@ def download_code_version(wildcards):
 
 
 def training(wildcards):
-    """What results/{dataset}/{model} is trained from: {"architecture", "settings", "inputs"},
+    """What results/{dataset}/{model}/seed{seed} is trained from: {"architecture", "settings", "inputs"},
     from the data set's function (catsdogs.smk, cifar10.smk)."""
     of_dataset = {"catsdogs": catsdogs_training, "cifar10": cifar10_training}
-    return of_dataset[wildcards.dataset](wildcards.model)
+    return of_dataset[wildcards.dataset](wildcards.model, int(wildcards.seed))
 
 
 def data_source(dataset):
@@ -99,8 +102,18 @@ MODELS = [f"catsdogs/{model}" for model in CATSDOGS_MODELS] + [
 ]
 
 
+def runs(model):
+    """The run folders of a model, one per training seed: '<model>/seed<n>'."""
+    return [f"{model}/seed{seed}" for seed in SEEDS]
+
+
+# Every training run, as "<dataset>/<model path>/seed<n>" under results/.
+RUNS = [run for model in MODELS for run in runs(model)]
+
+
 wildcard_constraints:
     archive="petimages|cifar10",
     dataset="catsdogs|cifar10",
     split="train|val|test",
     model=r"basic/lr[^/]+|vgg16_\w+|inception|residual",
+    seed=r"\d+",

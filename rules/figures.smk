@@ -22,16 +22,21 @@ MODEL_NAMES = {
     "inception": "CNN + inception block",
     "residual": "CNN + residual blocks",
 }
+# The visualisations show the selected cell's model of the first training seed.
 BEST_CATSDOGS_FIGURE_INPUT = {
-    "models": expand("results/catsdogs/basic/{cell}/model.keras", cell=CATSDOGS_CELLS),
+    "models": expand(
+        "results/catsdogs/basic/{cell}/seed{seed}/model.keras", cell=CATSDOGS_CELLS, seed=SEEDS[0]
+    ),
     "best": "results/catsdogs/basic/best.json",
 }
 
 
 rule plot_training_curves:
-    """Training and validation accuracy and loss of one model, per epoch."""
+    """Training and validation accuracy and loss of one model per epoch, over its seeds."""
     input:
-        history="results/{dataset}/{model}/history.csv",
+        histories=lambda wildcards: expand(
+            "results/{dataset}/{model}/seed{seed}/history.csv", **wildcards, seed=SEEDS
+        ),
     output:
         report(
             "results/figures/{dataset}/{model}/curves.png",
@@ -55,15 +60,16 @@ rule plot_training_curves:
 
 
 rule plot_grid_comparison:
-    """Every grid cell's validation accuracy on one figure, the selected cell in red."""
+    """Every grid cell's validation accuracy (mean and band over the seeds) on one figure, the
+    selected cell in red, with the selection's verdict."""
     input:
         histories=lambda wildcards: expand(
-            "results/{dataset}/basic/{cell}/history.csv",
-            dataset=wildcards.dataset, cell=GRID_CELLS[wildcards.dataset],
+            "results/{dataset}/basic/{cell}/seed{seed}/history.csv",
+            dataset=wildcards.dataset, cell=GRID_CELLS[wildcards.dataset], seed=SEEDS,
         ),
         infos=lambda wildcards: expand(
-            "results/{dataset}/basic/{cell}/train.json",
-            dataset=wildcards.dataset, cell=GRID_CELLS[wildcards.dataset],
+            "results/{dataset}/basic/{cell}/seed{seed}/train.json",
+            dataset=wildcards.dataset, cell=GRID_CELLS[wildcards.dataset], seed=SEEDS,
         ),
         best="results/{dataset}/basic/best.json",
     output:

@@ -12,8 +12,8 @@ GRIDS = ["catsdogs/basic", "cifar10/basic"]
 rule summarize_results:
     """One row per model: final accuracies, test metrics, epochs, wall time, device, report's number."""
     input:
-        metrics=expand("results/{model}/metrics.json", model=MODELS),
-        infos=expand("results/{model}/train.json", model=MODELS),
+        metrics=expand("results/{run}/metrics.json", run=RUNS),
+        infos=expand("results/{run}/train.json", run=RUNS),
         best=expand("results/{grid}/best.json", grid=GRIDS),
     output:
         csv=report(
@@ -32,6 +32,7 @@ rule summarize_results:
     params:
         code=code_version("summarize_results.py"),
         models=MODELS,
+        runs=RUNS,
         grids=GRIDS,
         report_numbers=config["report_numbers"],
     log:

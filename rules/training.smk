@@ -22,21 +22,21 @@ rule train:
     input:
         unpack(lambda wildcards: training(wildcards)["inputs"]),
     output:
-        model="results/{dataset}/{model}/model.keras",
-        history="results/{dataset}/{model}/history.csv",
-        info="results/{dataset}/{model}/train.json",
+        model="results/{dataset}/{model}/seed{seed}/model.keras",
+        history="results/{dataset}/{model}/seed{seed}/history.csv",
+        info="results/{dataset}/{model}/seed{seed}/train.json",
     params:
         architecture=lambda wildcards: training(wildcards)["architecture"],
         settings=lambda wildcards: training(wildcards)["settings"],
         backend=KERAS_BACKEND,
         runtime=TRAINING_RUNTIME,
-        seed=SEED,
-        scratch_dir="results/checkpoints/{dataset}/{model}",
+        seed=lambda wildcards: int(wildcards.seed),
+        scratch_dir="results/checkpoints/{dataset}/{model}/seed{seed}",
         code=code_version("train.py"),
     log:
-        "logs/{dataset}/{model}/train.log",
+        "logs/{dataset}/{model}/seed{seed}/train.log",
     benchmark:
-        "results/{dataset}/{model}/benchmark.tsv"
+        "results/{dataset}/{model}/seed{seed}/benchmark.tsv"
     threads: 2
     resources:
         gpu=GPUS_PER_TRAIN_JOB,
@@ -48,17 +48,20 @@ rule train:
 
 
 rule select_best:
-    """The grid cell with the best validation accuracy; later stages read best.json."""
+    """The grid cell with the best mean validation accuracy over the seeds, its margin over the
+    runner-up and whether that exceeds the noise; later stages read best.json."""
     input:
         histories=lambda wildcards: expand(
-            "results/{dataset}/basic/{cell}/history.csv",
+            "results/{dataset}/basic/{cell}/seed{seed}/history.csv",
             dataset=wildcards.dataset,
             cell=GRID_CELLS[wildcards.dataset],
+            seed=SEEDS,
         ),
         infos=lambda wildcards: expand(
-            "results/{dataset}/basic/{cell}/train.json",
+            "results/{dataset}/basic/{cell}/seed{seed}/train.json",
             dataset=wildcards.dataset,
             cell=GRID_CELLS[wildcards.dataset],
+            seed=SEEDS,
         ),
     output:
         "results/{dataset}/basic/best.json",
@@ -78,19 +81,19 @@ rule select_best:
 rule evaluate:
     """Test loss and accuracy of one trained model, beside its final train/val accuracy."""
     input:
-        model="results/{dataset}/{model}/model.keras",
-        history="results/{dataset}/{model}/history.csv",
+        model="results/{dataset}/{model}/seed{seed}/model.keras",
+        history="results/{dataset}/{model}/seed{seed}/history.csv",
         test=lambda wildcards: TEST_DATA[wildcards.dataset],
     output:
-        "results/{dataset}/{model}/metrics.json",
+        "results/{dataset}/{model}/seed{seed}/metrics.json",
     params:
         backend=KERAS_BACKEND,
         batch_size=lambda wildcards: EVALUATION_BATCH_SIZE[wildcards.dataset],
         code=code_version("evaluate.py"),
     log:
-        "logs/{dataset}/{model}/evaluate.log",
+        "logs/{dataset}/{model}/seed{seed}/evaluate.log",
     benchmark:
-        "results/{dataset}/{model}/evaluate_benchmark.tsv"
+        "results/{dataset}/{model}/seed{seed}/evaluate_benchmark.tsv"
     threads: 2
     conda:
         KERAS_ENV

@@ -6,7 +6,7 @@ with log_to(snakemake.log[0]):
     from cnnlab.plots import save_figure, training_curves_figure
 
     save_figure(
-        training_curves_figure(snakemake.input.history, title=snakemake.params.title),
+        training_curves_figure(snakemake.input.histories, title=snakemake.params.title),
         snakemake.output[0],
         dpi=snakemake.params.dpi,
     )

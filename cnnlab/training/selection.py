@@ -1,13 +1,17 @@
-"""Pick the best cell of a hyper-parameter grid from the cells' histories."""
+"""Pick the best cell of a hyper-parameter grid from the cells' histories, over the seeds, and say
+whether its lead over the runner-up exceeds the noise."""
 
 from __future__ import annotations
 
 import logging
 import os
+import statistics
+from collections import defaultdict
 from pathlib import Path
 
-from cnnlab.jobio import read_json, write_json
 from cnnlab.history import read_history
+from cnnlab.jobio import read_json, write_json
+from cnnlab.stats import difference_verdict
 
 log = logging.getLogger(__name__)
 
@@ -15,9 +19,10 @@ log = logging.getLogger(__name__)
 HYPERPARAMETERS = ("learning_rate", "filters", "hidden_units")
 
 SELECTION_RULE = (
-    "highest validation accuracy reached in any epoch; ties go to the higher final-epoch "
-    "validation accuracy (the saved model is the final epoch's), then the lower final-epoch "
-    "validation loss, then the cell name in alphabetical order"
+    "highest mean over the seeds of the best validation accuracy reached in any epoch; ties "
+    "go to the higher mean final-epoch validation accuracy (the saved model is the final "
+    "epoch's), then the lower mean final-epoch validation loss, then the cell name in "
+    "alphabetical order"
 )
 
 
@@ -26,48 +31,108 @@ def select_best(
     info_paths: list[str | os.PathLike],
     out_path: str | os.PathLike,
 ) -> dict:
-    """Write best.json: the chosen cell, its hyper-parameters, and every candidate's scores.
+    """Write best.json: the chosen cell, its hyper-parameters, its margin over the runner-up
+    and whether that margin exceeds the noise, and every candidate's scores.
 
-    A cell is the folder holding its history.csv and train.json (e.g. lr0.001_f32).
+    A run is the folder holding its history.csv and train.json, <cell>/seed<n> (e.g.
+    lr0.001_f32/seed1337); a cell's runs are its seeds.
     """
-    infos = {Path(path).parent.name: Path(path) for path in info_paths}
-    candidates = []
+    infos = {_run_of(path): Path(path) for path in info_paths}
+    runs_of_cell = defaultdict(list)
     for history_path in map(Path, history_paths):
-        cell = history_path.parent.name
-        if cell not in infos:
-            raise ValueError(f"{history_path} has no train.json beside it among {sorted(infos)}")
-        candidates.append(_score(cell, read_history(history_path), infos[cell]))
-    if not candidates:
+        cell, seed = _run_of(history_path)
+        if (cell, seed) not in infos:
+            raise ValueError(f"{history_path} has no train.json beside it")
+        runs_of_cell[cell].append(_score_run(seed, read_history(history_path), infos[cell, seed]))
+    if not runs_of_cell:
         raise ValueError("select_best needs at least one grid cell")
-    candidates.sort(
+    candidates = sorted(
+        (_score_cell(cell, runs) for cell, runs in runs_of_cell.items()),
         key=lambda c: (
             -c["best_val_accuracy"],
             -c["final_val_accuracy"],
             c["final_val_loss"],
             c["cell"],
-        )
+        ),
     )
     best = candidates[0]
     result = {
         "cell": best["cell"],
         **{key: best[key] for key in HYPERPARAMETERS if key in best},
         "best_val_accuracy": best["best_val_accuracy"],
+        "seeds": [run["seed"] for run in best["runs"]],
         "selection_rule": SELECTION_RULE,
+        **_separation(best, candidates[1] if len(candidates) > 1 else None),
         "candidates": candidates,
     }
     write_json(out_path, result)
-    log.info("best cell: %s (validation accuracy %.4f)", best["cell"], best["best_val_accuracy"])
+    log.info(
+        "best cell: %s (mean validation accuracy %.4f over %d seed(s)); %s",
+        best["cell"],
+        best["best_val_accuracy"],
+        len(best["runs"]),
+        result["separation"]["explanation"] if result["separation"] else "the only cell",
+    )
     return result
 
 
-def _score(cell: str, history: list[dict], info_path: Path) -> dict:
+def _run_of(path) -> tuple[str, int]:
+    """(cell, seed) of a run's file: .../<cell>/seed<n>/history.csv."""
+    run = Path(path).parent
+    if not run.name.startswith("seed") or not run.name[4:].isdigit():
+        raise ValueError(f"{path} is not in a seed<n> folder of its grid cell (<cell>/seed<n>/)")
+    return run.parent.name, int(run.name[4:])
+
+
+def _score_run(seed: int, history: list[dict], info_path: Path) -> dict:
     best_epoch = max(history, key=lambda row: row["val_accuracy"])
-    hyperparameters = read_json(info_path)["hyperparameters"]
+    info = read_json(info_path)
     return {
-        "cell": cell,
-        **{key: hyperparameters[key] for key in HYPERPARAMETERS if key in hyperparameters},
+        "seed": seed,
+        "hyperparameters": info["hyperparameters"],
+        "n_val": info["n_val"],
         "best_val_accuracy": best_epoch["val_accuracy"],
         "best_epoch": best_epoch["epoch"] + 1,
         "final_val_accuracy": history[-1]["val_accuracy"],
         "final_val_loss": history[-1]["val_loss"],
+    }
+
+
+def _score_cell(cell: str, runs: list[dict]) -> dict:
+    runs = sorted(runs, key=lambda run: run["seed"])
+    best_values = [run["best_val_accuracy"] for run in runs]
+    hyperparameters = runs[0]["hyperparameters"]
+    return {
+        "cell": cell,
+        **{key: hyperparameters[key] for key in HYPERPARAMETERS if key in hyperparameters},
+        "best_val_accuracy": statistics.fmean(best_values),
+        "best_val_accuracy_sd": statistics.stdev(best_values) if len(runs) > 1 else None,
+        "final_val_accuracy": statistics.fmean(run["final_val_accuracy"] for run in runs),
+        "final_val_loss": statistics.fmean(run["final_val_loss"] for run in runs),
+        "n_val": runs[0]["n_val"],
+        "runs": [
+            {key: run[key] for key in run if key != "hyperparameters"} for run in runs
+        ],
+    }
+
+
+def _separation(best: dict, runner_up: dict | None) -> dict:
+    """The best cell's lead over the runner-up, and whether it exceeds the noise: Welch's t-test
+    over the seeds when both have several, else a two-proportion test of the two validation
+    accuracies on the validation images (`cnnlab.stats.difference_verdict`, whose explanation
+    calls them test images: here they are the validation split's)."""
+    if runner_up is None:
+        return {"runner_up": None, "margin": None, "separation": None}
+    # B is the best cell, A the runner-up: the difference is the best cell's lead.
+    verdict = difference_verdict(
+        [run["best_val_accuracy"] for run in runner_up["runs"]],
+        runner_up["n_val"],
+        [run["best_val_accuracy"] for run in best["runs"]],
+        best["n_val"],
+        labels=(runner_up["cell"], best["cell"]),
+    )
+    return {
+        "runner_up": runner_up["cell"],
+        "margin": best["best_val_accuracy"] - runner_up["best_val_accuracy"],
+        "separation": verdict,
     }

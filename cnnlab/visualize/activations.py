@@ -14,13 +14,15 @@ from cnnlab.visualize.images import load_image, pick_image
 
 
 def best_model_path(model_paths: list[str | os.PathLike], best_path: str | os.PathLike) -> Path:
-    """Of every grid cell's model, the one best.json selects (its "cell" is the folder name).
+    """Of every grid cell's model (one seed's), the one best.json selects ("cell" names the
+    folder).
 
     The rule takes every cell's model as input, so the DAG is fixed before training; the choice
     among them is made here, from the file.
     """
     selected_cell = read_json(best_path)["cell"]
-    by_cell = {Path(path).parent.name: Path(path) for path in model_paths}
+    # Each model lives in <cell>/seed<n>/model.keras.
+    by_cell = {Path(path).parent.parent.name: Path(path) for path in model_paths}
     if selected_cell not in by_cell:
         raise ValueError(
             f"{best_path} selects the cell '{selected_cell}', but the models given are those of "
