@@ -72,6 +72,7 @@ SCRIPT_MODULES: dict[str, list[str]] = {
     "select_best.py": [
         *_JOBIO,
         "cnnlab/history.py",
+        "cnnlab/stats.py",
         "cnnlab/training/__init__.py",
         "cnnlab/training/selection.py",
     ],
@@ -89,7 +90,7 @@ SCRIPT_MODULES: dict[str, list[str]] = {
         *_MODELS,
         "cnnlab/visualize/augmentation.py",
     ],
-    "summarize_results.py": [*_JOBIO, "cnnlab/summary.py"],
+    "summarize_results.py": [*_JOBIO, "cnnlab/stats.py", "cnnlab/summary.py"],
 }
 
 # Modules a job may skip for some configs, with the reason: the real (url or path) download

@@ -1,9 +1,16 @@
-"""The results table: one row per trained model, beside the original report's published numbers.
+"""The results table: one row per trained model, beside the original report's published numbers,
+with how sure each test accuracy is.
+
+A model trained with several seeds gets the mean over its seeds, their standard deviation and
+the t-interval of the mean; every model gets the Wilson interval of its test set (how far an
+accuracy on that many images can fall from the model's true one). The table says whether the
+report's published number lies inside ours: inside the seeds' interval when there are several,
+else inside the test set's.
 
 Written three ways from the same rows: CSV (for programs), Markdown (for people and READMEs)
 and a small HTML page (so `snakemake --report` shows the table, not just a download link).
-A dash marks a value that does not apply: the report trained no such model, or a model is not
-a grid cell.
+A dash marks a value that does not apply: the report trained no such model, a model is not
+a grid cell, or one seed has no spread.
 """
 
 from __future__ import annotations
@@ -15,33 +22,49 @@ import os
 from pathlib import Path
 
 from cnnlab.jobio import atomic_output, read_json
+from cnnlab.stats import seed_summary, wilson_interval
 
 NOT_APPLICABLE = "-"
 
-# (CSV column, Markdown/HTML heading)
+# (CSV column, Markdown/HTML heading). The Markdown and HTML tables show an interval's two CSV
+# columns as one "[low, high]" cell, under the heading of its low end.
 COLUMNS = [
     ("model", "model"),
     ("best_of_grid", "best of grid"),
+    ("seeds", "seeds"),
     ("train_accuracy", "final train acc"),
     ("val_accuracy", "final val acc"),
     ("test_loss", "test loss"),
     ("test_accuracy", "test acc"),
+    ("test_accuracy_sd", "sd over seeds"),
+    ("seeds_interval_low", "95% CI over seeds"),
+    ("seeds_interval_high", None),
+    ("test_set_interval_low", "95% CI of the test set"),
+    ("test_set_interval_high", None),
+    ("n_test", "test images"),
     ("epochs", "epochs"),
     ("wall_time_seconds", "training time"),
     ("device", "device"),
     ("backend", "backend"),
     ("report_test_accuracy", "report's test acc"),
     ("difference", "difference (ours - report)"),
+    ("report_inside_interval", "report inside our CI"),
 ]
+INTERVALS = {"seeds_interval_low": "seeds_interval_high", "test_set_interval_low": "test_set_interval_high"}
 
 # Left-aligned in the HTML table; the rest are numbers.
 TEXT_COLUMNS = {"model", "device", "backend"}
 
 NOTES = (
-    "Accuracies are fractions of images classified correctly; train and val are the last "
-    "epoch's. A grid's best cell (by validation accuracy, from best.json) is compared with the "
-    "report's number for that grid's basic CNN. A dash: the report has no such number, or the "
-    "model is not a grid cell."
+    "Accuracies are fractions of images classified correctly, averaged over the seeds; train "
+    "and val are the last epoch's. 95% CI over seeds: the t-interval of the mean test accuracy "
+    "across seeds (several seeds only). 95% CI of the test set: the Wilson interval of that "
+    "accuracy on this many test images, the noise of a finite test set alone. 'report inside "
+    "our CI': the report's number lies in the seeds' interval when there are several seeds, "
+    "else in the test set's. A grid's best cell (by mean validation accuracy, from best.json) "
+    "is compared with the report's number for that grid's basic CNN. A dash: the report has no "
+    "such number, the model is not a grid cell, or one seed has no spread. Training time is "
+    "per run."
 )
 
 
@@ -69,8 +92,17 @@ def grid_of(model: str) -> str | None:
     return "/".join(parts[:-1]) if len(parts) == 3 else None
 
 
+def model_of(run: str) -> str:
+    """'catsdogs/vgg16_frozen' for the run 'catsdogs/vgg16_frozen/seed1337'."""
+    model, _, seed = run.rpartition("/seed")
+    if not model or not seed.isdigit():
+        raise ValueError(f"'{run}' is not a run id '<dataset>/<model>/seed<n>'")
+    return model
+
+
 def summary_rows(
     models: list[str],
+    runs: list[str],
     metrics_paths: list[str | os.PathLike],
     info_paths: list[str | os.PathLike],
     best_paths: dict[str, str | os.PathLike],
@@ -78,17 +110,25 @@ def summary_rows(
 ) -> list[dict]:
     """One row per model, in the order given, with raw (unformatted) values.
 
-    `models` are ids like "catsdogs/vgg16_frozen" or "cifar10/basic/lr0.001_f32", parallel to
-    `metrics_paths` (metrics.json) and `info_paths` (train.json). `best_paths` maps a grid id
-    ("catsdogs/basic") to its best.json. `report_numbers` maps a model id or a grid id to the
-    report's test accuracy (None where the report gave none); a grid id's number belongs to the
-    grid's best cell.
+    `models` are ids like "catsdogs/vgg16_frozen" or "cifar10/basic/lr0.001_f32"; `runs` the
+    ids of their runs, "<model>/seed<n>", parallel to `metrics_paths` (metrics.json) and
+    `info_paths` (train.json). `best_paths` maps a grid id ("catsdogs/basic") to its
+    best.json. `report_numbers` maps a model id or a grid id to the report's test accuracy
+    (None where the report gave none); a grid id's number belongs to the grid's best cell.
     """
-    if not len(models) == len(metrics_paths) == len(info_paths):
+    if not len(runs) == len(metrics_paths) == len(info_paths):
         raise ValueError(
-            f"got {len(models)} models, {len(metrics_paths)} metrics.json and {len(info_paths)} "
-            "train.json paths: pass one of each per model, in the same order"
+            f"got {len(runs)} runs, {len(metrics_paths)} metrics.json and {len(info_paths)} "
+            "train.json paths: pass one of each per run, in the same order"
         )
+    runs_of_model = {model: [] for model in models}
+    for run, metrics_path, info_path in zip(runs, metrics_paths, info_paths):
+        if model_of(run) not in runs_of_model:
+            raise ValueError(f"the run {run} belongs to none of the models {models}")
+        runs_of_model[model_of(run)].append((metrics_path, info_path))
+    missing = [model for model, model_runs in runs_of_model.items() if not model_runs]
+    if missing:
+        raise ValueError(f"no runs given for {', '.join(missing)}")
     best_cells = {grid: read_json(path)["cell"] for grid, path in best_paths.items()}
     unknown = sorted(set(report_numbers) - set(models) - set(best_cells))
     if unknown:
@@ -97,28 +137,64 @@ def summary_rows(
             f"of this workflow; use one of {', '.join(sorted(best_cells) + list(models))}"
         )
     rows = []
-    for model, metrics_path, info_path in zip(models, metrics_paths, info_paths):
-        metrics, info = read_json(metrics_path), read_json(info_path)
+    for model in models:
         grid = grid_of(model)
         is_best = grid is not None and best_cells.get(grid) == model.rsplit("/", 1)[-1]
-        report_key = grid if is_best else model
-        report_accuracy = report_numbers.get(report_key)
-        test_accuracy = required(metrics, "test_accuracy", metrics_path)
-        rows.append({
-            "model": model,
-            "best_of_grid": None if grid is None else is_best,
-            "train_accuracy": required(metrics, "train_accuracy", metrics_path),
-            "val_accuracy": required(metrics, "val_accuracy", metrics_path),
-            "test_loss": required(metrics, "test_loss", metrics_path),
-            "test_accuracy": test_accuracy,
-            "epochs": required(metrics, "epochs", metrics_path),
-            "wall_time_seconds": required(info, "wall_time_seconds", info_path),
-            "device": required(info, "device", info_path),
-            "backend": backend_label(required(info, "runtime", info_path)),
-            "report_test_accuracy": report_accuracy,
-            "difference": None if report_accuracy is None else test_accuracy - report_accuracy,
-        })
+        report_accuracy = report_numbers.get(grid if is_best else model)
+        rows.append(
+            {"model": model, "best_of_grid": None if grid is None else is_best}
+            | model_results(runs_of_model[model])
+        )
+        rows[-1] |= compared_with_report(rows[-1], report_accuracy)
     return rows
+
+
+def model_results(runs: list[tuple]) -> dict:
+    """Means over a model's runs, and how sure its test accuracy is."""
+    metrics = [(read_json(path), path) for path, _ in runs]
+    infos = [(read_json(path), path) for _, path in runs]
+
+    def mean_of(records, key):
+        return sum(required(record, key, path) for record, path in records) / len(records)
+
+    test_accuracies = [required(record, "test_accuracy", path) for record, path in metrics]
+    over_seeds = seed_summary(test_accuracies)
+    n_test = required(metrics[0][0], "n_test", metrics[0][1])
+    test_set = wilson_interval(over_seeds["mean"], n_test)
+    seeds_interval = over_seeds["interval"] or (None, None)
+    return {
+        "seeds": len(runs),
+        "train_accuracy": mean_of(metrics, "train_accuracy"),
+        "val_accuracy": mean_of(metrics, "val_accuracy"),
+        "test_loss": mean_of(metrics, "test_loss"),
+        "test_accuracy": over_seeds["mean"],
+        "test_accuracy_sd": over_seeds["sd"],
+        "seeds_interval_low": seeds_interval[0],
+        "seeds_interval_high": seeds_interval[1],
+        "test_set_interval_low": test_set[0],
+        "test_set_interval_high": test_set[1],
+        "n_test": n_test,
+        "epochs": required(metrics[0][0], "epochs", metrics[0][1]),
+        "wall_time_seconds": mean_of(infos, "wall_time_seconds"),
+        "device": required(infos[0][0], "device", infos[0][1]),
+        "backend": backend_label(required(infos[0][0], "runtime", infos[0][1])),
+    }
+
+
+def compared_with_report(row: dict, report_accuracy: float | None) -> dict:
+    """The report's number, our difference from it, and whether it lies inside our interval
+    (over the seeds when there are several, else the test set's)."""
+    if report_accuracy is None:
+        return {"report_test_accuracy": None, "difference": None, "report_inside_interval": None}
+    if row["seeds_interval_low"] is not None:
+        low, high = row["seeds_interval_low"], row["seeds_interval_high"]
+    else:
+        low, high = row["test_set_interval_low"], row["test_set_interval_high"]
+    return {
+        "report_test_accuracy": report_accuracy,
+        "difference": row["test_accuracy"] - report_accuracy,
+        "report_inside_interval": low <= report_accuracy <= high,
+    }
 
 
 def format_duration(seconds: float) -> str:
@@ -133,7 +209,7 @@ def csv_value(column: str, value) -> str:
     """Full precision for programs; a dash where the value does not apply."""
     if value is None:
         return NOT_APPLICABLE
-    if column == "best_of_grid":
+    if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.6g}"  # no float noise such as -0.019000000000000017
@@ -146,6 +222,8 @@ def display_value(column: str, value) -> str:
         return NOT_APPLICABLE
     if column == "best_of_grid":
         return "best" if value else ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if column == "difference":
         return f"{value:+.3f}"
     if column == "wall_time_seconds":
@@ -164,6 +242,24 @@ def to_csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
+def displayed_cells(row: dict) -> list[tuple[str, str]]:
+    """(heading, text) of each shown cell: an interval's two columns become "[low, high]"."""
+    cells = []
+    for column, heading in COLUMNS:
+        if heading is None:
+            continue  # the high end of an interval, shown with its low end
+        if column in INTERVALS:
+            low, high = row[column], row[INTERVALS[column]]
+            text = NOT_APPLICABLE if low is None else f"[{low:.3f}, {high:.3f}]"
+        else:
+            text = display_value(column, row[column])
+        cells.append((column, text))
+    return cells
+
+
+SHOWN_HEADINGS = [heading for _, heading in COLUMNS if heading is not None]
+
+
 def to_markdown(rows: list[dict]) -> str:
     def line(cells):
         return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
@@ -171,11 +267,11 @@ def to_markdown(rows: list[dict]) -> str:
     lines = [
         "# Results beside the report's published numbers",
         "",
-        line(heading for _, heading in COLUMNS),
-        line("---" for _ in COLUMNS),
+        line(SHOWN_HEADINGS),
+        line("---" for _ in SHOWN_HEADINGS),
     ]
     for row in rows:
-        cells = [display_value(column, row[column]) for column, _ in COLUMNS]
+        cells = [text for _, text in displayed_cells(row)]
         if row["best_of_grid"]:
             cells = [f"**{cell}**" if cell else cell for cell in cells]
         lines.append(line(cells))
@@ -185,13 +281,12 @@ def to_markdown(rows: list[dict]) -> str:
 
 def to_html(rows: list[dict]) -> str:
     """A standalone page (the report shows it in a frame): the table, best cells in bold."""
-    head = "".join(f"<th>{html.escape(heading)}</th>" for _, heading in COLUMNS)
+    head = "".join(f"<th>{html.escape(heading)}</th>" for heading in SHOWN_HEADINGS)
     body = []
     for row in rows:
         cells = "".join(
-            f'<td class="{"text" if column in TEXT_COLUMNS else "number"}">'
-            f"{html.escape(display_value(column, row[column]))}</td>"
-            for column, _ in COLUMNS
+            f'<td class="{"text" if column in TEXT_COLUMNS else "number"}">{html.escape(text)}</td>'
+            for column, text in displayed_cells(row)
         )
         body.append(f'<tr class="best">{cells}</tr>' if row["best_of_grid"] else f"<tr>{cells}</tr>")
     return f"""<!DOCTYPE html>
@@ -229,6 +324,7 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 def summarize_results(
     models: list[str],
+    runs: list[str],
     metrics_paths: list[str | os.PathLike],
     info_paths: list[str | os.PathLike],
     best_paths: dict[str, str | os.PathLike],
@@ -238,7 +334,7 @@ def summarize_results(
     html_path: str | os.PathLike,
 ) -> list[dict]:
     """Write the results table as CSV, Markdown and HTML, each atomically; return its rows."""
-    rows = summary_rows(models, metrics_paths, info_paths, best_paths, report_numbers)
+    rows = summary_rows(models, runs, metrics_paths, info_paths, best_paths, report_numbers)
     write_text(csv_path, to_csv(rows))
     write_text(markdown_path, to_markdown(rows))
     write_text(html_path, to_html(rows))

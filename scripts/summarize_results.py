@@ -7,6 +7,7 @@ with log_to(snakemake.log[0]):
 
     summarize_results(
         models=snakemake.params.models,
+        runs=snakemake.params.runs,
         metrics_paths=snakemake.input.metrics,
         info_paths=snakemake.input.infos,
         best_paths=dict(zip(snakemake.params.grids, snakemake.input.best)),

@@ -36,12 +36,12 @@ def write_grid(tmp_path, cells, selected):
     """Histories and train.json of grid cells {name: (learning rate, filters, val accuracy)}."""
     histories, infos = [], []
     for name, (learning_rate, filters, val_accuracy) in cells.items():
-        histories.append(write_history(tmp_path / name / "history.csv", val_accuracy))
-        info = tmp_path / name / "train.json"
+        histories.append(write_history(tmp_path / name / "seed1" / "history.csv", val_accuracy))
+        info = tmp_path / name / "seed1" / "train.json"
         info.write_text(json.dumps({"settings": {"learning_rate": learning_rate, "filters": filters}}))
         infos.append(info)
     best = tmp_path / "best.json"
-    best.write_text(json.dumps({"cell": selected}))
+    best.write_text(json.dumps({"cell": selected, "runner_up": None}))
     return histories, infos, best
 
 
@@ -66,7 +66,7 @@ def expected_pixels(figure, dpi):
 @pytest.mark.parametrize("dpi", [40, 90])
 def test_training_curves_png_has_the_figure_size_times_dpi(tmp_path, dpi):
     history = write_history(tmp_path / "history.csv", [0.5, 0.6, 0.65, 0.7])
-    figure = plots.training_curves_figure(history, title="Cats vs dogs: test model")
+    figure = plots.training_curves_figure([history], title="Cats vs dogs: test model")
     expected = expected_pixels(figure, dpi)
     out = tmp_path / "figures" / "curves.png"
 
@@ -77,7 +77,7 @@ def test_training_curves_png_has_the_figure_size_times_dpi(tmp_path, dpi):
 
 def test_training_curves_label_both_panels_and_show_train_and_validation(tmp_path):
     history = write_history(tmp_path / "history.csv", [0.5, 0.6, 0.65])
-    figure = plots.training_curves_figure(history, title="a model")
+    figure = plots.training_curves_figure([history], title="a model")
 
     for axes in figure.axes:
         assert axes.get_title() and axes.get_xlabel() == "epoch" and axes.get_ylabel()
@@ -104,6 +104,33 @@ def test_grid_comparison_draws_the_selected_cell_in_red_and_the_others_not(tmp_p
     legend = [text.get_text() for text in axes.get_legend().get_texts()]
     assert "lr=0.0003, filters=16" in legend
     assert axes.get_xlabel() == "epoch" and axes.get_ylabel() == "validation accuracy"
+
+
+def test_curves_over_seeds_show_the_mean_and_the_seeds_range(tmp_path):
+    runs = [[0.5, 0.6, 0.7], [0.4, 0.7, 0.9], [0.6, 0.5, 0.8]]
+    histories = [
+        write_history(tmp_path / f"seed{seed}" / "history.csv", values)
+        for seed, values in enumerate(runs)
+    ]
+    figure = plots.training_curves_figure(histories, title="three seeds")
+
+    accuracy_axes = figure.axes[0]
+    validation = accuracy_axes.get_lines()[1]
+    np.testing.assert_allclose(validation.get_ydata(), np.mean(runs, axis=0))
+    assert "mean of 3 seeds" in validation.get_label()
+    band = accuracy_axes.collections[1].get_paths()[0].vertices[:, 1]  # the validation band
+    assert band.min() == pytest.approx(0.4) and band.max() == pytest.approx(0.9)
+    assert "band" in figure.get_suptitle()
+
+
+def test_the_grid_figure_says_whether_the_selection_is_separable(tmp_path):
+    histories, infos, best = write_grid(tmp_path, GRID, selected="lr0.001_f32")
+    best.write_text(json.dumps({
+        "cell": "lr0.001_f32", "runner_up": "lr0.001_f16", "margin": 0.1,
+        "separation": {"exceeds_noise": False, "test": "welch", "p_value": 0.31},
+    }))
+    title = plots.grid_comparison_figure(histories, infos, best, title="grid").axes[0].get_title()
+    assert "not separable" in title and "lr0.001_f16" in title and "p = 0.31" in title
 
 
 def test_grid_comparison_png_size(tmp_path):
@@ -157,7 +184,7 @@ def test_tile_lays_channels_out_in_rows_with_gaps():
 
 def test_a_failing_save_leaves_neither_the_figure_nor_a_partial_file(tmp_path):
     history = write_history(tmp_path / "history.csv", [0.5, 0.6])
-    figure = plots.training_curves_figure(history, title="a model")
+    figure = plots.training_curves_figure([history], title="a model")
 
     def write_half_then_fail(path, **kwargs):
         open(path, "wb").write(b"\x89PNG half")

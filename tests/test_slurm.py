@@ -203,8 +203,8 @@ def result_files(workdir: Path) -> set[str]:
 # A small cats/dogs cell of many quick epochs, so the cancel lands mid-training; one automatic
 # retry (training.retries) brings it back.
 CANCELLED_EPOCHS = 30
-CANCELLED_CELL = "results/catsdogs/basic/lr0.001_f4"
-CANCELLED_SCRATCH = "results/checkpoints/catsdogs/basic/lr0.001_f4"
+CANCELLED_CELL = "results/catsdogs/basic/lr0.001_f4/seed1337"
+CANCELLED_SCRATCH = "results/checkpoints/catsdogs/basic/lr0.001_f4/seed1337"
 
 
 @pytest.mark.slurm

@@ -5,8 +5,11 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
+import scipy.stats
 
+from cnnlab.stats import wilson_interval
 from cnnlab.summary import NOT_APPLICABLE, summarize_results
 
 # Fake results: {model: (train acc, val acc, test loss, test acc, epochs, wall time, device)}.
@@ -23,9 +26,11 @@ REPORT_NUMBERS = {"catsdogs/basic": 0.709, "catsdogs/vgg16_frozen": 0.907, "cifa
 
 
 def write_inputs(tmp_path, results=RESULTS, best_cells=BEST_CELLS):
-    metrics_paths, info_paths, best_paths = [], [], {}
+    """One run (seed 1) per model."""
+    runs, metrics_paths, info_paths, best_paths = [], [], [], {}
     for model, (train, val, test_loss, test_acc, epochs, seconds, device) in results.items():
-        folder = tmp_path / "results" / model
+        runs.append(f"{model}/seed1")
+        folder = tmp_path / "results" / runs[-1]
         folder.mkdir(parents=True)
         (folder / "metrics.json").write_text(json.dumps({
             "train_accuracy": train, "val_accuracy": val, "test_loss": test_loss,
@@ -41,14 +46,14 @@ def write_inputs(tmp_path, results=RESULTS, best_cells=BEST_CELLS):
     for grid, cell in best_cells.items():
         best_paths[grid] = tmp_path / "results" / grid / "best.json"
         best_paths[grid].write_text(json.dumps({"cell": cell}))
-    return list(results), metrics_paths, info_paths, best_paths
+    return list(results), runs, metrics_paths, info_paths, best_paths
 
 
 def summarize(tmp_path, report_numbers=REPORT_NUMBERS):
-    models, metrics_paths, info_paths, best_paths = write_inputs(tmp_path)
+    models, runs, metrics_paths, info_paths, best_paths = write_inputs(tmp_path)
     outputs = {name: tmp_path / f"summary.{name}" for name in ("csv", "md", "html")}
     summarize_results(
-        models=models, metrics_paths=metrics_paths, info_paths=info_paths,
+        models=models, runs=runs, metrics_paths=metrics_paths, info_paths=info_paths,
         best_paths=best_paths, report_numbers=report_numbers,
         csv_path=outputs["csv"], markdown_path=outputs["md"], html_path=outputs["html"],
     )
@@ -120,7 +125,7 @@ def test_markdown_and_html_show_every_model_with_rounded_numbers(tmp_path):
     difference = RESULTS["catsdogs/vgg16_frozen"][3] - REPORT_NUMBERS["catsdogs/vgg16_frozen"]
     assert f"{difference:+.3f}" in vgg_line and "0.907" in vgg_line
     inception_line = next(line for line in table_lines if "cifar10/inception" in line)
-    assert inception_line.count(f"| {NOT_APPLICABLE} |") >= 2
+    assert inception_line.count(f"| {NOT_APPLICABLE} |") >= 3
     assert "1.1 h" in inception_line  # 4000 s, readable
     best_line = next(line for line in table_lines if "lr0.001_f32" in line)
     assert "**best**" in best_line
@@ -135,13 +140,73 @@ def test_a_report_number_for_an_unknown_model_is_refused(tmp_path):
 
 
 def test_a_metrics_file_without_a_field_names_the_file(tmp_path):
-    models, metrics_paths, info_paths, best_paths = write_inputs(tmp_path)
-    metrics_paths[0].write_text(json.dumps({"test_accuracy": 0.5}))
+    models, runs, metrics_paths, info_paths, best_paths = write_inputs(tmp_path)
+    metrics_paths[0].write_text(json.dumps({"test_accuracy": 0.5, "n_test": 100}))
 
     with pytest.raises(KeyError, match="metrics.json has no 'train_accuracy'"):
         summarize_results(
-            models=models, metrics_paths=metrics_paths, info_paths=info_paths,
+            models=models, runs=runs, metrics_paths=metrics_paths, info_paths=info_paths,
             best_paths=best_paths, report_numbers={}, csv_path=tmp_path / "s.csv",
             markdown_path=tmp_path / "s.md", html_path=tmp_path / "s.html",
         )
     assert not (tmp_path / "s.csv").exists()
+
+
+def test_several_seeds_give_a_mean_sd_and_intervals(tmp_path):
+    """Three seeds of the best cats/dogs cell: the row holds their mean, sd and t-interval,
+    the test set's Wilson interval of the mean, and whether the report's number is inside."""
+    models, runs, metrics_paths, info_paths, best_paths = write_inputs(tmp_path)
+    model = "catsdogs/basic/lr0.001_f32"
+    accuracies = {1: 0.69, 2: 0.72, 3: 0.75}
+    for seed, accuracy in accuracies.items():
+        run = f"{model}/seed{seed}"
+        folder = tmp_path / "results" / run
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "metrics.json").write_text(json.dumps({
+            "train_accuracy": 0.9, "val_accuracy": 0.7, "test_loss": 0.6,
+            "test_accuracy": accuracy, "epochs": 6, "n_test": 600,
+        }))
+        (folder / "train.json").write_text(json.dumps({
+            "wall_time_seconds": 10.0 * seed, "device": "CPU",
+            "runtime": {"backend": "tensorflow", "mixed_precision": "float32"},
+        }))
+        if seed > 1:
+            runs.append(run)
+            metrics_paths.append(folder / "metrics.json")
+            info_paths.append(folder / "train.json")
+    summarize_results(
+        models=models, runs=runs, metrics_paths=metrics_paths, info_paths=info_paths,
+        best_paths=best_paths, report_numbers=REPORT_NUMBERS, csv_path=tmp_path / "s.csv",
+        markdown_path=tmp_path / "s.md", html_path=tmp_path / "s.html",
+    )
+    row = read_csv_rows(tmp_path / "s.csv")[model]
+
+    values = np.array(list(accuracies.values()))
+    mean, sd = values.mean(), values.std(ddof=1)
+    half = scipy.stats.t.ppf(0.975, df=2) * sd / np.sqrt(3)
+    assert int(row["seeds"]) == 3
+    assert float(row["test_accuracy"]) == pytest.approx(mean)
+    assert float(row["test_accuracy_sd"]) == pytest.approx(sd, rel=1e-5)
+    assert float(row["seeds_interval_low"]) == pytest.approx(mean - half, rel=1e-5)
+    assert float(row["seeds_interval_high"]) == pytest.approx(mean + half, rel=1e-5)
+    low, high = wilson_interval(mean, 600)
+    assert (float(row["test_set_interval_low"]), float(row["test_set_interval_high"])) == (
+        pytest.approx(low, rel=1e-5), pytest.approx(high, rel=1e-5)
+    )
+    assert float(row["wall_time_seconds"]) == pytest.approx(20.0)  # per run
+    # The report's 0.709 lies in [0.646, 0.794], the t-interval of three seeds.
+    assert row["report_inside_interval"] == "yes"
+    markdown_line = next(
+        line for line in (tmp_path / "s.md").read_text().splitlines() if model in line
+    )
+    assert f"[{mean - half:.3f}, {mean + half:.3f}]" in markdown_line
+
+
+def test_one_seed_is_judged_by_the_test_sets_interval(tmp_path):
+    rows = read_csv_rows(summarize(tmp_path)["csv"])
+    vgg = rows["catsdogs/vgg16_frozen"]  # 0.875 on 100 images; the report's 0.907
+    assert vgg["seeds"] == "1" and vgg["test_accuracy_sd"] == vgg["seeds_interval_low"] == NOT_APPLICABLE
+    low, high = wilson_interval(0.875, 100)
+    assert low < 0.907 < high and vgg["report_inside_interval"] == "yes"
+    cifar = rows["cifar10/basic/lr0.001_f16"]  # 0.49 on 100; the report's 0.64 lies outside
+    assert wilson_interval(0.49, 100)[1] < 0.64 and cifar["report_inside_interval"] == "no"

@@ -11,6 +11,7 @@ import re
 import keras
 import numpy as np
 import pytest
+import scipy.stats
 from PIL import Image
 
 from cnnlab.data.petimages import split_to_arrays
@@ -153,15 +154,18 @@ def test_resumed_history_keeps_each_epoch_once(tmp_path):
 # -------------------------------------------------------------------------------- select_best
 
 
-def write_cell(root, cell, val_accuracies, val_losses, hyperparameters):
-    folder = root / cell
+def write_cell(root, cell, val_accuracies, val_losses, hyperparameters, seed=1, n_val=100):
+    """One run of a grid cell, <cell>/seed<seed>/, with its history and train.json."""
+    folder = root / cell / f"seed{seed}"
     folder.mkdir(parents=True)
     with open(folder / "history.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["epoch", "accuracy", "loss", "val_accuracy", "val_loss"])
         for epoch, (accuracy, loss) in enumerate(zip(val_accuracies, val_losses, strict=True)):
             writer.writerow([epoch, 0.9, 0.1, accuracy, loss])
-    (folder / "train.json").write_text(json.dumps({"hyperparameters": hyperparameters}))
+    (folder / "train.json").write_text(
+        json.dumps({"hyperparameters": hyperparameters, "n_val": n_val})
+    )
     return folder
 
 
@@ -212,6 +216,57 @@ def test_select_best_and_its_tie_breaks(tmp_path):
     ]
     select_best([f / "history.csv" for f in tied], [f / "train.json" for f in tied], out)
     assert json.loads(out.read_text())["cell"] == "a"
+
+
+def test_select_best_ranks_cells_by_their_mean_over_seeds_and_judges_the_margin(tmp_path):
+    """Three seeds per cell. 'steady' wins on its mean though 'lucky' has the single best
+    run; 'steady' and 'close' differ by less than their seeds do, 'steady' and 'far' by much
+    more: Welch's t-test over the seeds says which lead is real."""
+    seeds = {
+        "steady": [0.80, 0.81, 0.82],
+        "lucky": [0.60, 0.70, 0.90],
+        "close": [0.78, 0.82, 0.80],
+    }
+
+    def select(cells):
+        root = tmp_path / "-".join(cells)
+        paths = [
+            write_cell(root, cell, [value], [0.5], {"learning_rate": 0.001, "filters": 8}, seed)
+            for cell in cells
+            for seed, value in zip((1, 2, 3), seeds[cell])
+        ]
+        out = root / "best.json"
+        select_best([p / "history.csv" for p in paths], [p / "train.json" for p in paths], out)
+        return json.loads(out.read_text())
+
+    best = select(["steady", "lucky", "close"])
+    assert best["cell"] == "steady" and best["seeds"] == [1, 2, 3]
+    assert best["best_val_accuracy"] == pytest.approx(0.81)
+    assert best["runner_up"] == "close" and best["margin"] == pytest.approx(0.01)
+    welch = scipy.stats.ttest_ind(seeds["steady"], seeds["close"], equal_var=False)
+    assert best["separation"]["test"] == "welch"
+    assert best["separation"]["p_value"] == pytest.approx(welch.pvalue)
+    assert best["separation"]["exceeds_noise"] is False
+    lucky = next(c for c in best["candidates"] if c["cell"] == "lucky")
+    assert lucky["best_val_accuracy_sd"] == pytest.approx(np.std(seeds["lucky"], ddof=1))
+
+    seeds["far"] = [0.60, 0.61, 0.62]
+    best = select(["steady", "far"])
+    assert best["runner_up"] == "far" and best["separation"]["exceeds_noise"] is True
+
+
+def test_one_seed_judges_the_margin_on_the_validation_images(tmp_path):
+    """With one seed there is no seed-to-seed spread: the two validation accuracies are
+    compared as proportions of the validation images."""
+    paths = [
+        write_cell(tmp_path, "a", [0.80], [0.5], {"learning_rate": 0.001}, n_val=600),
+        write_cell(tmp_path, "b", [0.78], [0.5], {"learning_rate": 0.001}, n_val=600),
+    ]
+    select_best([p / "history.csv" for p in paths], [p / "train.json" for p in paths], tmp_path / "best.json")
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert best["separation"]["test"] == "two-proportion"
+    assert best["separation"]["exceeds_noise"] is False  # 2 points on 600 images: noise
+    assert best["margin"] == pytest.approx(0.02)
 
 
 # ------------------------------------------------------------------------------------ jobs

@@ -18,8 +18,9 @@ from cnnlab.history import read_history
 from conftest import DEMO_CONFIG, failure_report, run_snakemake, snakemake_command
 
 EPOCHS = 30
-CELL = "results/catsdogs/basic/lr0.001_f4"
-SCRATCH = "results/checkpoints/catsdogs/basic/lr0.001_f4"
+# The demo's one training seed (config.yaml's training.seeds).
+CELL = "results/catsdogs/basic/lr0.001_f4/seed1337"
+SCRATCH = "results/checkpoints/catsdogs/basic/lr0.001_f4/seed1337"
 
 
 def job_counts(dry_run_output: str) -> dict[str, int]:
@@ -47,9 +48,9 @@ def test_one_training_job_per_grid_cell(tmp_path):
     # 4 + 3 grid cells, 3 VGG16 stages, 2 CIFAR-10 variants; a best cell per grid.
     assert counts["train"] == 12 and counts["select_best"] == 2
     for cell in ("lr0.001_f4", "lr0.001_f8", "lr0.01_f4", "lr0.01_f8"):
-        assert f"results/catsdogs/basic/{cell}/model.keras" in result.stdout
+        assert f"results/catsdogs/basic/{cell}/seed1337/model.keras" in result.stdout
     for cell in ("lr0.001_f4", "lr0.01_f4", "lr0.1_f4"):
-        assert f"results/cifar10/basic/{cell}/model.keras" in result.stdout
+        assert f"results/cifar10/basic/{cell}/seed1337/model.keras" in result.stdout
 
 
 def one_cell_overlay(tmp_path, retries: int):
@@ -133,7 +134,7 @@ def assert_resumed(workdir, backed_up: int):
     assert [row["epoch"] for row in read_history(workdir / CELL / "history.csv")] == list(
         range(EPOCHS)
     )
-    log = (workdir / "logs/catsdogs/basic/lr0.001_f4/train.log").read_text()
+    log = (workdir / "logs/catsdogs/basic/lr0.001_f4/seed1337/train.log").read_text()
     assert f"resuming at epoch {restored + 1} of {EPOCHS}" in log
     assert not (workdir / SCRATCH).exists(), "the finished job removes its backup"
     return log

@@ -43,7 +43,7 @@ def write_grid_models(tmp_path, selected):
     paths = []
     for cell, seed in (("lr0.001_f16", 3 if selected == "lr0.001_f16" else 4),
                        ("lr0.001_f32", 3 if selected == "lr0.001_f32" else 4)):
-        path = tmp_path / "basic" / cell / "model.keras"
+        path = tmp_path / "basic" / cell / "seed1" / "model.keras"
         path.parent.mkdir(parents=True)
         tiny_cnn(seed).save(path)
         paths.append(path)

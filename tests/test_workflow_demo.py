@@ -45,17 +45,20 @@ def test_every_model_is_trained_and_evaluated(demo_run):
         | {"cifar10/inception", "cifar10/residual"}
     )
     results = demo_run / "results"
+    # One run per model: the demo has one training seed.
     evaluated = {
-        path.parent.relative_to(results).as_posix() for path in results.rglob("metrics.json")
+        path.parent.parent.relative_to(results).as_posix() for path in results.rglob("metrics.json")
     }
     assert evaluated == expected
+    assert {path.parent.name for path in results.rglob("metrics.json")} == {"seed1337"}
     assert len([model for model in evaluated if model.startswith("catsdogs/basic/")]) == 4
     for model in expected:
-        metrics = read_json(results / model / "metrics.json")
-        info = read_json(results / model / "train.json")
+        run = results / model / "seed1337"
+        metrics = read_json(run / "metrics.json")
+        info = read_json(run / "train.json")
         assert 0.0 <= metrics["test_accuracy"] <= 1.0
         assert info["epochs_run"] == metrics["epochs"]
-        with open(results / model / "history.csv") as handle:
+        with open(run / "history.csv") as handle:
             epochs = [int(row["epoch"]) for row in csv.DictReader(handle)]
         assert epochs == list(range(info["epochs_run"])), f"{model}: epochs {epochs}"
 
@@ -65,7 +68,7 @@ def test_best_catsdogs_cell_learns_the_demo_data(demo_run):
     best = read_json(results / "best.json")
     scores = {candidate["cell"]: candidate["best_val_accuracy"] for candidate in best["candidates"]}
     assert scores[best["cell"]] == max(scores.values())
-    assert read_json(results / best["cell"] / "metrics.json")["test_accuracy"] >= 0.8
+    assert read_json(results / best["cell"] / "seed1337" / "metrics.json")["test_accuracy"] >= 0.8
 
 
 def test_best_cifar10_model_learns_the_demo_data(demo_run):
