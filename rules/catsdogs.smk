@@ -29,6 +29,10 @@ def catsdogs_training(model, seed):
                 "batch_size": CATSDOGS_BASIC["batch_size"],
                 "batchnorm_momentum": CATSDOGS_BASIC["batchnorm_momentum"],
                 "image_size": CATSDOGS_IMAGE_SIZE,
+                # The VGG16 stage's augmentation, when switched on for the basic CNN too.
+                "augmentation": (
+                    config["catsdogs"]["augmentation"] if CATSDOGS_BASIC["augmented"] else None
+                ),
             },
             "inputs": inputs,
         }

@@ -27,14 +27,18 @@ def conv_block(
     )(x)
 
 
-def rescaled_image_input(image_shape: tuple[int, int, int]):
-    """The model's image input (raw 0..255 pixels, uint8 or float) and its 1/255-scaled tensor.
+def rescaled_image_input(
+    image_shape: tuple[int, int, int], augmentation: keras.layers.Layer | None = None
+):
+    """The model's image input (raw 0..255 pixels, uint8 or float) and its 1/255-scaled tensor,
+    augmented first when an augmentation block is given (active in training only).
 
     Scaling inside the model keeps the input pipeline in uint8 and the saved model
     self-contained: whoever loads it feeds plain pixels.
     """
     image = keras.Input(shape=image_shape, name="image")
-    return image, keras.layers.Rescaling(1.0 / 255, name="rescale")(image)
+    x = image if augmentation is None else augmentation(image)
+    return image, keras.layers.Rescaling(1.0 / 255, name="rescale")(x)
 
 
 def classifier_output(x, classes: int):

@@ -29,10 +29,13 @@ def basic_cnn(
     filters: int,
     hidden_units: int,
     batchnorm_momentum: float = DEFAULT_BATCHNORM_MOMENTUM,
+    augmentation: keras.layers.Layer | None = None,
 ) -> keras.Model:
     """The report's CNN: 3 x [Conv2D 3x3 ReLU (valid), MaxPool 2x2, BatchNorm], Flatten,
-    Dense `hidden_units` ReLU, Dense 1 sigmoid. `filters` is the width of all three blocks."""
-    image, x = rescaled_image_input((*image_size, 3))
+    Dense `hidden_units` ReLU, Dense 1 sigmoid. `filters` is the width of all three blocks.
+    `augmentation`, when given, transforms the training images first (the report's open
+    question: would the basic CNN gain from the VGG16 stage's augmentation?)."""
+    image, x = rescaled_image_input((*image_size, 3), augmentation)
     for index in (1, 2, 3):
         x = conv_block(x, filters, "valid", index, batchnorm_momentum)
     x = keras.layers.Flatten(name="flatten")(x)

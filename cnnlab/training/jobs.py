@@ -282,8 +282,14 @@ def end_to_end(build: Callable[[dict, int, "str | None"], keras.Model]) -> Train
 
 
 def build_catsdogs_basic(hp, seed, initial_model_path):
+    # "augmentation" holds catsdogs.augmentation's settings when catsdogs.basic.augmented is on.
+    augmentation = hp.get("augmentation")
     return catsdogs.basic_cnn(
-        hp["image_size"], hp["filters"], hp["hidden_units"], hp["batchnorm_momentum"]
+        hp["image_size"],
+        hp["filters"],
+        hp["hidden_units"],
+        hp["batchnorm_momentum"],
+        augmentation_layers(augmentation, seed=seed) if augmentation else None,
     )
 
 
