@@ -286,9 +286,10 @@ def left_out_lines(comparison: Comparison, labels: tuple[str, str]) -> list[str]
 
 
 READING_GUIDE = (
-    "test acc: mean over seeds ± their standard deviation (seeds). Wilson 95%: the interval the "
-    "test set's size allows. t 95%: the interval of the mean over seeds. p: Welch's t-test over "
-    "seeds where both runs have several, else a two-proportion z-test on the test images. "
+    "test acc: the mean over seeds ± their standard deviation (number of seeds). Wilson 95%: "
+    "the interval that the test set's size alone allows. t 95%: the interval of the mean over "
+    "seeds (a dash for one seed). p: Welch's t-test over seeds where both runs have several, "
+    "else a two-proportion z-test on the test images. "
     f"Beyond noise: p < {ALPHA:g}; a 'no' means these numbers cannot tell the runs apart."
 )
 
