@@ -30,6 +30,9 @@ SELECTED_COLOUR = "red"
 # The other grid cells: a colour map without red in it, so the selected cell stands out.
 OTHER_CELLS_COLOURMAP = "viridis"
 FEATURE_MAP_COLOURMAP = "viridis"
+# Two runs of the same model set side by side (cnnlab.compare): neither blue nor orange, which
+# mean training and validation everywhere else.
+COMPARED_RUN_COLOURS = ("tab:purple", "tab:green")
 
 
 
@@ -93,6 +96,41 @@ def training_curves_figure(history_paths: list[str | os.PathLike], title: str) -
     if len(histories) > 1:
         title = f"{title}\nband: lowest to highest of the seeds"
     figure.suptitle(title)
+    return figure
+
+
+def runs_comparison_figure(
+    runs: list[tuple[str, list[str | os.PathLike]]], title: str
+) -> Figure:
+    """Two runs' validation accuracy against epoch, one colour per run: [(label, histories)].
+
+    A run with several seeds (one history each) is drawn as its mean per epoch with a band from
+    the lowest to the highest seed; an epoch counts the seeds that reached it, so a seed that
+    stopped early does not end the curve.
+    """
+    if len(runs) != len(COMPARED_RUN_COLOURS):
+        raise ValueError(f"compare two runs, not {len(runs)}")
+    figure, axes = plt.subplots(figsize=(7, 4), layout="constrained")
+    last_epoch = 1
+    for (label, history_paths), colour in zip(runs, COMPARED_RUN_COLOURS):
+        curves = [history_columns(path)["val_accuracy"] for path in history_paths]
+        epochs = np.arange(1, max(len(curve) for curve in curves) + 1)
+        per_epoch = [[curve[epoch - 1] for curve in curves if len(curve) >= epoch] for epoch in epochs]
+        if len(curves) == 1:
+            legend = f"{label} (1 seed)"
+        else:
+            legend = f"{label} (mean of {len(curves)} seeds; band: lowest to highest)"
+            axes.fill_between(
+                epochs, [min(values) for values in per_epoch], [max(values) for values in per_epoch],
+                color=colour, alpha=0.2, linewidth=0,
+            )
+        axes.plot(epochs, [np.mean(values) for values in per_epoch], "o-", color=colour, label=legend)
+        last_epoch = max(last_epoch, int(epochs[-1]))
+    axes.set_title(title)
+    epoch_axis(axes, last_epoch=last_epoch)
+    axes.set_ylabel("validation accuracy")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
     return figure
 
 

@@ -209,3 +209,37 @@ def test_channels_are_standardised_each_on_its_own_and_a_dead_channel_reads_as_n
         assert shown[:, :, channel].mean() == pytest.approx(128, abs=8)
         assert shown[:, :, channel].std() == pytest.approx(64, abs=8)
     assert (shown[:, :, 2] == 0).all()
+
+
+def test_runs_comparison_draws_each_runs_mean_with_a_band_from_lowest_to_highest_seed(tmp_path):
+    # Run A: one seed. Run B: three seeds, one of which stopped after two epochs.
+    a = [write_history(tmp_path / "a" / "history.csv", [0.50, 0.60, 0.70])]
+    b = [
+        write_history(tmp_path / "b1" / "history.csv", [0.52, 0.62, 0.72]),
+        write_history(tmp_path / "b2" / "history.csv", [0.56, 0.66, 0.74]),
+        write_history(tmp_path / "b3" / "history.csv", [0.54, 0.70]),
+    ]
+
+    figure = plots.runs_comparison_figure([("before", a), ("after", b)], title="a model")
+
+    axes = figure.axes[0]
+    a_line, b_line = axes.get_lines()
+    assert to_rgba(a_line.get_color()) == to_rgba(plots.COMPARED_RUN_COLOURS[0])
+    assert to_rgba(b_line.get_color()) == to_rgba(plots.COMPARED_RUN_COLOURS[1])
+    assert list(a_line.get_xdata()) == [1, 2, 3]
+    assert list(a_line.get_ydata()) == pytest.approx([0.50, 0.60, 0.70])
+    # The third epoch averages the two seeds that reached it.
+    assert list(b_line.get_ydata()) == pytest.approx([0.54, 0.66, 0.73])
+    (band,) = axes.collections  # only the run with several seeds has one
+    # Its outline runs along the lowest seed per epoch and back along the highest.
+    outline = {(x, round(y, 6)) for x, y in band.get_paths()[0].vertices}
+    assert outline == {(1, 0.52), (2, 0.62), (3, 0.72), (1, 0.56), (2, 0.70), (3, 0.74)}
+    legend = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert legend == ["before (1 seed)", "after (mean of 3 seeds; band: lowest to highest)"]
+    assert axes.get_ylabel() == "validation accuracy"
+
+
+def test_runs_comparison_compares_two_runs_only(tmp_path):
+    history = write_history(tmp_path / "history.csv", [0.5])
+    with pytest.raises(ValueError, match="two runs, not 3"):
+        plots.runs_comparison_figure([("a", [history]), ("b", [history]), ("c", [history])], "x")

@@ -1,0 +1,428 @@
+"""Two result folders side by side, model by model, with how sure each number is.
+
+    python -m cnnlab.compare RESULTS_A RESULTS_B [--out DIR] [--labels A B]
+
+What `dvc metrics diff` and `dvc plots diff` show, plus the statistics they lack. RESULTS_A and
+RESULTS_B are the workflow's `results/` folders (or copies of them), laid out as
+`<data set>/<model>/seed<seed>/metrics.json` with `history.csv` beside it; a model trained
+before seeds existed (`<data set>/<model>/metrics.json`) counts as one seed. Models found in
+both are compared; those in one only are listed. Written into --out (default `comparison/`):
+`comparison.md`, `comparison.html` (self-contained: figures embedded), `comparison.csv`, and
+`figures/<data set>/<model>.png`, each model's validation-accuracy curves of both runs.
+
+How to read the table, one row per model:
+
+* **test acc**: the test accuracy, the mean over seeds where there are several, then "± sd"
+  (the seeds' sample standard deviation) and, in brackets, how many seeds.
+* **Wilson 95%**: the interval that the test set's size alone allows around that accuracy
+  (about ±3.6 points on 600 images). Seeds are scored on the same images, so several seeds
+  do not narrow it.
+* **t 95%**: with several seeds, the confidence interval of the mean over seeds (Student t):
+  the training seed's noise. A dash for a single seed, whose spread is unknown.
+* **B − A**: the difference of the mean test accuracies.
+* **p**: the two-sided p-value of that difference, by Welch's t-test over seeds where both runs
+  have several, else by a two-proportion z-test on the test images (which sees the test set's
+  noise only, and is conservative when both runs used the same images).
+* **beyond noise**: "yes" when p < 0.05. A "no" does not show the runs are equal, only that
+  these numbers cannot tell them apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import html
+import io
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cnnlab.jobio import read_json
+from cnnlab.plots import runs_comparison_figure, save_figure
+from cnnlab.stats import difference_verdict, seed_summary, wilson_interval
+from cnnlab.summary import NOT_APPLICABLE, required, write_text
+
+CONFIDENCE = 0.95
+ALPHA = 0.05
+FIGURE_DPI = 100
+SEED_FOLDER = re.compile(r"seed(\d+)")
+LAYOUT = (
+    "<results>/<data set>/<model>/seed<seed>/metrics.json with history.csv beside it, e.g. "
+    "results/catsdogs/vgg16_frozen/seed1/metrics.json (or, from before seeds, "
+    "<results>/<data set>/<model>/metrics.json)"
+)
+
+# (CSV column, Markdown/HTML heading; "{a}" and "{b}" stand for the runs' labels)
+COLUMNS = [
+    ("model", "model"),
+    ("a_test_accuracy", "{a} test acc"),
+    ("a_wilson", "{a} Wilson 95%"),
+    ("a_t_interval", "{a} t 95%"),
+    ("b_test_accuracy", "{b} test acc"),
+    ("b_wilson", "{b} Wilson 95%"),
+    ("b_t_interval", "{b} t 95%"),
+    ("difference", "{b} − {a}"),
+    ("p_value", "p (test)"),
+    ("exceeds_noise", "beyond noise"),
+]
+# Raw values for programs: every number its own column, intervals as low and high.
+CSV_COLUMNS = [
+    "model",
+    *[f"{side}_{name}" for side in "ab" for name in (
+        "seeds", "n_test", "mean", "sd", "wilson_low", "wilson_high", "t_low", "t_high")],
+    "difference", "test", "p_value", "exceeds_noise", "explanation",
+]
+
+
+class ComparisonError(ValueError):
+    """The result folders cannot be compared; the message says what was read and what to do."""
+
+
+@dataclass
+class SeedResult:
+    test_accuracy: float
+    n_test: int
+    history_path: Path
+
+
+@dataclass
+class Comparison:
+    rows: list[dict]  # raw values, keyed by CSV_COLUMNS
+    # model -> (A's history.csv files, B's), one per seed: the figures' curves
+    histories: dict[str, tuple[list[Path], list[Path]]]
+    only_in_a: list[str]
+    only_in_b: list[str]
+    # Old-layout metrics.json files left aside because the same model has seed folders.
+    ignored: list[Path] = field(default_factory=list)
+
+
+def read_seed(metrics_path: Path) -> SeedResult:
+    try:
+        metrics = read_json(metrics_path)
+    except json.JSONDecodeError as error:
+        raise ComparisonError(
+            f"{metrics_path} is not valid JSON ({error}): rerun the evaluate job that writes it"
+        ) from None
+    history_path = metrics_path.with_name("history.csv")
+    if not history_path.is_file():
+        raise ComparisonError(
+            f"{history_path} is missing: a trained model's folder holds the history.csv its "
+            f"training wrote beside metrics.json ({LAYOUT}); copy it along with the results"
+        )
+    return SeedResult(
+        test_accuracy=float(required(metrics, "test_accuracy", metrics_path)),
+        n_test=int(required(metrics, "n_test", metrics_path)),
+        history_path=history_path,
+    )
+
+
+def find_models(results: Path) -> tuple[dict[str, list[SeedResult]], list[Path]]:
+    """Every model under `results` with its seeds (in seed order), and the old-layout
+    metrics.json files left aside because their model also has seed folders."""
+    if not results.is_dir():
+        raise ComparisonError(f"{results.absolute()} is not a folder: pass a results folder ({LAYOUT})")
+    found: dict[str, dict[int | None, Path]] = {}
+    for metrics_path in sorted(results.rglob("metrics.json")):
+        folder = metrics_path.parent
+        seed_match = SEED_FOLDER.fullmatch(folder.name)
+        model_folder, seed = (folder.parent, int(seed_match[1])) if seed_match else (folder, None)
+        found.setdefault(model_folder.relative_to(results).as_posix(), {})[seed] = metrics_path
+    if not found:
+        raise ComparisonError(
+            f"no metrics.json under {results.absolute()}: expected {LAYOUT}. Pass the folder the "
+            "workflow wrote (results/), after its evaluate jobs ran"
+        )
+    models, ignored = {}, []
+    for model, paths in found.items():
+        if None in paths and len(paths) > 1:
+            # A model retrained with seeds after an older run: the seed folders are the new run.
+            ignored.append(paths.pop(None))
+        # Sortable: None (an old-layout run) is now a model's only seed, or absent.
+        models[model] = [read_seed(paths[seed]) for seed in sorted(paths)]
+    return models, ignored
+
+
+def shared_test_set_size(model: str, seeds: list[SeedResult], results: Path) -> int:
+    """The seeds' common number of test images; refuses seeds scored on different test sets."""
+    sizes = {seed.n_test for seed in seeds}
+    if len(sizes) > 1:
+        raise ComparisonError(
+            f"the seeds of {model} under {results} were scored on different numbers of test "
+            f"images ({', '.join(map(str, sorted(sizes)))}): rerun their evaluate jobs on one test set"
+        )
+    return sizes.pop()
+
+
+def side_values(side: str, model: str, seeds: list[SeedResult], results: Path) -> dict:
+    """One run's columns of a model's row, raw: accuracy, its Wilson and t intervals."""
+    n_test = shared_test_set_size(model, seeds, results)
+    summary = seed_summary([seed.test_accuracy for seed in seeds], CONFIDENCE)
+    wilson_low, wilson_high = wilson_interval(summary["mean"], n_test, CONFIDENCE)
+    t_low, t_high = summary["interval"] or (None, None)
+    return {
+        f"{side}_seeds": summary["n"],
+        f"{side}_n_test": n_test,
+        f"{side}_mean": summary["mean"],
+        f"{side}_sd": summary["sd"],
+        f"{side}_wilson_low": wilson_low,
+        f"{side}_wilson_high": wilson_high,
+        f"{side}_t_low": t_low,
+        f"{side}_t_high": t_high,
+    }
+
+
+def compare_results(
+    results_a: Path, results_b: Path, labels: tuple[str, str] = ("A", "B")
+) -> Comparison:
+    """The raw rows (CSV_COLUMNS) of the models in both folders, and what was left out."""
+    models_a, ignored_a = find_models(results_a)
+    models_b, ignored_b = find_models(results_b)
+    common = sorted(set(models_a) & set(models_b))
+    if not common:
+        raise ComparisonError(
+            f"{results_a} and {results_b} have no model in common ({labels[0]}: "
+            f"{', '.join(sorted(models_a))}; {labels[1]}: {', '.join(sorted(models_b))}): "
+            "pass two results folders of the same experiments"
+        )
+    rows, histories = [], {}
+    for model in common:
+        a_seeds, b_seeds = models_a[model], models_b[model]
+        row = {
+            "model": model,
+            **side_values("a", model, a_seeds, results_a),
+            **side_values("b", model, b_seeds, results_b),
+        }
+        verdict = difference_verdict(
+            [seed.test_accuracy for seed in a_seeds], row["a_n_test"],
+            [seed.test_accuracy for seed in b_seeds], row["b_n_test"],
+            alpha=ALPHA, labels=labels,
+        )
+        rows.append({**row, **verdict})
+        histories[model] = (
+            [seed.history_path for seed in a_seeds], [seed.history_path for seed in b_seeds]
+        )
+    return Comparison(
+        rows=rows,
+        histories=histories,
+        only_in_a=sorted(set(models_a) - set(models_b)),
+        only_in_b=sorted(set(models_b) - set(models_a)),
+        ignored=ignored_a + ignored_b,
+    )
+
+
+def figure_path(model: str) -> str:
+    """Relative to the output folder. Not with_suffix: model names hold dots (lr0.001_f32)."""
+    return f"figures/{model}.png"
+
+
+def write_figures(comparison: Comparison, out: Path, labels: tuple[str, str]) -> None:
+    for model, (a_histories, b_histories) in comparison.histories.items():
+        figure = runs_comparison_figure(
+            [(labels[0], a_histories), (labels[1], b_histories)],
+            title=f"{model}: validation accuracy",
+        )
+        save_figure(figure, out / figure_path(model), dpi=FIGURE_DPI)
+
+
+def interval_text(low: float | None, high: float | None) -> str:
+    return NOT_APPLICABLE if low is None else f"[{low:.3f}, {high:.3f}]"
+
+
+def display_cells(row: dict) -> dict[str, str]:
+    """A row rounded for people, keyed by COLUMNS."""
+    cells = {"model": row["model"]}
+    for side in "ab":
+        accuracy = f"{row[f'{side}_mean']:.3f}"
+        if row[f"{side}_sd"] is not None:
+            accuracy += f" ± {row[f'{side}_sd']:.3f}"
+        seeds = row[f"{side}_seeds"]
+        cells[f"{side}_test_accuracy"] = f"{accuracy} ({seeds} seed{'s' if seeds > 1 else ''})"
+        cells[f"{side}_wilson"] = interval_text(row[f"{side}_wilson_low"], row[f"{side}_wilson_high"])
+        cells[f"{side}_t_interval"] = interval_text(row[f"{side}_t_low"], row[f"{side}_t_high"])
+    cells["difference"] = f"{row['difference']:+.3f}"
+    cells["p_value"] = f"{row['p_value']:.3g} ({row['test']})"
+    cells["exceeds_noise"] = "yes" if row["exceeds_noise"] else "no"
+    return cells
+
+
+def headings(labels: tuple[str, str]) -> list[str]:
+    return [heading.format(a=labels[0], b=labels[1]) for _, heading in COLUMNS]
+
+
+def csv_cell(value) -> str:
+    if value is None:
+        return NOT_APPLICABLE
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def to_csv(comparison: Comparison) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in comparison.rows:
+        writer.writerow(csv_cell(row[column]) for column in CSV_COLUMNS)
+    return buffer.getvalue()
+
+
+def left_out_lines(comparison: Comparison, labels: tuple[str, str]) -> list[str]:
+    """What the table does not show, one sentence each."""
+    lines = []
+    for label, models in ((labels[0], comparison.only_in_a), (labels[1], comparison.only_in_b)):
+        if models:
+            lines.append(f"Only in {label}, not compared: {', '.join(models)}.")
+    if comparison.ignored:
+        lines.append(
+            "Left aside, because the same model has seed folders beside it: "
+            f"{', '.join(str(path) for path in comparison.ignored)}."
+        )
+    return lines
+
+
+READING_GUIDE = (
+    "test acc: the mean over seeds ± their standard deviation (number of seeds). Wilson 95%: "
+    "the interval that the test set's size alone allows. t 95%: the interval of the mean over "
+    "seeds (a dash for one seed). p: Welch's t-test over seeds where both runs have several, "
+    "else a two-proportion z-test on the test images. "
+    f"Beyond noise: p < {ALPHA:g}; a 'no' means these numbers cannot tell the runs apart."
+)
+
+
+def to_markdown(comparison: Comparison, sources: tuple[Path, Path], labels: tuple[str, str]) -> str:
+    def line(cells):
+        return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
+
+    lines = [
+        f"# {labels[0]} and {labels[1]}, model by model",
+        "",
+        f"{labels[0]}: `{sources[0]}`; {labels[1]}: `{sources[1]}`.",
+        "",
+        line(headings(labels)),
+        line("---" for _ in COLUMNS),
+    ]
+    for row in comparison.rows:
+        cells = display_cells(row)
+        lines.append(line(cells[column] for column, _ in COLUMNS))
+    lines += ["", READING_GUIDE, ""]
+    lines += [f"{sentence}\n" for sentence in left_out_lines(comparison, labels)]
+    for row in comparison.rows:
+        lines += [
+            f"## {row['model']}",
+            "",
+            row["explanation"],
+            "",
+            f"![{row['model']}: validation accuracy]({figure_path(row['model'])})",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def embedded_png(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def to_html(
+    comparison: Comparison, sources: tuple[Path, Path], labels: tuple[str, str], out: Path
+) -> str:
+    """One page that needs nothing beside it: the figures are embedded."""
+    head = "".join(f"<th>{html.escape(heading)}</th>" for heading in headings(labels))
+    body = []
+    for row in comparison.rows:
+        cells = display_cells(row)
+        body.append("<tr>" + "".join(
+            f'<td class="{"text" if column == "model" else "number"}">{html.escape(cells[column])}</td>'
+            for column, _ in COLUMNS
+        ) + "</tr>")
+    left_out = "".join(
+        f"<p>{html.escape(sentence)}</p>\n" for sentence in left_out_lines(comparison, labels)
+    )
+    sections = "".join(
+        f"<h2>{html.escape(row['model'])}</h2>\n<p>{html.escape(row['explanation'])}</p>\n"
+        f'<img src="{embedded_png(out / figure_path(row["model"]))}" '
+        f'alt="{html.escape(row["model"])}: validation accuracy">\n'
+        for row in comparison.rows
+    )
+    title = html.escape(f"{labels[0]} and {labels[1]}, model by model")
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<style>
+  body {{ font-family: sans-serif; margin: 1.5em; }}
+  table {{ border-collapse: collapse; font-size: 0.9em; }}
+  th, td {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }}
+  th {{ background: #f0f0f0; }}
+  td.text {{ text-align: left; }}
+  img {{ max-width: 100%; }}
+</style>
+</head>
+<body>
+<h1>{title}</h1>
+<p>{html.escape(labels[0])}: <code>{html.escape(str(sources[0]))}</code>;
+{html.escape(labels[1])}: <code>{html.escape(str(sources[1]))}</code>.</p>
+<table>
+<thead><tr>{head}</tr></thead>
+<tbody>
+{chr(10).join(body)}
+</tbody>
+</table>
+<p>{html.escape(READING_GUIDE)}</p>
+{left_out}{sections}</body>
+</html>
+"""
+
+
+def write_comparison(
+    results_a: Path, results_b: Path, out: Path, labels: tuple[str, str] = ("A", "B")
+) -> Comparison:
+    """Compare two results folders and write comparison.{md,html,csv} and the figures into
+    `out`, each file atomically; return the comparison."""
+    comparison = compare_results(results_a, results_b, labels)
+    write_figures(comparison, out, labels)  # first: the HTML embeds them
+    sources = (results_a, results_b)
+    write_text(out / "comparison.csv", to_csv(comparison))
+    write_text(out / "comparison.md", to_markdown(comparison, sources, labels))
+    write_text(out / "comparison.html", to_html(comparison, sources, labels, out))
+    return comparison
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m cnnlab.compare",
+        description="Set two results folders side by side, model by model: test accuracies with "
+        "their intervals, whether each difference exceeds the noise, validation curves overlaid.",
+    )
+    parser.add_argument("results_a", type=Path, help="a results folder (the workflow's results/)")
+    parser.add_argument("results_b", type=Path, help="the results folder to set beside it")
+    parser.add_argument("--out", type=Path, default=Path("comparison"),
+                        help="where to write comparison.{md,html,csv} and figures/ (default: comparison)")
+    parser.add_argument("--labels", nargs=2, default=["A", "B"], metavar=("A", "B"),
+                        help="names of the two runs in the table and figures (default: A B)")
+    args = parser.parse_args(argv)
+    labels = tuple(args.labels)
+    if labels[0] == labels[1]:
+        parser.error(f"--labels must name the two runs differently, not both '{labels[0]}'")
+    try:
+        comparison = write_comparison(args.results_a, args.results_b, args.out, labels)
+    except KeyError as error:  # a metrics.json without a key; its message says which and why
+        parser.exit(2, f"{parser.prog}: error: {error.args[0]}\n")
+    except (ValueError, OSError) as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    print(
+        f"compared {len(comparison.rows)} model(s); wrote {args.out / 'comparison.md'}, "
+        f"comparison.html, comparison.csv and figures/"
+    )
+    for sentence in left_out_lines(comparison, labels):
+        print(sentence)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""Two made-up result folders compared: exact table values, the verdicts, what is left out, the
+figures, and errors that say what to do."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+from scipy import stats as scipy_stats
+
+from cnnlab.compare import main
+from cnnlab.stats import seed_summary, two_proportion_test, wilson_interval
+
+from conftest import REPO
+from test_plots import write_history
+
+N_TEST = 600
+# {model: test accuracy per seed}; None as the seed: the layout from before seed folders.
+BEFORE = {
+    "catsdogs/basic/lr0.001_f32": {None: 0.709},
+    "catsdogs/vgg16_frozen": {1: 0.90, 2: 0.91, 3: 0.92},
+    "cifar10/inception": {1: 0.64},
+}
+AFTER = {
+    "catsdogs/basic/lr0.001_f32": {1: 0.78, 2: 0.79, 3: 0.80},
+    "catsdogs/vgg16_frozen": {1: 0.905, 2: 0.915, 3: 0.925},
+    "cifar10/residual": {1: 0.59},
+}
+
+
+def write_results(folder, models, n_test=N_TEST):
+    """A results folder: per seed a metrics.json and a three-epoch history.csv."""
+    for model, seeds in models.items():
+        for seed, accuracy in seeds.items():
+            run = folder / model if seed is None else folder / model / f"seed{seed}"
+            run.mkdir(parents=True, exist_ok=True)
+            (run / "metrics.json").write_text(json.dumps({
+                "test_accuracy": accuracy, "test_loss": 0.5, "train_accuracy": 0.95,
+                "val_accuracy": accuracy, "val_loss": 0.5, "epochs": 3, "n_test": n_test,
+            }))
+            write_history(run / "history.csv", [accuracy - 0.1, accuracy - 0.05, accuracy])
+    return folder
+
+
+@pytest.fixture
+def compared(tmp_path):
+    """Runs the comparison of BEFORE and AFTER; returns the output folder."""
+    before = write_results(tmp_path / "before", BEFORE)
+    after = write_results(tmp_path / "after", AFTER)
+    out = tmp_path / "out"
+    assert main([str(before), str(after), "--out", str(out), "--labels", "before", "after"]) == 0
+    return out
+
+
+def read_rows(path):
+    with open(path, newline="") as handle:
+        return {row["model"]: row for row in csv.DictReader(handle)}
+
+
+def test_a_single_seed_against_three_seeds_uses_the_test_images(compared):
+    row = read_rows(compared / "comparison.csv")["catsdogs/basic/lr0.001_f32"]
+    wilson_before, wilson_after = wilson_interval(0.709, N_TEST), wilson_interval(0.79, N_TEST)
+    t_after = seed_summary([0.78, 0.79, 0.80])["interval"]
+    assert row["a_seeds"] == "1" and row["b_seeds"] == "3" and row["a_n_test"] == "600"
+    assert float(row["a_mean"]) == 0.709 and float(row["b_mean"]) == 0.79
+    assert row["a_sd"] == "-" and float(row["b_sd"]) == 0.01
+    assert float(row["a_wilson_low"]) == pytest.approx(wilson_before[0], rel=1e-5)
+    assert float(row["a_wilson_high"]) == pytest.approx(wilson_before[1], rel=1e-5)
+    assert float(row["b_wilson_low"]) == pytest.approx(wilson_after[0], rel=1e-5)
+    assert row["a_t_low"] == row["a_t_high"] == "-"
+    assert float(row["b_t_low"]) == pytest.approx(t_after[0], rel=1e-5)
+    assert float(row["b_t_high"]) == pytest.approx(t_after[1], rel=1e-5)
+    assert float(row["difference"]) == 0.081
+    assert row["test"] == "two-proportion"
+    p_value = two_proportion_test(0.709, N_TEST, 0.79, N_TEST)["p_value"]
+    assert float(row["p_value"]) == pytest.approx(p_value, rel=1e-5)
+    # By hand: pooled 0.7495, z = 0.081 / sqrt(0.7495 * 0.2505 * 2/600) = 3.2378, p = 0.001204.
+    assert p_value == pytest.approx(0.001204, abs=1e-6)
+    assert row["exceeds_noise"] == "yes"
+
+
+def test_three_seeds_against_three_seeds_use_welch(compared):
+    row = read_rows(compared / "comparison.csv")["catsdogs/vgg16_frozen"]
+    p_value = scipy_stats.ttest_ind([0.90, 0.91, 0.92], [0.905, 0.915, 0.925], equal_var=False).pvalue
+    assert float(row["difference"]) == 0.005
+    assert row["test"] == "welch"
+    assert float(row["p_value"]) == pytest.approx(p_value, rel=1e-5)
+    assert row["exceeds_noise"] == "no"
+    assert row["explanation"] == (
+        f"after is 0.5 points higher than before (Welch's t-test over 3 and 3 seeds; "
+        f"p = {p_value:.3g} >= 0.05: within the seed-to-seed noise, not a demonstrated difference)."
+    )
+
+
+def test_markdown_table_rows_and_what_is_left_out(compared):
+    markdown = (compared / "comparison.md").read_text()
+    assert (
+        "| model | before test acc | before Wilson 95% | before t 95% | after test acc "
+        "| after Wilson 95% | after t 95% | after − before | p (test) | beyond noise |"
+    ) in markdown
+    assert (
+        "| catsdogs/basic/lr0.001_f32 | 0.709 (1 seed) | [0.671, 0.744] | - "
+        "| 0.790 ± 0.010 (3 seeds) | [0.756, 0.821] | [0.765, 0.815] | +0.081 "
+        "| 0.0012 (two-proportion) | yes |"
+    ) in markdown
+    assert "Only in before, not compared: cifar10/inception." in markdown
+    assert "Only in after, not compared: cifar10/residual." in markdown
+    compared_models = set(read_rows(compared / "comparison.csv"))
+    assert compared_models == {"catsdogs/basic/lr0.001_f32", "catsdogs/vgg16_frozen"}
+    assert "![catsdogs/vgg16_frozen: validation accuracy](figures/catsdogs/vgg16_frozen.png)" in markdown
+
+
+def test_figures_are_pngs_and_the_html_embeds_them(compared):
+    figures = sorted(path.relative_to(compared).as_posix() for path in compared.rglob("*.png"))
+    assert figures == ["figures/catsdogs/basic/lr0.001_f32.png", "figures/catsdogs/vgg16_frozen.png"]
+    for figure in figures:
+        with Image.open(compared / figure) as image:
+            assert image.format == "PNG" and image.size == (700, 400)
+    page = (compared / "comparison.html").read_text()
+    assert page.count('<img src="data:image/png;base64,') == 2
+    assert "<td class=\"number\">0.790 ± 0.010 (3 seeds)</td>" in page
+    assert "Only in after, not compared: cifar10/residual." in page
+
+
+def test_an_old_run_beside_seed_folders_is_left_aside_and_said_so(tmp_path, capsys):
+    before = write_results(tmp_path / "before", {"cifar10/inception": {1: 0.64, 2: 0.66}})
+    write_results(tmp_path / "before", {"cifar10/inception": {None: 0.30}})
+    after = write_results(tmp_path / "after", {"cifar10/inception": {None: 0.65}})
+
+    assert main([str(before), str(after), "--out", str(tmp_path / "out")]) == 0
+
+    row = read_rows(tmp_path / "out" / "comparison.csv")["cifar10/inception"]
+    assert row["a_seeds"] == "2" and float(row["a_mean"]) == 0.65
+    old_run = tmp_path / "before" / "cifar10" / "inception" / "metrics.json"
+    assert f"Left aside, because the same model has seed folders beside it: {old_run}." in (
+        capsys.readouterr().out
+    )
+
+
+def test_a_folder_without_results_names_the_path_and_the_layout(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    after = write_results(tmp_path / "after", AFTER)
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(empty), str(after), "--out", str(tmp_path / "out")])
+
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err
+    assert f"no metrics.json under {empty}" in message
+    assert "<data set>/<model>/seed<seed>/metrics.json" in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_history_is_named(tmp_path, capsys):
+    before = write_results(tmp_path / "before", BEFORE)
+    after = write_results(tmp_path / "after", AFTER)
+    missing = after / "catsdogs" / "vgg16_frozen" / "seed2" / "history.csv"
+    missing.unlink()
+
+    with pytest.raises(SystemExit):
+        main([str(before), str(after), "--out", str(tmp_path / "out")])
+
+    assert f"{missing} is missing" in capsys.readouterr().err
+
+
+def test_a_metrics_file_that_is_not_json_is_named(tmp_path, capsys):
+    before = write_results(tmp_path / "before", BEFORE)
+    after = write_results(tmp_path / "after", AFTER)
+    broken = after / "cifar10" / "residual" / "seed1" / "metrics.json"
+    broken.write_text('{"test_accuracy": 0.5')  # cut short
+
+    with pytest.raises(SystemExit):
+        main([str(before), str(after), "--out", str(tmp_path / "out")])
+
+    assert f"{broken} is not valid JSON" in capsys.readouterr().err
+
+
+def test_seeds_scored_on_different_test_sets_are_refused(tmp_path, capsys):
+    before = write_results(tmp_path / "before", {"catsdogs/vgg16_frozen": {1: 0.9}})
+    write_results(tmp_path / "before", {"catsdogs/vgg16_frozen": {2: 0.9}}, n_test=300)
+    after = write_results(tmp_path / "after", {"catsdogs/vgg16_frozen": {1: 0.9}})
+
+    with pytest.raises(SystemExit):
+        main([str(before), str(after)])
+
+    assert "different numbers of test images (300, 600)" in capsys.readouterr().err
+
+
+def test_run_as_a_module_writes_into_comparison_by_default(tmp_path):
+    write_results(tmp_path / "before", BEFORE)
+    write_results(tmp_path / "after", AFTER)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "cnnlab.compare", "before", "after"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True, text=True, timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "compared 2 model(s)" in result.stdout
+    rows = read_rows(tmp_path / "comparison" / "comparison.csv")
+    assert rows["catsdogs/basic/lr0.001_f32"]["exceeds_noise"] == "yes"
+    assert "| model | A test acc |" in (tmp_path / "comparison" / "comparison.md").read_text()
+    assert (tmp_path / "comparison" / "figures" / "catsdogs" / "vgg16_frozen.png").is_file()
