@@ -92,6 +92,18 @@ def test_switch_follows_plain_path(case, tiny_data, plain_run):
     np.testing.assert_allclose(predictions, plain_predictions, atol=prediction_tolerance)
 
 
+def test_fullscale_with_three_seeds_plans_every_model_three_times(tmp_path):
+    result = run_snakemake(
+        tmp_path, "--dry-run",
+        configfiles=(REPO / "fullscale.yaml", REPO / "replicates.yaml"), cores=16,
+    )
+    jobs = re.findall(r"^(?:local)?rule (\w+):\n(.*?)\n\n", result.stdout, re.M | re.S)
+    training = [body for rule, body in jobs if rule == "train"]
+    assert len(training) == 3 * 13
+    seeds = {re.search(r"seed=(\d+)", body).group(1) for body in training}
+    assert seeds == {"1337", "1338", "1339"}
+
+
 def test_fullscale_overlay_plans_the_whole_dag_on_one_gpu(tmp_path):
     """fullscale.yaml validates and plans every job of the DAG, each training job on a GPU."""
     result = run_snakemake(tmp_path, "--dry-run", configfiles=(REPO / "fullscale.yaml",), cores=16)
