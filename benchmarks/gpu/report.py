@@ -111,8 +111,9 @@ def build_report(run_dir: Path, snakemake_log: Path, out: Path) -> dict:
         "jobs finished": len(jobs),
         "first job start to last job end (s)": max((job["start"] + job["seconds"] for job in jobs), default=0)
         - min((job["start"] for job in jobs), default=0),
-        "training TFLOP (counted jobs)": sum(row["TFLOP"] for row in with_flops),
-        "training seconds (counted jobs)": sum(row["training seconds"] for row in with_flops),
+        "models with counted FLOPs": len(with_flops),
+        "their TFLOP": sum(row["TFLOP"] for row in with_flops) if with_flops else None,
+        "their training seconds": sum(row["training seconds"] for row in with_flops) if with_flops else None,
     }
     start = min((job["start"] for job in jobs), default=0)
     jobs = [{**job, "start": job["start"] - start} for job in jobs]
