@@ -10,7 +10,8 @@
 # first stopped (Snakemake resumes; train jobs resume from their per-epoch backups).
 # The report goes to $OUT (the device tool brings it back; default results/gpu_run/report):
 # jobs.csv, training.csv, report.md, report.json and snakemake.log.
-# Extra arguments are more overlays, e.g. benchmarks/gpu/rehearsal.yaml for a CPU rehearsal.
+# Extra arguments are more overlays, e.g. benchmarks/gpu/rehearsal.yaml for a CPU rehearsal;
+# RUN_DIR (default results/gpu_run/workdir) is Snakemake's working folder.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-results/gpu_run/report}
@@ -23,7 +24,7 @@ mkdir -p "$out" "$run_dir"
 
 # The GPU machine has JAX but neither Keras nor Snakemake: install the carried wheels, offline.
 if [ -d .whl ] && ! python3 -c "import keras, snakemake" 2>/dev/null; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
+    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1
     export PYTHONPATH=/tmp/site:$PWD
 else
     export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
