@@ -189,10 +189,14 @@ def time_backend(workdir: Path, workflow: Path, configfiles: list[Path], backend
     backend_overlay = folder / "backend.yaml"
     backend_overlay.write_text(f"training: {{backend: {backend}}}\n")
     configfiles = [*configfiles, backend_overlay]
+    # Per backend: the backends run minutes apart, and a shared machine's load moves meanwhile.
+    load_before = [round(load, 2) for load in os.getloadavg()]
     started = time.time()
     full = run_snakemake(workflow, rundir, configfiles, args.cores, extra_args, folder / "full_run.log", args.timeout)
     full_jobs = finished_jobs(rundir, started)
-    results = {"full_run": {**full, "jobs": full_jobs}, "training": training_speed(rundir)}
+    results = {"full_run": {**full, "jobs": full_jobs, "load_average_before": load_before,
+                            "load_average_after": [round(load, 2) for load in os.getloadavg()]},
+               "training": training_speed(rundir)}
     print_table(f"{backend}: full run {full['seconds']:.0f} s wall, return code {full['returncode']}"
                 f"{' (stopped by the timeout)' if full['timed_out'] else ''}, "
                 f"{len(full_jobs)} jobs finished, --cores {args.cores}",
@@ -249,6 +253,8 @@ def main(argv=None):
     summary = [{
         "backend": backend,
         "full run (s)": result["full_run"]["seconds"],
+        "1-min load before, after": f"{result['full_run']['load_average_before'][0]}, "
+                                    f"{result['full_run']['load_average_after'][0]}",
         "jobs finished": len(result["full_run"]["jobs"]),
         "figure change (s)": result.get("figure_change", {}).get("seconds"),
         "training or evaluation rerun": ", ".join(result.get("figure_change", {}).get(
