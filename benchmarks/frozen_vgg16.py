@@ -35,48 +35,52 @@ from benchmarks.harness import (
 )
 
 NAME = "frozen_vgg16"
-# Plain float32, no XLA: the CPU path.
-RUNTIME = {"mixed_precision": False, "xla": False, "deterministic_ops": False}
+# Plain float32, no XLA: the CPU path on TensorFlow.
+RUNTIME = {"mixed_precision": "float32", "xla": False, "deterministic_ops": False}
 
 
-def split_folders(workdir: Path, clean_dir: Path, images_per_class: int, ratios: dict, seed: int) -> dict:
-    """The split_petimages stage: train/val/test folders of a seeded subset."""
-    from cnnlab.data.petimages import split_petimages
+def split_arrays(workdir: Path, clean_dir: Path, images_per_class: int, ratios: dict, seed: int) -> dict:
+    """The split_petimages and decode_petimages_split stages: a seeded subset split into
+    train/val/test folders, each decoded into the .npz training reads."""
+    from cnnlab.data.petimages import split_petimages, split_to_arrays
 
-    split_dirs = {split: workdir / "split" / split for split in ("train", "val", "test")}
-    if not split_dirs["train"].exists():
+    splits = ("train", "val", "test")
+    split_dirs = {split: workdir / "split" / split for split in splits}
+    arrays = {split: workdir / "arrays" / f"{split}.npz" for split in splits}
+    if not arrays["test"].exists():
         split_petimages(clean_dir, split_dirs, workdir / "split_manifest.csv", images_per_class, ratios, seed)
-    return split_dirs
+        for split in splits:
+            split_to_arrays(split_dirs[split], arrays[split])
+    return arrays
 
 
-def end_to_end(hp: dict, split_dirs: dict, scratch_dir: Path, seed: int, threads: int):
+def end_to_end(hp: dict, arrays: dict, scratch_dir: Path, seed: int, threads: int):
     """The report's way, built from the workflow's own model functions and `fit`."""
     from cnnlab.models import catsdogs
-    from cnnlab.runtime import configure_tensorflow
+    from cnnlab.runtime import configure
     from cnnlab.training.datasets import load_split
     from cnnlab.training.jobs import compile_model, fit
 
-    configure_tensorflow(threads, seed, RUNTIME)
+    configure(threads, seed, RUNTIME)
     # The same draws, in the same order, as train_frozen_vgg16: the base, then the head.
     base = catsdogs.vgg16_base(hp["image_size"], hp["weights"])
     head = catsdogs.dense_head(base.output_shape[1:], hp["hidden_units"])
     model = catsdogs.vgg16_classifier(base, head, hp["preprocessing"], name="vgg16_end_to_end")
     compile_model(model, hp["learning_rate"], RUNTIME)
-    train, _ = load_split(split_dirs["train"], hp["batch_size"], hp["image_size"], shuffle=True, seed=seed, threads=threads)
-    val, _ = load_split(split_dirs["val"], hp["batch_size"], hp["image_size"], threads=threads)
+    # The same seeded order per epoch as ours draws over the features.
+    train = load_split(arrays["train"], hp["batch_size"], shuffle=True, seed=seed)
+    val = load_split(arrays["val"], hp["batch_size"])
     fit(model, train, val, hp["epochs"], scratch_dir)
 
 
-def cached_features(hp: dict, split_dirs: dict, scratch_dir: Path, seed: int, threads: int):
-    """Ours: the workflow's own frozen stage, fed as train_job feeds it (training split unshuffled)."""
-    from cnnlab.runtime import configure_tensorflow
-    from cnnlab.training.datasets import load_split
+def cached_features(hp: dict, arrays: dict, scratch_dir: Path, seed: int, threads: int):
+    """Ours: the workflow's own frozen stage, fed the split arrays as train_job feeds it."""
+    from cnnlab.runtime import configure
+    from cnnlab.training.datasets import read_arrays
     from cnnlab.training.jobs import train_frozen_vgg16
 
-    configure_tensorflow(threads, seed, RUNTIME)
-    train, _ = load_split(split_dirs["train"], hp["batch_size"], hp["image_size"], threads=threads)
-    val, _ = load_split(split_dirs["val"], hp["batch_size"], hp["image_size"], threads=threads)
-    train_frozen_vgg16(hp, train, val, scratch_dir, RUNTIME, seed, threads)
+    configure(threads, seed, RUNTIME)
+    train_frozen_vgg16(hp, read_arrays(arrays["train"]), read_arrays(arrays["val"]), scratch_dir, RUNTIME, seed)
 
 
 def main(argv=None):
@@ -95,11 +99,14 @@ def main(argv=None):
     parser.add_argument("--preprocessing", choices=["vgg", "rescale"], default=vgg16["preprocessing"])
     args = parser.parse_args(argv)
 
-    from cnnlab.runtime import configure_tensorflow
-    from cnnlab.history import read_history
+    from cnnlab.runtime import configure, use_backend
 
-    # Before the data stage touches TensorFlow: thread counts are fixed at its first use.
-    configure_tensorflow(args.threads)
+    use_backend("tensorflow")  # the CPU path this comparison was first measured on
+    from cnnlab.history import read_history
+    from cnnlab.training.datasets import read_arrays
+
+    # TensorFlow's thread counts are fixed at its first use.
+    configure(args.threads)
 
     hp = {
         "image_size": args.image_size,
@@ -115,9 +122,9 @@ def main(argv=None):
         raw_dir = synthetic_petimages(workdir, args.images_per_class, args.seed)
         clean_dir = cleaned_petimages(raw_dir, workdir / f"clean_{args.image_size[0]}x{args.image_size[1]}",
                                       args.image_size, args.threads)
-        split_dirs = split_folders(workdir, clean_dir, args.images_per_class,
-                                   config["data"]["petimages"]["split"], args.seed)
-        counts = {split: sum(1 for _ in split_dirs[split].rglob("*.jpg")) for split in ("train", "val")}
+        arrays = split_arrays(workdir, clean_dir, args.images_per_class,
+                              config["data"]["petimages"]["split"], args.seed)
+        counts = {split: len(read_arrays(arrays[split])[1]) for split in ("train", "val")}
         histories, rows = {}, []
         images_through_base = counts["train"] + counts["val"]
         for way, train, base_passes in (
@@ -127,7 +134,7 @@ def main(argv=None):
             scratch_dir = workdir / "runs" / train.__name__
             scratch_dir.mkdir(parents=True)
             with Stopwatch() as watch:
-                train(hp, split_dirs, scratch_dir, args.seed, args.threads)
+                train(hp, arrays, scratch_dir, args.seed, args.threads)
             histories[way] = read_history(scratch_dir / "history.csv")
             last = histories[way][-1]
             rows.append({"way": way, "seconds": watch.seconds, "epochs": len(histories[way]),

@@ -8,9 +8,12 @@ import json
 import os
 import platform
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 
 import yaml
@@ -39,7 +42,7 @@ def argument_parser(name: str, description: str) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--threads", type=int, default=os.cpu_count(),
-        help="TensorFlow's intra/inter-op threads and tf.data's thread pool",
+        help="TensorFlow's intra/inter-op threads (cnnlab.runtime.configure) and the data stage's workers",
     )
     parser.add_argument("--seed", type=int, default=default_config()["seed"])
     parser.add_argument(
@@ -47,6 +50,31 @@ def argument_parser(name: str, description: str) -> argparse.ArgumentParser:
         help="scratch folder for generated data (kept); default: a temporary one, removed after",
     )
     return parser
+
+
+BACKENDS = ("tensorflow", "jax")
+
+
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    """--backends (which Keras backends to measure, each in a process of its own) and the
+    options by which a benchmark runs itself as one backend's worker."""
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS),
+                        help="Keras backends to measure, one child process each")
+    parser.add_argument("--worker", choices=BACKENDS, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-output", type=Path, default=None, help=argparse.SUPPRESS)
+
+
+def run_on_backend(name: str, backend: str, argv: list[str]) -> dict:
+    """Run `python -m benchmarks.<name> <argv>` as the worker of one Keras backend and return
+    the JSON it writes. A process's backend is fixed when it first imports Keras, so each
+    backend is measured in a fresh process, one after the other."""
+    with tempfile.TemporaryDirectory(prefix=f"cnnlab-{name}-{backend}-") as folder:
+        output = Path(folder) / "worker.json"
+        subprocess.run(
+            [sys.executable, "-m", f"benchmarks.{name}", *argv, "--worker", backend, "--worker-output", str(output)],
+            check=True, env={**os.environ, "KERAS_BACKEND": backend},
+        )
+        return json.loads(output.read_text())
 
 
 @contextmanager
@@ -64,7 +92,10 @@ def scratch_folder(workdir: Path | None):
 
 
 def machine() -> dict:
-    """The machine and its load now: timings on a shared machine mean little without it."""
+    """The machine and its load now: timings on a shared machine mean little without it.
+
+    Imports no framework: a benchmark's parent process stays free to pick each child's Keras
+    backend, and the GPU machine has JAX but no TensorFlow."""
     cpu_model = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
@@ -72,20 +103,34 @@ def machine() -> dict:
             if line.startswith("model name"):
                 cpu_model = line.split(":", 1)[1].strip()
                 break
-    import keras
-    import tensorflow as tf
-
-    from cnnlab.runtime import device_description
-
     return {
         "cpu": cpu_model,
         "logical_cores": os.cpu_count(),
-        "accelerator": device_description(),
+        "gpus": gpu_names(),
         "load_average_1_5_15min": [round(load, 2) for load in os.getloadavg()],
         "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
+        **installed_versions("keras", "tensorflow", "jax", "jaxlib", "snakemake", "numpy"),
     }
+
+
+def gpu_names() -> list[str]:
+    """The NVIDIA GPUs nvidia-smi lists (none where it is absent)."""
+    if shutil.which("nvidia-smi") is None:
+        return []
+    listing = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                             capture_output=True, text=True, check=False)
+    return [line.strip() for line in listing.stdout.splitlines() if line.strip()]
+
+
+def installed_versions(*packages: str) -> dict:
+    """Each package's installed version, None where it is not installed."""
+    found = {}
+    for package in packages:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = None
+    return found
 
 
 class Stopwatch:

@@ -1,12 +1,15 @@
-"""Training throughput of every architecture, in images per second and as a fraction of this
-machine's fp32 matmul peak, measured in the same run.
+"""Training throughput of every architecture on each Keras backend (TensorFlow and JAX), in
+images per second and as a fraction of this machine's fp32 matmul peak, measured in one run.
 
-Each model is built by the workflow's own code (`cnnlab.training.jobs.BUILDERS`, or the
-`cnnlab.models.catsdogs` functions the VGG16 stages use), compiled with `compile_model` as a
-training job compiles it (Adam, float32, no XLA), and trained with `train_on_batch` (Keras'
-compiled train step, the one `fit` runs) on random uint8 images held in memory: the input
-pipeline is measured apart (`benchmarks.input_pipeline`). After one untimed step (tracing),
-steps run until `--seconds` have passed.
+A process's Keras backend is fixed when it first imports Keras, so each backend is measured in
+a child process of its own (`cnnlab.runtime.use_backend` before anything imports Keras), one
+after the other. In each, every model is built by the workflow's own code
+(`cnnlab.training.jobs.BUILDERS`, or the `cnnlab.models.catsdogs` functions the VGG16 stages
+use), compiled with `compile_model` as a training job on this CPU compiles it (Adam, float32;
+`resolve_speed_switches`: no XLA on TensorFlow without a GPU, always compiled on JAX), and
+trained with `train_on_batch` (Keras' compiled train step, the one `fit` runs) on random uint8
+images held in memory: the input pipeline is measured apart (`benchmarks.input_pipeline`).
+After one untimed step (tracing and compilation), steps run until `--seconds` have passed.
 
 FLOPs per image are counted, not estimated: TensorFlow's graph profiler
 (`tf.compat.v1.profiler`, float_operation) sums the floating-point operations of every op in
@@ -18,42 +21,51 @@ Counted though the step skips it: the first layer's gradient with respect to the
 (under 0.5% of a step). A frozen VGG16 base is not differentiated (nothing below it trains),
 so it counts as its forward pass only, as the step runs it.
 
-The peak is a large float32 `tf.matmul` (2 n^3 FLOPs), the best of a few, measured before and
-after the models; the higher of the two is the peak the table divides by.
+The FLOPs are counted in the TensorFlow process (the profiler is TensorFlow's); the models are
+the same on JAX. The peak is a large float32 `keras.ops.matmul` (2 n^3 FLOPs) on each backend,
+the best of a few, measured before and after the models; the higher of the two is the peak that
+backend's rows divide by.
 
-    python -m benchmarks.training_throughput                        # about two minutes on 2 cores
+    python -m benchmarks.training_throughput                        # about four minutes on 2 cores
+    python -m benchmarks.training_throughput --backends jax --only CIFAR
     python -m benchmarks.training_throughput --max-batch-size 0 --seconds 30   # the report's batch sizes
 """
 
 from __future__ import annotations
 
+import json
+import sys
+
 import numpy as np
 
 from benchmarks.harness import (
     Stopwatch,
+    add_backend_options,
     argument_parser,
     default_config,
     machine,
     print_table,
+    run_on_backend,
     write_results,
 )
 
 NAME = "training_throughput"
-RUNTIME = {"mixed_precision": False, "xla": False, "deterministic_ops": False}
+# Float32 on this CPU; xla "auto" is off on TensorFlow without a GPU, and JAX always compiles.
+SPEED_SWITCHES = {"mixed_precision": False, "xla": "auto", "deterministic_ops": False}
 
 
 def matmul_peak(size: int, repeats: int) -> float:
     """FLOP/s of the best of `repeats` float32 matmuls of two size x size matrices."""
-    import tensorflow as tf
+    import keras
 
-    left = tf.random.normal((size, size), seed=1)
-    right = tf.random.normal((size, size), seed=2)
-    matmul = tf.function(tf.linalg.matmul)
-    matmul(left, right).numpy()  # trace and warm up
+    rng = np.random.default_rng(1)
+    left, right = (keras.ops.convert_to_tensor(rng.standard_normal((size, size), dtype=np.float32))
+                   for _ in range(2))
+    keras.ops.convert_to_numpy(keras.ops.matmul(left, right))  # warm up
     best = float("inf")
     for _ in range(repeats):
         with Stopwatch() as watch:
-            matmul(left, right).numpy()
+            keras.ops.convert_to_numpy(keras.ops.matmul(left, right))
         best = min(best, watch.seconds)
     return 2 * size**3 / best
 
@@ -182,25 +194,16 @@ def architectures(config: dict, catsdogs_filters: int, cifar10_filters: int):
     ]
 
 
-def main(argv=None):
-    config = default_config()
-    parser = argument_parser(NAME, __doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=8.0, help="timed seconds per model (after one untimed step)")
-    parser.add_argument("--max-batch-size", type=int, default=64,
-                        help="cap on config.yaml's batch sizes (CIFAR-10's 1024 is ~20 s a step on 2 cores); 0: no cap")
-    parser.add_argument("--catsdogs-filters", type=int, default=32, help="the report's best cats/dogs cell")
-    parser.add_argument("--cifar10-filters", type=int, default=256, help="the report's best CIFAR-10 cell")
-    parser.add_argument("--matmul-size", type=int, default=4096)
-    parser.add_argument("--only", nargs="*", default=None, help="substrings of the row names to run")
-    args = parser.parse_args(argv)
-
+def measure(args, config) -> dict:
+    """This process's rows (Keras already on `args.worker`'s backend): images/s of every model,
+    FLOPs per image where the backend is TensorFlow, and the matmul peak before and after."""
     import keras
 
-    from cnnlab.runtime import configure_tensorflow
+    from cnnlab.runtime import configure, resolve_speed_switches
     from cnnlab.training.jobs import compile_model
 
-    configure_tensorflow(args.threads, args.seed, RUNTIME)
-    before = machine()
+    runtime = resolve_speed_switches(SPEED_SWITCHES)
+    configure(args.threads, args.seed, runtime)
     peak_before = matmul_peak(args.matmul_size, repeats=3)
     rng = np.random.default_rng(args.seed)
     rows = []
@@ -210,35 +213,82 @@ def main(argv=None):
         if args.max_batch_size:
             batch_size = min(batch_size, args.max_batch_size)
         keras.backend.clear_session()
-        configure_tensorflow(args.threads, args.seed, RUNTIME)
+        configure(args.threads, args.seed, runtime)
         model = build()
         inputs, labels = random_batch(model, batch_size, rng)
+        counting = args.worker == "tensorflow"
         if kind == "train":
-            compile_model(model, 1e-4, RUNTIME)
-            flops = train_step_flops_per_image(model, batch_size)
+            compile_model(model, 1e-4, runtime)
+            flops = train_step_flops_per_image(model, batch_size) if counting else None
             steps, seconds = timed_steps(lambda: model.train_on_batch(inputs, labels), args.seconds)
         else:
-            flops = forward_flops_per_image(model, batch_size)
-            predict = keras.ops.convert_to_numpy
-            steps, seconds = timed_steps(lambda: predict(model(inputs, training=False)), args.seconds)
-        images_per_second = steps * batch_size / seconds
-        rows.append({
-            "model": name, "step": kind, "batch": batch_size, "steps": steps, "seconds": seconds,
-            "images_per_second": images_per_second, "GFLOP_per_image": flops / 1e9,
-            "GFLOP_per_second": images_per_second * flops / 1e9,
-        })
-        print(f"{name}: {images_per_second:.1f} images/s", flush=True)
+            flops = forward_flops_per_image(model, batch_size) if counting else None
+            # predict_on_batch runs the compiled forward pass on either backend, as the job's
+            # feature pass (`compute_features`, predict) does.
+            steps, seconds = timed_steps(lambda: model.predict_on_batch(inputs), args.seconds)
+        rows.append({"model": name, "step": kind, "batch": batch_size, "steps": steps, "seconds": seconds,
+                     "images_per_second": steps * batch_size / seconds, "flops_per_image": flops})
+        print(f"{args.worker}: {name}: {rows[-1]['images_per_second']:.1f} images/s", flush=True)
     peak_after = matmul_peak(args.matmul_size, repeats=3)
-    peak = max(peak_before, peak_after)
-    for row in rows:
-        row["fraction_of_peak"] = row["GFLOP_per_second"] * 1e9 / peak
+    return {"runtime": runtime, "matmul_peak_flops": {"before": peak_before, "after": peak_after},
+            "rows": rows}
+
+
+def main(argv=None):
+    config = default_config()
+    parser = argument_parser(NAME, __doc__.split("\n\n")[0])
+    add_backend_options(parser)
+    parser.add_argument("--seconds", type=float, default=8.0, help="timed seconds per model (after one untimed step)")
+    parser.add_argument("--max-batch-size", type=int, default=64,
+                        help="cap on config.yaml's batch sizes (CIFAR-10's 1024 is ~20 s a step on 2 cores); 0: no cap")
+    parser.add_argument("--catsdogs-filters", type=int, default=32, help="the report's best cats/dogs cell")
+    parser.add_argument("--cifar10-filters", type=int, default=256, help="the report's best CIFAR-10 cell")
+    parser.add_argument("--matmul-size", type=int, default=4096)
+    parser.add_argument("--only", nargs="*", default=None, help="substrings of the row names to run")
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        from cnnlab.runtime import use_backend
+
+        use_backend(args.worker)  # before anything imports Keras
+        args.worker_output.write_text(json.dumps(measure(args, config)))
+        return
+
+    before = machine()
+    # TensorFlow first: its process counts the FLOPs both backends' rows use.
+    backends = sorted(args.backends, key=lambda name: name != "tensorflow")
+    measured = {backend: run_on_backend(NAME, backend, argv) for backend in backends}
+    flops = {row["model"]: row["flops_per_image"] for row in measured.get("tensorflow", {}).get("rows", [])}
+    peaks = {backend: max(result["matmul_peak_flops"].values()) for backend, result in measured.items()}
+    rows = []
+    for backend, result in measured.items():
+        for row in result["rows"]:
+            per_image = flops.get(row["model"])
+            achieved = None if per_image is None else row["images_per_second"] * per_image
+            rows.append({
+                "model": row["model"], "backend": backend, "batch": row["batch"],
+                "images_per_second": row["images_per_second"],
+                "GFLOP_per_image": None if per_image is None else per_image / 1e9,
+                "GFLOP_per_second": None if achieved is None else achieved / 1e9,
+                "fraction_of_peak": None if achieved is None else achieved / peaks[backend],
+            })
+    side_by_side = []
+    for model in dict.fromkeys(row["model"] for row in rows):
+        speed = {row["backend"]: row["images_per_second"] for row in rows if row["model"] == model}
+        if len(speed) == 2:
+            side_by_side.append({"model": model, "tensorflow images/s": speed["tensorflow"],
+                                 "jax images/s": speed["jax"], "jax / tensorflow": speed["jax"] / speed["tensorflow"]})
 
     print_table(f"Training throughput on {before['cpu']}, {args.threads} threads; fp32 matmul peak "
-                f"{peak / 1e9:.1f} GFLOP/s (n={args.matmul_size}: {peak_before / 1e9:.1f} before, "
-                f"{peak_after / 1e9:.1f} after)", rows, list(rows[0]))
+                + ", ".join(f"{backend} {peak / 1e9:.1f} GFLOP/s" for backend, peak in peaks.items()),
+                rows, list(rows[0]))
+    if side_by_side:
+        print_table("The two backends side by side", side_by_side, list(side_by_side[0]))
     write_results(args.output, NAME, args, before, {
-        "matmul_peak_flops": {"before": peak_before, "after": peak_after, "used": peak},
-        "rows": rows,
+        "per_backend": {backend: {"runtime": result["runtime"], "matmul_peak_flops": result["matmul_peak_flops"]}
+                        for backend, result in measured.items()},
+        "rows": rows, "side_by_side": side_by_side,
     })
 
 

@@ -1,14 +1,17 @@
-"""The whole workflow, timed: one full run of the DAG (wall time, per rule, training speed),
-then a figure-only change (a new dpi in an overlay, and a touched plotting module) and which
-jobs it reruns. The goal: no training or evaluation job reruns for a figure.
+"""The whole workflow, timed on each Keras backend: one full run of the DAG (wall time, per
+rule, training speed), then a figure-only change (a new dpi in an overlay, and a touched
+plotting module) and which jobs it reruns. The goal: no training or evaluation job reruns for a
+figure.
+
+Each backend (`--backends`, default both) runs the DAG from scratch in a folder of its own, one
+after the other; an overlay `training: {backend: jax}` selects JAX, as a user would.
 
 The run happens in a scratch folder on a copy of the workflow (Snakefile, rules, scripts,
 cnnlab, config, ...), so touching a plotting module there disturbs nothing else; the copy's
 `cnnlab` is the one its scripts import (PYTHONPATH).
 
-    python -m benchmarks.workflow_dag                                  # demo.yaml, --cores 2
-    python -m benchmarks.workflow_dag --configfile fullscale.yaml --cores all \\
-        --no-figure-change --timeout 480 -- --resources gpu=4          # the full-scale DAG on a GPU box
+    python -m benchmarks.workflow_dag                                  # demo.yaml, --cores 2, both backends
+    python -m benchmarks.workflow_dag --backends jax --no-figure-change
 
 With --timeout the run is stopped after that many seconds and the JSON still records every job
 that finished, so a run cut short on a GPU lease still yields per-stage times.
@@ -30,7 +33,16 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks.harness import REPO, Stopwatch, argument_parser, machine, print_table, scratch_folder, write_results
+from benchmarks.harness import (
+    BACKENDS,
+    REPO,
+    Stopwatch,
+    argument_parser,
+    machine,
+    print_table,
+    scratch_folder,
+    write_results,
+)
 
 NAME = "workflow_dag"
 # What a run of the workflow needs; tests, benchmarks and results stay behind.
@@ -168,12 +180,63 @@ def figure_dpi(workflow: Path, configfiles: list[Path]) -> int:
     return dpi
 
 
+def time_backend(workdir: Path, workflow: Path, configfiles: list[Path], backend: str, args,
+                 extra_args: list[str]) -> dict:
+    """The full run, then the figure-only change, of the DAG on one backend, in workdir/<backend>."""
+    folder = workdir / backend
+    rundir = folder / "run"
+    rundir.mkdir(parents=True)
+    backend_overlay = folder / "backend.yaml"
+    backend_overlay.write_text(f"training: {{backend: {backend}}}\n")
+    configfiles = [*configfiles, backend_overlay]
+    # Per backend: the backends run minutes apart, and a shared machine's load moves meanwhile.
+    load_before = [round(load, 2) for load in os.getloadavg()]
+    started = time.time()
+    full = run_snakemake(workflow, rundir, configfiles, args.cores, extra_args, folder / "full_run.log", args.timeout)
+    full_jobs = finished_jobs(rundir, started)
+    results = {"full_run": {**full, "jobs": full_jobs, "load_average_before": load_before,
+                            "load_average_after": [round(load, 2) for load in os.getloadavg()]},
+               "training": training_speed(rundir)}
+    print_table(f"{backend}: full run {full['seconds']:.0f} s wall, return code {full['returncode']}"
+                f"{' (stopped by the timeout)' if full['timed_out'] else ''}, "
+                f"{len(full_jobs)} jobs finished, --cores {args.cores}",
+                per_rule(full_jobs), ["rule", "jobs", "first start (s)", "sum of job seconds", "longest job (s)"])
+    if results["training"]:
+        print_table(f"{backend}: training jobs (from train.json)", results["training"], list(results["training"][0]))
+    if full["returncode"] != 0:
+        print(f"\nthe full run failed; its output: {folder / 'full_run.log'}"
+              + ("" if args.workdir else " (rerun with --workdir to keep it)"))
+        print(full_run_tail(folder / "full_run.log"))
+
+    if args.figure_change and full["returncode"] == 0:
+        dpi = figure_dpi(workflow, configfiles) + 1
+        overlay = folder / "figure_change.yaml"
+        overlay.write_text(f"figures: {{dpi: {dpi}}}\n")
+        (workflow / PLOTTING_MODULE).touch()
+        started = time.time()
+        change = run_snakemake(workflow, rundir, [*configfiles, overlay], args.cores, extra_args,
+                               folder / "figure_change.log", args.timeout)
+        rerun = change["planned_jobs"]
+        retrained = sorted(rule for rule in rerun if rule.startswith(("train_", "evaluate", "select_best")))
+        results["figure_change"] = {
+            **change, "change": f"figures.dpi -> {dpi}; touched {PLOTTING_MODULE}",
+            "jobs": finished_jobs(rundir, started), "training_or_evaluation_rules_rerun": retrained,
+        }
+        print_table(f"{backend}: after a figure-only change (dpi {dpi}, touched {PLOTTING_MODULE}): "
+                    f"{change['seconds']:.0f} s wall, return code {change['returncode']}",
+                    [{"rule": rule, "jobs": count} for rule, count in rerun.items()], ["rule", "jobs"])
+        print("training or evaluation jobs rerun:", ", ".join(retrained) or "none")
+    return results
+
+
 def main(argv=None):
     parser = argument_parser(NAME, __doc__.split("\n\n")[0])
     parser.add_argument("--configfile", type=Path, nargs="+", default=[REPO / "demo.yaml"],
                         help="overlays on config.yaml, as for snakemake --configfile")
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS),
+                        help="Keras backends to run the DAG on, one after the other")
     parser.add_argument("--cores", default="2")
-    parser.add_argument("--timeout", type=float, default=None, help="stop the full run after this many seconds")
+    parser.add_argument("--timeout", type=float, default=None, help="stop each full run after this many seconds")
     parser.add_argument("--no-figure-change", dest="figure_change", action="store_false",
                         help="time the full run only")
     parser.add_argument("snakemake_args", nargs=argparse.REMAINDER,
@@ -183,47 +246,28 @@ def main(argv=None):
     with scratch_folder(args.workdir) as workdir:
         workflow = workdir / "workflow"
         configfiles = copy_workflow(workflow, [path.resolve() for path in args.configfile])
-        rundir = workdir / "run"
-        rundir.mkdir()
-        started = time.time()
         # argparse keeps the "--" that separates snakemake's arguments.
         extra_args = [arg for arg in args.snakemake_args if arg != "--"]
-        full = run_snakemake(workflow, rundir, configfiles, args.cores, extra_args,
-                             workdir / "full_run.log", args.timeout)
-        full_jobs = finished_jobs(rundir, started)
-        results = {"full_run": {**full, "jobs": full_jobs}, "training": training_speed(rundir)}
-        print_table(f"Full run: {full['seconds']:.0f} s wall, return code {full['returncode']}"
-                    f"{' (stopped by the timeout)' if full['timed_out'] else ''}, "
-                    f"{len(full_jobs)} jobs finished, --cores {args.cores}",
-                    per_rule(full_jobs), ["rule", "jobs", "first start (s)", "sum of job seconds", "longest job (s)"])
-        if results["training"]:
-            print_table("Training jobs (from train.json)", results["training"], list(results["training"][0]))
-        if full["returncode"] != 0:
-            print(f"\nthe full run failed; its output: {workdir / 'full_run.log'}"
-                  + ("" if args.workdir else " (rerun with --workdir to keep it)"))
-            print(full_run_tail(workdir / "full_run.log"))
-
-        if args.figure_change and full["returncode"] == 0:
-            dpi = figure_dpi(workflow, configfiles) + 1
-            overlay = workdir / "figure_change.yaml"
-            overlay.write_text(f"figures: {{dpi: {dpi}}}\n")
-            (workflow / PLOTTING_MODULE).touch()
-            started = time.time()
-            change = run_snakemake(workflow, rundir, [*configfiles, overlay], args.cores, extra_args,
-                                   workdir / "figure_change.log", args.timeout)
-            rerun = change["planned_jobs"]
-            retrained = sorted(rule for rule in rerun if rule.startswith(("train_", "evaluate", "select_best")))
-            results["figure_change"] = {
-                **change, "change": f"figures.dpi -> {dpi}; touched {PLOTTING_MODULE}",
-                "jobs": finished_jobs(rundir, started), "training_or_evaluation_rules_rerun": retrained,
-            }
-            print_table(f"After a figure-only change (dpi {dpi}, touched {PLOTTING_MODULE}): "
-                        f"{change['seconds']:.0f} s wall, return code {change['returncode']}",
-                        [{"rule": rule, "jobs": count} for rule, count in rerun.items()], ["rule", "jobs"])
-            print("training or evaluation jobs rerun:", ", ".join(retrained) or "none")
-    write_results(args.output, NAME, args, before, results)
-    failed = full["returncode"] != 0 or results.get("figure_change", {}).get("returncode", 0) != 0
-    sys.exit(1 if failed and not full["timed_out"] else 0)
+        results = {backend: time_backend(workdir, workflow, configfiles, backend, args, extra_args)
+                   for backend in args.backends}
+    summary = [{
+        "backend": backend,
+        "full run (s)": result["full_run"]["seconds"],
+        "1-min load before, after": f"{result['full_run']['load_average_before'][0]}, "
+                                    f"{result['full_run']['load_average_after'][0]}",
+        "jobs finished": len(result["full_run"]["jobs"]),
+        "figure change (s)": result.get("figure_change", {}).get("seconds"),
+        "training or evaluation rerun": ", ".join(result.get("figure_change", {}).get(
+            "training_or_evaluation_rules_rerun", [])) or "none",
+    } for backend, result in results.items()]
+    print_table(f"The DAG per backend, --cores {args.cores}", summary, list(summary[0]))
+    write_results(args.output, NAME, args, before, {"summary": summary, "backends": results})
+    failed = any(
+        (result["full_run"]["returncode"] != 0 and not result["full_run"]["timed_out"])
+        or result.get("figure_change", {}).get("returncode", 0) != 0
+        for result in results.values()
+    )
+    sys.exit(1 if failed else 0)
 
 
 def full_run_tail(log_path: Path, characters: int = 4000) -> str:
