@@ -122,7 +122,8 @@ rule plot_activations:
         title="Cats vs dogs: conv activations of the best basic CNN",
     log:
         "logs/figures/catsdogs/activations.log",
-    threads: 2
+    # A forward pass (activations) or a few gradient steps per filter: one thread is plenty.
+    threads: 1
     conda:
         KERAS_ENV
     script:
@@ -150,7 +151,8 @@ rule plot_filters:
         title="Cats vs dogs: filter patterns of the best basic CNN",
     log:
         "logs/figures/catsdogs/filters.log",
-    threads: 2
+    # A forward pass (activations) or a few gradient steps per filter: one thread is plenty.
+    threads: 1
     conda:
         KERAS_ENV
     script:

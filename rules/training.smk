@@ -94,7 +94,9 @@ rule evaluate:
         "logs/{dataset}/{model}/seed{seed}/evaluate.log",
     benchmark:
         "results/{dataset}/{model}/seed{seed}/evaluate_benchmark.tsv"
-    threads: 2
+    # One pass over the test split: mostly starting Python and the backend, which a second
+    # thread does not speed up; one thread lets two evaluations (or a figure) run side by side.
+    threads: 1
     conda:
         KERAS_ENV
     script:

@@ -20,7 +20,7 @@ def fake_run(run_dir, train_infos):
         folder.mkdir(parents=True)
         (folder / "train.json").write_text(json.dumps(info))
         (folder / "benchmark.tsv").write_text(f"s\th:m:s\n{job_seconds}\t0:00:{job_seconds:02.0f}\n")
-        record = {"rule": "train_cifar10_variant", "job_hash": index, "starttime": 1000.0 + 10 * index,
+        record = {"rule": "train", "job_hash": index, "starttime": 1000.0 + 10 * index,
                   "endtime": 1000.0 + 10 * index + job_seconds, "incomplete": False}
         (metadata / f"record{index}").write_text(json.dumps(record))
 
@@ -37,8 +37,8 @@ def test_report_from_a_fake_run(tmp_path, monkeypatch):
     monkeypatch.setattr(report, "FLOPS_FILE", flops_file)
     run_dir = tmp_path / "run"
     fake_run(run_dir, [
-        ("cifar10/residual", train_info(45000, 60, 30.0, 256), 40.0),  # the counted full-scale job
-        ("cifar10/inception", train_info(450, 1, 9.0, 8), 12.0),  # rehearsal sizes: no FLOPs
+        ("cifar10/residual/seed1337", train_info(45000, 60, 30.0, 256), 40.0),  # counted full scale
+        ("cifar10/inception/seed1337", train_info(450, 1, 9.0, 8), 12.0),  # rehearsal sizes: no FLOPs
     ])
     log = tmp_path / "snakemake.log"
     log.write_text("1 of 3 steps (33%) done\n2 of 3 steps (67%) done\n")
@@ -48,12 +48,13 @@ def test_report_from_a_fake_run(tmp_path, monkeypatch):
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == [
         "jobs.csv", "report.json", "report.md", "training.csv"]
     rows = {row["model"]: row for row in result["training"]}
-    assert rows["cifar10/residual"]["images/s"] == 45000 * 60 / 30.0
-    assert rows["cifar10/residual"]["TFLOP/s"] == 3.0e15 / 30.0 / 1e12
-    assert rows["cifar10/residual"]["job seconds"] == 40.0
-    assert rows["cifar10/inception"]["TFLOP"] is None
+    residual = rows["cifar10/residual/seed1337"]
+    assert residual["images/s"] == 45000 * 60 / 30.0
+    assert residual["TFLOP/s"] == 3.0e15 / 30.0 / 1e12  # the model's count, for any seed
+    assert residual["job seconds"] == 40.0
+    assert rows["cifar10/inception/seed1337"]["TFLOP"] is None
     assert result["summary"]["progress"] == "2 of 3 steps (67%) done"
     assert result["summary"]["jobs finished"] == 2
     assert result["summary"]["first job start to last job end (s)"] == 40.0
     with open(tmp_path / "out" / "jobs.csv") as handle:
-        assert [row["rule"] for row in csv.DictReader(handle)] == ["train_cifar10_variant"] * 2
+        assert [row["rule"] for row in csv.DictReader(handle)] == ["train"] * 2

@@ -59,11 +59,12 @@ def training_rows(results_dir: Path, counts: list[dict]) -> list[dict]:
     rows = []
     for info_path in sorted(results_dir.rglob("train.json")):
         info = json.loads(info_path.read_text())
-        model = info_path.parent.relative_to(results_dir).as_posix()
+        run = info_path.parent.relative_to(results_dir).as_posix()
+        # A run is <model>/seed<n>; the FLOPs are counted per model, the same for every seed.
+        flops = counted_flops(info, re.sub(r"/seed\d+$", "", run), counts)
         seconds = info["wall_time_seconds"]
-        flops = counted_flops(info, model, counts)
         rows.append({
-            "model": model,
+            "model": run,
             "device": info["device"],
             "backend": info["runtime"]["backend"],
             "precision": info["runtime"]["mixed_precision"],

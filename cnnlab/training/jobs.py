@@ -262,7 +262,7 @@ class Architecture:
     from_best_cell: tuple[str, ...] = ()
 
 
-def end_to_end(build: Callable[[dict, int, "str | None"], keras.Model]) -> Trainer:
+def end_to_end(build: "Builder") -> Trainer:
     """A trainer that builds the model with `build(hp, seed, initial_model_path)` and fits it on
     the images, reshuffled every epoch."""
 
@@ -317,20 +317,32 @@ def build_cifar10(network: Callable[..., keras.Model]):
     return build
 
 
+# The builders of the models trained end to end, by architecture (the benchmarks build with
+# them too, so they measure what the workflow trains).
+Builder = Callable[[dict, int, "str | None"], keras.Model]
+BUILDERS: dict[str, Builder] = {
+    "catsdogs_basic": build_catsdogs_basic,
+    "vgg16_finetune": build_vgg16_finetune,
+    "vgg16_augmented": build_vgg16_augmented,
+    "cifar10_basic": build_cifar10(cifar10.basic_cnn),
+    "cifar10_inception": build_cifar10(cifar10.inception_cnn),
+    "cifar10_residual": build_cifar10(cifar10.residual_cnn),
+}
+
 # The `architecture` a training rule names -> how it trains.
 ARCHITECTURES: dict[str, Architecture] = {
-    "catsdogs_basic": Architecture(end_to_end(build_catsdogs_basic)),
+    "catsdogs_basic": Architecture(end_to_end(BUILDERS["catsdogs_basic"])),
     # The base is frozen: its features are computed once and the head trains on them.
     "vgg16_frozen": Architecture(train_frozen_vgg16, ("learning_rate", "hidden_units")),
-    "vgg16_finetune": Architecture(end_to_end(build_vgg16_finetune)),
+    "vgg16_finetune": Architecture(end_to_end(BUILDERS["vgg16_finetune"])),
     "vgg16_augmented": Architecture(
-        end_to_end(build_vgg16_augmented), ("learning_rate", "hidden_units")
+        end_to_end(BUILDERS["vgg16_augmented"]), ("learning_rate", "hidden_units")
     ),
-    "cifar10_basic": Architecture(end_to_end(build_cifar10(cifar10.basic_cnn))),
+    "cifar10_basic": Architecture(end_to_end(BUILDERS["cifar10_basic"])),
     "cifar10_inception": Architecture(
-        end_to_end(build_cifar10(cifar10.inception_cnn)), ("learning_rate", "filters")
+        end_to_end(BUILDERS["cifar10_inception"]), ("learning_rate", "filters")
     ),
     "cifar10_residual": Architecture(
-        end_to_end(build_cifar10(cifar10.residual_cnn)), ("learning_rate", "filters")
+        end_to_end(BUILDERS["cifar10_residual"]), ("learning_rate", "filters")
     ),
 }
