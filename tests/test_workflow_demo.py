@@ -101,3 +101,61 @@ def test_cleanup_manifest_accounts_for_every_junk_kind_of_the_demo_archive(demo_
     # Nothing lost: every image kept or converted is in the cleaned folder, once.
     survivors = sum(row["action"] != "dropped" for row in rows)
     assert survivors == len(list((data / "clean").rglob("*.jpg")))
+
+
+def recomputed_best_cell(grid_dir) -> str:
+    """The grid cell SELECTION_RULE picks, worked out here from each cell's history.csv alone:
+    the highest val_accuracy of any epoch; ties to the higher final val_accuracy, then the lower
+    final val_loss, then the cell name."""
+    scores = {}
+    for history_path in grid_dir.glob("*/history.csv"):
+        with open(history_path, newline="") as handle:
+            epochs = list(csv.DictReader(handle))
+        val_accuracies = [float(epoch["val_accuracy"]) for epoch in epochs]
+        scores[history_path.parent.name] = (
+            -max(val_accuracies), -val_accuracies[-1], float(epochs[-1]["val_loss"])
+        )
+    return min(scores, key=lambda cell: (scores[cell], cell))
+
+
+def assert_same_number(csv_cell: str, value: float, where: str) -> None:
+    # The CSV keeps 6 significant digits, so it may differ from the JSON by half a unit there.
+    assert float(csv_cell) == pytest.approx(value, rel=5e-6, abs=0), where
+
+
+def test_summary_rows_are_the_models_own_metrics_and_best_marks_match_best_json(demo_run):
+    results = demo_run / "results"
+    with open(results / "summary.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    models = [row["model"] for row in rows]
+    assert sorted(models) == sorted(
+        path.parent.relative_to(results).as_posix() for path in results.rglob("metrics.json")
+    )
+    best_cells = {
+        path.parent.relative_to(results).as_posix(): read_json(path)["cell"]
+        for path in results.rglob("best.json")
+    }
+    assert sorted(best_cells) == ["catsdogs/basic", "cifar10/basic"]
+    for grid, best_cell in best_cells.items():
+        assert best_cell == recomputed_best_cell(results / grid), grid
+
+    for row in rows:
+        model = row["model"]
+        metrics = read_json(results / model / "metrics.json")
+        info = read_json(results / model / "train.json")
+        for column in ("train_accuracy", "val_accuracy", "test_accuracy", "test_loss"):
+            assert_same_number(row[column], metrics[column], f"{model} {column}")
+        assert row["epochs"] == str(metrics["epochs"]), model
+        assert_same_number(row["wall_time_seconds"], info["wall_time_seconds"], f"{model} wall time")
+        assert row["device"] == info["device"], model
+        policy = info["runtime"].get("mixed_precision", "float32")
+        backend = info["runtime"]["backend"]
+        assert row["backend"] == (backend if policy == "float32" else f"{backend} ({policy})"), model
+        grid, _, cell = model.rpartition("/")
+        if grid in best_cells:
+            assert row["best_of_grid"] == ("yes" if cell == best_cells[grid] else "no"), model
+        else:  # not a grid cell
+            assert row["best_of_grid"] == "-", model
+    # Each grid has its one best row.
+    marked = sorted(row["model"] for row in rows if row["best_of_grid"] == "yes")
+    assert marked == sorted(f"{grid}/{cell}" for grid, cell in best_cells.items())
