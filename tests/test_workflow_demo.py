@@ -6,9 +6,11 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 import yaml
 
+from cnnlab.stats import wilson_interval
 from conftest import DEMO_CONFIG, default_config
 
 pytestmark = pytest.mark.workflow
@@ -104,17 +106,22 @@ def test_cleanup_manifest_accounts_for_every_junk_kind_of_the_demo_archive(demo_
 
 
 def recomputed_best_cell(grid_dir) -> str:
-    """The grid cell SELECTION_RULE picks, worked out here from each cell's history.csv alone:
-    the highest val_accuracy of any epoch; ties to the higher final val_accuracy, then the lower
-    final val_loss, then the cell name."""
-    scores = {}
-    for history_path in grid_dir.glob("*/history.csv"):
+    """The grid cell SELECTION_RULE picks, worked out here from each run's history.csv alone:
+    the highest mean over the seeds of the best val_accuracy of any epoch; ties to the higher
+    mean final val_accuracy, then the lower mean final val_loss, then the cell name."""
+    runs = {}
+    for history_path in grid_dir.glob("*/seed*/history.csv"):
         with open(history_path, newline="") as handle:
             epochs = list(csv.DictReader(handle))
         val_accuracies = [float(epoch["val_accuracy"]) for epoch in epochs]
-        scores[history_path.parent.name] = (
-            -max(val_accuracies), -val_accuracies[-1], float(epochs[-1]["val_loss"])
+        runs.setdefault(history_path.parent.parent.name, []).append(
+            (max(val_accuracies), val_accuracies[-1], float(epochs[-1]["val_loss"]))
         )
+    scores = {
+        cell: (-np.mean([r[0] for r in cell_runs]), -np.mean([r[1] for r in cell_runs]),
+               np.mean([r[2] for r in cell_runs]))
+        for cell, cell_runs in runs.items()
+    }
     return min(scores, key=lambda cell: (scores[cell], cell))
 
 
@@ -128,8 +135,10 @@ def test_summary_rows_are_the_models_own_metrics_and_best_marks_match_best_json(
     with open(results / "summary.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     models = [row["model"] for row in rows]
+    # The demo trains one seed: each model's one run is its seed1337 folder.
     assert sorted(models) == sorted(
-        path.parent.relative_to(results).as_posix() for path in results.rglob("metrics.json")
+        path.parent.parent.relative_to(results).as_posix()
+        for path in results.rglob("metrics.json")
     )
     best_cells = {
         path.parent.relative_to(results).as_posix(): read_json(path)["cell"]
@@ -141,10 +150,15 @@ def test_summary_rows_are_the_models_own_metrics_and_best_marks_match_best_json(
 
     for row in rows:
         model = row["model"]
-        metrics = read_json(results / model / "metrics.json")
-        info = read_json(results / model / "train.json")
+        metrics = read_json(results / model / "seed1337" / "metrics.json")
+        info = read_json(results / model / "seed1337" / "train.json")
         for column in ("train_accuracy", "val_accuracy", "test_accuracy", "test_loss"):
             assert_same_number(row[column], metrics[column], f"{model} {column}")
+        # One seed: no spread, and the test set's Wilson interval of this accuracy.
+        assert row["seeds"] == "1" and row["test_accuracy_sd"] == "-", model
+        low, high = wilson_interval(metrics["test_accuracy"], metrics["n_test"])
+        assert_same_number(row["test_set_interval_low"], low, f"{model} interval")
+        assert_same_number(row["test_set_interval_high"], high, f"{model} interval")
         assert row["epochs"] == str(metrics["epochs"]), model
         assert_same_number(row["wall_time_seconds"], info["wall_time_seconds"], f"{model} wall time")
         assert row["device"] == info["device"], model
