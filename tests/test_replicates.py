@@ -1,0 +1,103 @@
+"""Two training seeds through the real DAG, on a small demo: every model has two runs, the
+results table shows mean, sd and both intervals, and best.json holds the margin and the verdict
+that the grid figure repeats."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import scipy.stats
+import yaml
+
+from cnnlab.jobio import read_json
+from cnnlab.stats import wilson_interval
+from conftest import DEMO_CONFIG, run_snakemake
+
+SEEDS = [11, 12]
+# The demo, smaller: one epoch, two cells per grid, small images. The jobs are the same kinds.
+SMALL = {
+    "data": {
+        "petimages": {"synthetic": {"images_per_class": 44}, "images_per_class": 40, "image_size": [32, 32]},
+        "cifar10": {"synthetic": {"train_images": 600, "test_images": 200}, "validation_size": 100},
+    },
+    "training": {"seeds": SEEDS},
+    "catsdogs": {
+        "basic": {"learning_rates": [0.001], "filters": [4, 8], "epochs": 2, "hidden_units": 8},
+        "vgg16": {"frozen": {"epochs": 1}, "finetune": {"epochs": 1}, "augmented": {"epochs": 1}},
+    },
+    "cifar10": {
+        "basic": {"learning_rates": [0.003], "filters": [4, 8], "epochs": 2},
+        "inception": {"epochs": 1, "batch_size": 64},
+        "residual": {"epochs": 1, "batch_size": 64},
+    },
+    "figures": {"filter_visualization": {"filters_per_layer": 2, "steps": 2, "step_size": 1.0}},
+}
+
+
+@pytest.fixture(scope="module")
+def two_seed_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("replicates")
+    overlay = workdir / "two_seeds.yaml"
+    overlay.write_text(yaml.safe_dump(SMALL))
+    run_snakemake(workdir, configfiles=(DEMO_CONFIG, overlay))
+    return workdir / "results"
+
+
+@pytest.mark.workflow
+def test_every_model_has_one_run_per_seed(two_seed_run):
+    runs = sorted(path.parent for path in two_seed_run.rglob("metrics.json"))
+    models = {run.parent for run in runs}
+    assert len(models) == 9  # 2 cells + 3 VGG16 stages, 2 cells + 2 variants
+    for model in models:
+        assert sorted(path.name for path in model.glob("seed*")) == [f"seed{seed}" for seed in SEEDS]
+    for run in runs:
+        info = read_json(run / "train.json")
+        assert info["seed"] == int(run.name.removeprefix("seed"))
+
+
+@pytest.mark.workflow
+def test_the_table_shows_mean_sd_and_both_intervals(two_seed_run):
+    with open(two_seed_run / "summary.csv", newline="") as handle:
+        rows = {row["model"]: row for row in csv.DictReader(handle)}
+    assert len(rows) == 9
+    for model, row in rows.items():
+        accuracies = [
+            read_json(two_seed_run / model / f"seed{seed}" / "metrics.json")["test_accuracy"]
+            for seed in SEEDS
+        ]
+        n_test = read_json(two_seed_run / model / f"seed{SEEDS[0]}" / "metrics.json")["n_test"]
+        mean, sd = np.mean(accuracies), np.std(accuracies, ddof=1)
+        assert row["seeds"] == "2"
+        assert float(row["test_accuracy"]) == pytest.approx(mean, rel=1e-5)
+        assert float(row["test_accuracy_sd"]) == pytest.approx(sd, rel=1e-4, abs=1e-6)
+        half = scipy.stats.t.ppf(0.975, df=1) * sd / np.sqrt(2)
+        assert float(row["seeds_interval_low"]) == pytest.approx(mean - half, rel=1e-4, abs=1e-6)
+        low, high = wilson_interval(mean, n_test)
+        assert float(row["test_set_interval_low"]) == pytest.approx(low, rel=1e-5)
+        assert float(row["test_set_interval_high"]) == pytest.approx(high, rel=1e-5)
+    markdown = (two_seed_run / "summary.md").read_text()
+    assert "95% CI over seeds" in markdown and "95% CI of the test set" in markdown
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("grid", ["catsdogs", "cifar10"])
+def test_best_json_holds_the_margin_and_the_verdict(two_seed_run, grid):
+    best = read_json(two_seed_run / grid / "basic" / "best.json")
+    candidates = {candidate["cell"]: candidate for candidate in best["candidates"]}
+    learning_rate = {"catsdogs": "0.001", "cifar10": "0.003"}[grid]
+    assert set(candidates) == {f"lr{learning_rate}_f4", f"lr{learning_rate}_f8"}
+    assert best["seeds"] == SEEDS
+    assert best["runner_up"] == next(cell for cell in candidates if cell != best["cell"])
+    means = {cell: candidate["best_val_accuracy"] for cell, candidate in candidates.items()}
+    assert best["margin"] == pytest.approx(means[best["cell"]] - means[best["runner_up"]])
+    assert best["margin"] >= 0
+    separation = best["separation"]
+    assert separation["test"] in ("welch", "two-proportion")
+    assert separation["exceeds_noise"] == (separation["p_value"] < 0.05)
+    for cell, candidate in candidates.items():
+        assert [run["seed"] for run in candidate["runs"]] == SEEDS
+        assert candidate["best_val_accuracy"] == pytest.approx(
+            np.mean([run["best_val_accuracy"] for run in candidate["runs"]])
+        )
