@@ -119,11 +119,13 @@ def difference_verdict(
     b_n: int,
     alpha: float = 0.05,
     labels: tuple[str, str] = ("A", "B"),
+    scored_on: str = "test",
 ) -> dict:
     """Whether B's accuracy differs from A's by more than noise.
 
-    `a_values` and `b_values` are test accuracies, one per seed, on `a_n` and `b_n` test images;
-    `labels` name A and B in the explanation. Returns {"difference": mean(B) - mean(A), "test",
+    `a_values` and `b_values` are accuracies, one per seed, on `a_n` and `b_n` images of the
+    split `scored_on` names ("test", or "validation" when choosing a grid cell); `labels` name
+    A and B in the explanation. Returns {"difference": mean(B) - mean(A), "test",
     "p_value", "exceeds_noise": p < alpha, "explanation": one sentence for the reader}.
 
     `test` is "welch" when both sides have at least 2 seeds and the seeds vary. Otherwise it is
@@ -142,8 +144,8 @@ def difference_verdict(
     else:
         test = "two-proportion"
         p_value = two_proportion_test(a_mean, a_n, b_mean, b_n)["p_value"]
-        evidence = f"two-proportion z-test on {a_n} and {b_n} test images"
-        noise = "the test set's sampling noise"
+        evidence = f"two-proportion z-test on {a_n} and {b_n} {scored_on} images"
+        noise = f"the {scored_on} set's sampling noise"
     exceeds_noise = bool(p_value < alpha)
     if difference == 0:
         size = f"{b_label} scores the same as {a_label}"

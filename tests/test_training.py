@@ -266,6 +266,7 @@ def test_one_seed_judges_the_margin_on_the_validation_images(tmp_path):
     best = json.loads((tmp_path / "best.json").read_text())
     assert best["separation"]["test"] == "two-proportion"
     assert best["separation"]["exceeds_noise"] is False  # 2 points on 600 images: noise
+    assert "on 600 and 600 validation images" in best["separation"]["explanation"]
     assert best["margin"] == pytest.approx(0.02)
 
 

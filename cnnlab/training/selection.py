@@ -119,8 +119,7 @@ def _score_cell(cell: str, runs: list[dict]) -> dict:
 def _separation(best: dict, runner_up: dict | None) -> dict:
     """The best cell's lead over the runner-up, and whether it exceeds the noise: Welch's t-test
     over the seeds when both have several, else a two-proportion test of the two validation
-    accuracies on the validation images (`cnnlab.stats.difference_verdict`, whose explanation
-    calls them test images: here they are the validation split's)."""
+    accuracies on the validation images (`cnnlab.stats.difference_verdict`)."""
     if runner_up is None:
         return {"runner_up": None, "margin": None, "separation": None}
     # B is the best cell, A the runner-up: the difference is the best cell's lead.
@@ -130,6 +129,7 @@ def _separation(best: dict, runner_up: dict | None) -> dict:
         [run["best_val_accuracy"] for run in best["runs"]],
         best["n_val"],
         labels=(runner_up["cell"], best["cell"]),
+        scored_on="validation",
     )
     return {
         "runner_up": runner_up["cell"],
