@@ -43,7 +43,7 @@ from pathlib import Path
 from cnnlab.jobio import read_json
 from cnnlab.plots import runs_comparison_figure, save_figure
 from cnnlab.stats import difference_verdict, seed_summary, wilson_interval
-from cnnlab.summary import NOT_APPLICABLE, required, write_text
+from cnnlab.summary import NOT_APPLICABLE, html_table_page, required, write_text
 
 CONFIDENCE = 0.95
 ALPHA = 0.05
@@ -348,35 +348,15 @@ def to_html(
         f'alt="{html.escape(row["model"])}: validation accuracy">\n'
         for row in comparison.rows
     )
-    title = html.escape(f"{labels[0]} and {labels[1]}, model by model")
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{title}</title>
-<style>
-  body {{ font-family: sans-serif; margin: 1.5em; }}
-  table {{ border-collapse: collapse; font-size: 0.9em; }}
-  th, td {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }}
-  th {{ background: #f0f0f0; }}
-  td.text {{ text-align: left; }}
-  img {{ max-width: 100%; }}
-</style>
-</head>
-<body>
-<h1>{title}</h1>
-<p>{html.escape(labels[0])}: <code>{html.escape(str(sources[0]))}</code>;
-{html.escape(labels[1])}: <code>{html.escape(str(sources[1]))}</code>.</p>
-<table>
-<thead><tr>{head}</tr></thead>
-<tbody>
-{chr(10).join(body)}
-</tbody>
-</table>
-<p>{html.escape(READING_GUIDE)}</p>
-{left_out}{sections}</body>
-</html>
-"""
+    sources_line = (
+        f"<p>{html.escape(labels[0])}: <code>{html.escape(str(sources[0]))}</code>;\n"
+        f"{html.escape(labels[1])}: <code>{html.escape(str(sources[1]))}</code>.</p>\n"
+    )
+    return html_table_page(
+        f"{labels[0]} and {labels[1]}, model by model", head, body, before=sources_line,
+        after=f"<p>{html.escape(READING_GUIDE)}</p>\n{left_out}{sections}",
+        extra_css="img { max-width: 100%; }",
+    )
 
 
 def write_comparison(

@@ -289,30 +289,41 @@ def to_html(rows: list[dict]) -> str:
             for column, text in displayed_cells(row)
         )
         body.append(f'<tr class="best">{cells}</tr>' if row["best_of_grid"] else f"<tr>{cells}</tr>")
+    title = "Results beside the report's published numbers"
+    return html_table_page(
+        title, head, body, before="", after=f"<p>{html.escape(NOTES)}</p>\n",
+        extra_css="tr.best { font-weight: bold; background: #fff3f3; }",
+    )
+
+
+def html_table_page(
+    title: str, head: str, rows: list[str], before: str, after: str, extra_css: str = ""
+) -> str:
+    """A standalone HTML page: a title, `before`, a table (`head`: the <th> cells; `rows`: the
+    <tr> elements), then `after`. Shared by the results table and `cnnlab.compare`."""
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<title>Results beside the report's published numbers</title>
+<title>{html.escape(title)}</title>
 <style>
   body {{ font-family: sans-serif; margin: 1.5em; }}
   table {{ border-collapse: collapse; font-size: 0.9em; }}
   th, td {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }}
   th {{ background: #f0f0f0; }}
   td.text {{ text-align: left; }}
-  tr.best {{ font-weight: bold; background: #fff3f3; }}
+  {extra_css}
 </style>
 </head>
 <body>
-<h1>Results beside the report's published numbers</h1>
-<table>
+<h1>{html.escape(title)}</h1>
+{before}<table>
 <thead><tr>{head}</tr></thead>
 <tbody>
-{chr(10).join(body)}
+{chr(10).join(rows)}
 </tbody>
 </table>
-<p>{html.escape(NOTES)}</p>
-</body>
+{after}</body>
 </html>
 """
 
