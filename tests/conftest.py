@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -91,3 +92,34 @@ def copy_workdir(source: Path, target: Path) -> Path:
     """A copy of a finished run, Snakemake's metadata and file times included."""
     shutil.copytree(source, target, symlinks=True)
     return target
+
+
+# One small cats/dogs cell of many quick epochs, so a kill or a cancel lands mid-training
+# (tests/test_training_workflow.py, tests/test_slurm.py). The demo's one training seed.
+ONE_CELL_EPOCHS = 30
+ONE_CELL_RUN = "results/catsdogs/basic/lr0.001_f4/seed1337"
+ONE_CELL_SCRATCH = "results/checkpoints/catsdogs/basic/lr0.001_f4/seed1337"
+
+
+def one_cell_overlay(folder: Path, retries: int) -> Path:
+    """An overlay on demo.yaml that trains only that cell, with `training.retries`."""
+    path = folder / "one_cell.yaml"
+    path.write_text(yaml.safe_dump({
+        "data": {"petimages": {
+            "synthetic": {"images_per_class": 24}, "images_per_class": 20, "image_size": [32, 32],
+        }},
+        "training": {"retries": retries},
+        "catsdogs": {"basic": {
+            "learning_rates": [0.001], "filters": [4], "hidden_units": 8,
+            "epochs": ONE_CELL_EPOCHS, "batch_size": 8,
+        }},
+    }))
+    return path
+
+
+def backed_up_epochs(metadata: Path) -> int:
+    """The epochs BackupAndRestore's record says are backed up (0 while it is being written)."""
+    try:
+        return json.loads(metadata.read_text())["epoch"]
+    except (OSError, ValueError, KeyError):
+        return 0

@@ -25,7 +25,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import DEMO_CONFIG, REPO, failure_report, run_snakemake, snakemake_command
+from conftest import (
+    DEMO_CONFIG,
+    ONE_CELL_EPOCHS,
+    ONE_CELL_RUN,
+    ONE_CELL_SCRATCH,
+    REPO,
+    backed_up_epochs,
+    failure_report,
+    one_cell_overlay,
+    run_snakemake,
+    snakemake_command,
+)
 from slurm_cluster import (
     NODE_GPUS,
     SlurmJob,
@@ -200,26 +211,14 @@ def result_files(workdir: Path) -> set[str]:
     return {str(path.relative_to(results)) for path in results.rglob("*") if path.is_file()}
 
 
-# A small cats/dogs cell of many quick epochs, so the cancel lands mid-training; one automatic
-# retry (training.retries) brings it back.
-CANCELLED_EPOCHS = 30
-CANCELLED_CELL = "results/catsdogs/basic/lr0.001_f4/seed1337"
-CANCELLED_SCRATCH = "results/checkpoints/catsdogs/basic/lr0.001_f4/seed1337"
+# conftest's one small cell of many quick epochs, so the cancel lands mid-training; one
+# automatic retry (training.retries) brings it back.
+CANCELLED_EPOCHS, CANCELLED_CELL, CANCELLED_SCRATCH = ONE_CELL_EPOCHS, ONE_CELL_RUN, ONE_CELL_SCRATCH
 
 
 @pytest.mark.slurm
 def test_a_cancelled_training_job_comes_back_and_resumes(slurm_cluster, tmp_path):
-    overlay = tmp_path / "one_cell.yaml"
-    overlay.write_text(yaml.safe_dump({
-        "data": {"petimages": {
-            "synthetic": {"images_per_class": 24}, "images_per_class": 20, "image_size": [32, 32],
-        }},
-        "training": {"retries": 1},
-        "catsdogs": {"basic": {
-            "learning_rates": [0.001], "filters": [4], "hidden_units": 8,
-            "epochs": CANCELLED_EPOCHS, "batch_size": 8,
-        }},
-    }))
+    overlay = one_cell_overlay(tmp_path, retries=1)
     workdir = tmp_path / "run"
     workdir.mkdir()
     command = [*TIMEOUT, *snakemake_command(
@@ -259,11 +258,3 @@ def test_a_cancelled_training_job_comes_back_and_resumes(slurm_cluster, tmp_path
     assert [row["epoch"] for row in read_history(workdir / CANCELLED_CELL / "history.csv")] == list(
         range(CANCELLED_EPOCHS)
     )
-
-
-def backed_up_epochs(metadata: Path) -> int:
-    """The epochs BackupAndRestore's record says are backed up (0 while it is being written)."""
-    try:
-        return json.loads(metadata.read_text())["epoch"]
-    except (OSError, ValueError, KeyError):
-        return 0

@@ -15,12 +15,19 @@ import psutil
 import yaml
 
 from cnnlab.history import read_history
-from conftest import DEMO_CONFIG, failure_report, run_snakemake, snakemake_command
+from conftest import (
+    DEMO_CONFIG,
+    ONE_CELL_EPOCHS,
+    ONE_CELL_RUN,
+    ONE_CELL_SCRATCH,
+    backed_up_epochs,
+    failure_report,
+    one_cell_overlay,
+    run_snakemake,
+    snakemake_command,
+)
 
-EPOCHS = 30
-# The demo's one training seed (config.yaml's training.seeds).
-CELL = "results/catsdogs/basic/lr0.001_f4/seed1337"
-SCRATCH = "results/checkpoints/catsdogs/basic/lr0.001_f4/seed1337"
+EPOCHS, CELL, SCRATCH = ONE_CELL_EPOCHS, ONE_CELL_RUN, ONE_CELL_SCRATCH
 
 
 def job_counts(dry_run_output: str) -> dict[str, int]:
@@ -53,32 +60,6 @@ def test_one_training_job_per_grid_cell(tmp_path):
         assert f"results/cifar10/basic/{cell}/seed1337/model.keras" in result.stdout
 
 
-def one_cell_overlay(tmp_path, retries: int):
-    """One small cats/dogs cell of many quick epochs, so a kill lands mid-training."""
-    return write_overlay(
-        tmp_path,
-        {
-            "data": {
-                "petimages": {
-                    "synthetic": {"images_per_class": 24},
-                    "images_per_class": 20,
-                    "image_size": [32, 32],
-                }
-            },
-            "training": {"retries": retries},
-            "catsdogs": {
-                "basic": {
-                    "learning_rates": [0.001],
-                    "filters": [4],
-                    "hidden_units": 8,
-                    "epochs": EPOCHS,
-                    "batch_size": 8,
-                }
-            },
-        },
-    )
-
-
 def run_and_kill_training_once(workdir, configfiles) -> tuple[int, str, int]:
     """Run Snakemake for the cell; as soon as the training job has backed up two epochs, SIGKILL
     it from outside. Returns Snakemake's exit code and output, and the epochs the backup's
@@ -92,24 +73,16 @@ def run_and_kill_training_once(workdir, configfiles) -> tuple[int, str, int]:
     backed_up = None
     deadline = time.monotonic() + 600
     while backed_up is None and snakemake.poll() is None and time.monotonic() < deadline:
-        if metadata.exists() and backup_epochs(metadata) >= 2:
+        if metadata.exists() and backed_up_epochs(metadata) >= 2:
             trainer = training_process(snakemake.pid)
             if trainer is not None:
                 trainer.send_signal(signal.SIGKILL)
                 trainer.wait(30)
-                backed_up = backup_epochs(metadata)
+                backed_up = backed_up_epochs(metadata)
         time.sleep(0.02)
     output, _ = snakemake.communicate(timeout=600)
     assert backed_up is not None, "the job ended before it could be killed:\n" + output[-3000:]
     return snakemake.returncode, output, backed_up
-
-
-def backup_epochs(metadata) -> int:
-    """The epochs BackupAndRestore's record says are backed up (0 while it is being written)."""
-    try:
-        return json.loads(metadata.read_text())["epoch"]
-    except (OSError, ValueError, KeyError):
-        return 0
 
 
 def training_process(snakemake_pid: int):
