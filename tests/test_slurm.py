@@ -1,4 +1,4 @@
-"""The workflow on a real one-node SLURM cluster, through profiles/slurm (README: "Running on a
+"""The workflow on a real one-node SLURM cluster, through profiles/slurm (docs/cluster.md: "Running on a
 SLURM cluster").
 
 The cluster (tests/slurm_cluster.py) needs root, and Debian's slurm-wlm and munge, which it
