@@ -38,10 +38,17 @@ def catsdogs_training(model, seed):
         }
     stage = {"batch_size": CATSDOGS_VGG16["batch_size"], "image_size": CATSDOGS_IMAGE_SIZE}
     base = {"weights": CATSDOGS_VGG16["weights"], "preprocessing": CATSDOGS_VGG16["preprocessing"]}
-    best = {"best": "results/catsdogs/basic/best.json"}
+    # The frozen and augmented stages build a new head on the base: they read the best cell's
+    # settings, and the base's weights file where this workflow makes it.
+    new_head_inputs = inputs | {"best": "results/catsdogs/basic/best.json"}
+    if VGG16_BASE_FROM_CIFAR10:
+        # The base pretrained on CIFAR-10 with the same seed: a local weights file like any other.
+        pretrained = f"results/cifar10/{CIFAR10_VGG16_BASE}/seed{seed}/model.keras"
+        base["weights"] = pretrained
+        new_head_inputs["base_weights"] = pretrained
     if model == "vgg16_frozen":
         settings = {**base, **stage, "epochs": CATSDOGS_VGG16["frozen"]["epochs"]}
-        return {"architecture": model, "settings": settings, "inputs": inputs | best}
+        return {"architecture": model, "settings": settings, "inputs": new_head_inputs}
     if model == "vgg16_finetune":
         finetune = CATSDOGS_VGG16["finetune"]
         settings = {**stage, "epochs": finetune["epochs"], "learning_rate": finetune["learning_rate"]}
@@ -55,5 +62,5 @@ def catsdogs_training(model, seed):
             "epochs": CATSDOGS_VGG16["augmented"]["epochs"],
             "augmentation": config["catsdogs"]["augmentation"],
         }
-        return {"architecture": model, "settings": settings, "inputs": inputs | best}
+        return {"architecture": model, "settings": settings, "inputs": new_head_inputs}
     raise ValueError(f"cats vs dogs has no model '{model}': expected one of {CATSDOGS_MODELS}")

@@ -1,7 +1,8 @@
 """CIFAR-10: what each model of the experiment is trained from.
 
 The basic CNN's grid (one job per learning rate x width), then the best cell's width and
-learning rate with an inception block, or with residual connections. The rules themselves are
+learning rate with an inception block, or with residual connections; and, when the cats/dogs
+VGG16 stages take their base from CIFAR-10 (catsdogs.vgg16.weights: cifar10), that VGG16 base. The rules themselves are
 in training.smk.
 """
 
@@ -30,4 +31,11 @@ def cifar10_training(model, seed):
         }
         best = {"best": "results/cifar10/basic/best.json"}
         return {"architecture": f"cifar10_{model}", "settings": settings, "inputs": inputs | best}
+    if model == CIFAR10_VGG16_BASE:
+        settings = {
+            **config["catsdogs"]["vgg16"]["pretraining"],
+            # The cats/dogs stages feed the base this preprocessing; it must learn on the same.
+            "preprocessing": config["catsdogs"]["vgg16"]["preprocessing"],
+        }
+        return {"architecture": "cifar10_vgg16", "settings": settings, "inputs": inputs}
     raise ValueError(f"CIFAR-10 has no model '{model}': expected one of {CIFAR10_MODELS}")

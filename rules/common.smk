@@ -92,9 +92,17 @@ GRID_CELLS = {
 CATSDOGS_CELLS, CIFAR10_CELLS = GRID_CELLS["catsdogs"], GRID_CELLS["cifar10"]
 CATSDOGS_VGG16_STAGES = ["vgg16_frozen", "vgg16_finetune", "vgg16_augmented"]
 CIFAR10_VARIANTS = ["inception", "residual"]
+# Where ImageNet's weights are out of reach, the VGG16 stages can start from a VGG16 base that
+# this workflow trains on CIFAR-10's training split: a CIFAR-10 model of its own, in the table.
+VGG16_BASE_FROM_CIFAR10 = config["catsdogs"]["vgg16"]["weights"] == "cifar10"
+CIFAR10_VGG16_BASE = "vgg16_base"
 # The models of each data set, as paths under results/<dataset>/.
 CATSDOGS_MODELS = [f"basic/{cell}" for cell in CATSDOGS_CELLS] + CATSDOGS_VGG16_STAGES
-CIFAR10_MODELS = [f"basic/{cell}" for cell in CIFAR10_CELLS] + CIFAR10_VARIANTS
+CIFAR10_MODELS = (
+    [f"basic/{cell}" for cell in CIFAR10_CELLS]
+    + CIFAR10_VARIANTS
+    + ([CIFAR10_VGG16_BASE] if VGG16_BASE_FROM_CIFAR10 else [])
+)
 
 # Every trained model, as "<dataset>/<model path>" under results/.
 MODELS = [f"catsdogs/{model}" for model in CATSDOGS_MODELS] + [

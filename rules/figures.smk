@@ -21,6 +21,7 @@ MODEL_NAMES = {
     "vgg16_augmented": "VGG16, frozen base + augmentation",
     "inception": "CNN + inception block",
     "residual": "CNN + residual blocks",
+    "vgg16_base": "VGG16 base pretrained for the cats/dogs stages",
 }
 # The visualisations show the selected cell's model of the first training seed.
 BEST_CATSDOGS_FIGURE_INPUT = {

@@ -94,6 +94,29 @@ def test_vgg16_weights_path_must_exist(tmp_path):
         catsdogs.vgg16_base((32, 32), tmp_path / "missing.h5")
 
 
+def test_a_vgg16_base_pretrained_on_cifar10_serves_a_larger_image(tmp_path):
+    """catsdogs.vgg16.weights: cifar10: the base of the saved 32x32 pretraining model is the
+    cats/dogs stages' frozen base at their image size, weight for weight."""
+    keras.utils.set_random_seed(3)
+    pretrained = catsdogs.vgg16_pretraining_network(cifar10.IMAGE_SHAPE, cifar10.CLASSES, "vgg")
+    assert pretrained.output_shape == (None, cifar10.CLASSES)
+    pretrained.save(tmp_path / "model.keras")
+    keras.utils.set_random_seed(4)  # a fresh random base would differ from the saved one
+    base = catsdogs.vgg16_base((48, 48), tmp_path / "model.keras")
+    assert base.input_shape == (None, 48, 48, 3)
+    assert not base.trainable
+    saved = pretrained.get_layer(catsdogs.VGG16_BASE_NAME).get_weights()
+    assert len(base.get_weights()) == len(saved) == 26
+    for loaded, original in zip(base.get_weights(), saved):
+        np.testing.assert_array_equal(loaded, original)
+
+
+def test_a_saved_model_without_a_vgg16_base_is_refused_by_name(tmp_path):
+    catsdogs.basic_cnn((32, 32), 4, 4).save(tmp_path / "basic.keras")
+    with pytest.raises(ValueError, match="holds no 'vgg16' base"):
+        catsdogs.vgg16_base((32, 32), tmp_path / "basic.keras")
+
+
 def test_vgg16_classifier_with_augmentation_survives_saving(tmp_path):
     """The whole network, augmentation and custom preprocessing included, loads back and predicts
     the same (augmentation is inactive at inference)."""

@@ -73,22 +73,59 @@ def vgg16_base(image_size: tuple[int, int], weights: str | os.PathLike | None) -
     """VGG16's convolutional base, frozen.
 
     `weights`: "imagenet" (downloaded once into Keras' cache, $KERAS_HOME, which an offline
-    cluster can pre-seed), a local .h5 file of the no-top weights, or None (random, seeded).
+    cluster can pre-seed), a local .h5 file of the no-top weights, a saved model.keras that holds
+    a VGG16 base (the base this workflow pretrains on CIFAR-10: `catsdogs.vgg16.weights: cifar10`),
+    or None (random, seeded). Convolution weights do not depend on the image size, so a base
+    trained on 32x32 images serves 150x150 ones.
     """
     if weights not in (None, "imagenet") and not Path(weights).is_file():
         raise FileNotFoundError(
             f"VGG16 weights file {weights} does not exist: set catsdogs.vgg16.weights to "
-            "'imagenet', to the path of vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5, or "
-            "to null for random weights"
+            "'imagenet', 'cifar10', the path of vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5, "
+            "or null for random weights"
         )
+    from_saved_model = weights is not None and Path(weights).suffix == ".keras"
     base = keras.applications.VGG16(
         include_top=False,
-        weights=None if weights is None else str(weights),
+        weights=None if weights is None or from_saved_model else str(weights),
         input_shape=(*image_size, 3),
         name=VGG16_BASE_NAME,
     )
+    if from_saved_model:
+        base.set_weights(_saved_vgg16_base(weights).get_weights())
     base.trainable = False
     return base
+
+
+def _saved_vgg16_base(path: str | os.PathLike) -> keras.Model:
+    """The VGG16 base inside a saved model.keras (by its layer name)."""
+    # Imported here: cnnlab.models imports this module.
+    from cnnlab.models import load_model
+
+    model = load_model(path, compile=False)
+    try:
+        return model.get_layer(VGG16_BASE_NAME)
+    except ValueError:
+        raise ValueError(
+            f"{path} holds no '{VGG16_BASE_NAME}' base to take weights from: point "
+            "catsdogs.vgg16.weights at a model with one (the cifar10/vgg16_base run's model.keras)"
+        ) from None
+
+
+def vgg16_pretraining_network(
+    image_shape: tuple[int, int, int], classes: int, preprocessing: str
+) -> keras.Model:
+    """VGG16's base, trainable from random weights, with a global-average-pooled softmax on top:
+    what `catsdogs.vgg16.weights: cifar10` trains on CIFAR-10's training split, where ImageNet's
+    weights are out of reach. The cats/dogs stages then take its base (`vgg16_base`), fed the
+    same preprocessing."""
+    base = keras.applications.VGG16(
+        include_top=False, weights=None, input_shape=image_shape, name=VGG16_BASE_NAME
+    )
+    image = keras.Input(shape=image_shape, name="image")
+    x = base(input_preprocessing(preprocessing)(image))
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(image, classifier_output(x, classes), name="vgg16_pretraining")
 
 
 def dense_head(feature_shape: tuple[int, ...], hidden_units: int) -> keras.Model:

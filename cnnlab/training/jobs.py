@@ -310,6 +310,12 @@ def build_vgg16_augmented(hp, seed, initial_model_path):
     )
 
 
+def build_cifar10_vgg16(hp, seed, initial_model_path):
+    return catsdogs.vgg16_pretraining_network(
+        cifar10.IMAGE_SHAPE, cifar10.CLASSES, hp["preprocessing"]
+    )
+
+
 def build_cifar10(network: Callable[..., keras.Model]):
     def build(hp, seed, initial_model_path):
         return network(hp["filters"], hp["batchnorm_momentum"])
@@ -327,6 +333,7 @@ BUILDERS: dict[str, Builder] = {
     "cifar10_basic": build_cifar10(cifar10.basic_cnn),
     "cifar10_inception": build_cifar10(cifar10.inception_cnn),
     "cifar10_residual": build_cifar10(cifar10.residual_cnn),
+    "cifar10_vgg16": build_cifar10_vgg16,
 }
 
 # The `architecture` a training rule names -> how it trains.
@@ -345,4 +352,6 @@ ARCHITECTURES: dict[str, Architecture] = {
     "cifar10_residual": Architecture(
         end_to_end(BUILDERS["cifar10_residual"]), ("learning_rate", "filters")
     ),
+    # VGG16's base trained on CIFAR-10, for the cats/dogs stages (catsdogs.vgg16.weights: cifar10).
+    "cifar10_vgg16": Architecture(end_to_end(BUILDERS["cifar10_vgg16"])),
 }
