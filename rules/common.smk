@@ -5,9 +5,18 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from cnnlab import codemap
-from cnnlab.configcheck import check_config, check_schema
+from cnnlab.configcheck import (
+    check_config,
+    check_schema,
+    learning_rate_label,
+    load_schema,
+    normalise_whole_numbers,
+)
 
 
+# YAML's 2.0 passes the schema as an integer (JSON Schema's rule) but breaks Keras, range()
+# and folder names later: every whole-number float where an integer belongs becomes one first.
+normalise_whole_numbers(config, load_schema(Path(workflow.basedir) / "schemas" / "config.schema.yaml"))
 # Our own pass over the same schema first: it names every wrong key the way a user writes it
 # (data.petimages.split.train; "unknown key; did you mean 'epochs'?"), all of them at once.
 # Snakemake's validate then fills in the schema's defaults (and would stop anything we missed).
@@ -63,11 +72,6 @@ def data_source(dataset):
         pins = data.get("url") or {}
         source |= {key: pins[key] for key in ("size", "sha256", "md5") if pins.get(key)}
     return source
-
-
-def learning_rate_label(learning_rate):
-    """The wildcard text of a learning rate: 0.001 -> '0.001', 1e-05 -> '1e-05'."""
-    return f"{learning_rate:g}"
 
 
 def grid_cells(grid):
