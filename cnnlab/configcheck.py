@@ -22,18 +22,20 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from cnnlab.jobio import ExpectedError
+
 # CIFAR-10's binary archive holds 5 training batches of 10,000 images.
 CIFAR10_TRAIN_IMAGES = 50_000
 HASH_KEYS = ("sha256", "md5")
 CATSDOGS_CLASSES = 2
 # catsdogs.vgg16.weights: these names (what each means), a local .h5 file, or null (random).
 VGG16_WEIGHT_NAMES = {
-    "imagenet": "Keras' ImageNet weights (downloaded once into $KERAS_HOME)",
+    "imagenet": "Keras' ImageNet weights, downloaded once into $KERAS_HOME",
 }
 VGG16_WEIGHT_FILE_SUFFIX = ".h5"
 
 
-class ConfigError(ValueError):
+class ConfigError(ExpectedError, ValueError):
     """The merged config is invalid; the message names each key and what to do."""
 
 

@@ -82,7 +82,7 @@ def test_an_image_size_beyond_1024_is_refused_by_the_schema():
     "weights, problem",
     [
         ("imagenett", "'imagenett' is neither a known name nor a .h5 file; did you mean 'imagenet'? set it to one of "
-                      "'imagenet' (Keras' ImageNet weights (downloaded once into $KERAS_HOME)), a local .h5 file of "
+                      "'imagenet' (Keras' ImageNet weights, downloaded once into $KERAS_HOME), a local .h5 file of "
                       "VGG16's no-top weights, or null (random)"),
         ("missing/vgg16_notop.h5", "missing/vgg16_notop.h5 does not exist (or is not a file); set it to one of"),
     ],

@@ -22,6 +22,8 @@ import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from cnnlab.jobio import ExpectedError
+
 
 # The schema's defaults for data.extract: both real archives extract to under 1 GB at a ratio
 # near 1 (JPEGs and CIFAR-10's bytes hardly compress); a bomb's ratio is near 1000.
@@ -29,7 +31,7 @@ MAX_BYTES = 10_000_000_000
 MAX_RATIO = 100
 
 
-class UnsafeArchiveError(ValueError):
+class UnsafeArchiveError(ExpectedError, ValueError):
     """An archive member would be written outside the extraction folder, or is a link."""
 
 

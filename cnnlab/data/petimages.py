@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from cnnlab.jobio import atomic_output
+from cnnlab.jobio import ExpectedError, atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ MACOS_METADATA_FOLDER = "__MACOSX"
 EXTRACTION_NOTES = "extraction_notes.csv"
 
 
-class PetImagesError(ValueError):
+class PetImagesError(ExpectedError, ValueError):
     """The PetImages folder is missing or too small for the configured subset."""
 
 

@@ -33,7 +33,7 @@ import pooch
 
 from cnnlab.data import synthetic
 from cnnlab.data.extract import MAX_BYTES, MAX_RATIO, safe_copy_folder, safe_extract
-from cnnlab.jobio import atomic_output, explain_write_error
+from cnnlab.jobio import ExpectedError, atomic_output, explain_write_error
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ ARCHIVE_NAMES = {
 }
 
 
-class DataSourceError(RuntimeError):
+class DataSourceError(ExpectedError, RuntimeError):
     """A data set could not be fetched or verified; the message says what to change."""
 
 
