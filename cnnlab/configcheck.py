@@ -189,17 +189,26 @@ def learning_rate_label(learning_rate):
 
 
 def _label_problems(key, learning_rates):
-    """Learning rates of one grid whose labels are the same text, so their cells would share a
-    folder and one would be dropped unseen."""
+    """Learning rates of one grid whose folder names are the same text, so one cell would be
+    dropped unseen; and rates the folder name rounds, since a cell trains at the rate its
+    name reads back as (grid_cell_values in rules/common.smk), not the one configured."""
     by_label = {}
     for learning_rate in learning_rates:
         by_label.setdefault(learning_rate_label(learning_rate), []).append(learning_rate)
-    return [
-        (key, f"{' and '.join(map(repr, rates))} are different learning rates with one folder name, "
-              f"lr{label}_*, so one cell would be lost; make them differ within 6 significant digits, "
-              f"or keep one")
-        for label, rates in by_label.items() if len(rates) > 1
-    ]
+    problems = []
+    for label, rates in by_label.items():
+        if len(rates) > 1:
+            problems.append((key, (
+                f"{' and '.join(map(repr, rates))} are different learning rates with one folder name, "
+                f"lr{label}_*, so one cell would be lost; make them differ within 6 significant digits, "
+                f"or keep one"
+            )))
+        elif float(label) != rates[0]:
+            problems.append((key, (
+                f"{rates[0]!r} would train at {label} (its folder name lr{label}_* rounds it to 6 "
+                f"significant digits); write it as {label}"
+            )))
+    return problems
 
 
 def _vgg16_weights_problems(weights):

@@ -180,3 +180,13 @@ def test_the_overlay_check_runs_the_snakefiles_checks_on_the_merged_config(tmp_p
         "with one folder name, lr0.001_*, so one cell would be lost; make them differ within 6 significant "
         "digits, or keep one",
     ]
+
+
+def test_a_learning_rate_its_folder_name_rounds_is_refused_with_the_rate_it_would_train_at():
+    config = default_config()
+    config["cifar10"]["basic"]["learning_rates"] = [0.00123456789, 1e-05]
+    assert cross_field_problems(config) == [(
+        "cifar10.basic.learning_rates",
+        "0.00123456789 would train at 0.00123457 (its folder name lr0.00123457_* rounds it to 6 significant "
+        "digits); write it as 0.00123457",
+    )]

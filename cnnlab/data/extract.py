@@ -45,25 +45,26 @@ class _SizeLimits:
     (whose bytes are its own, not compressed) has no ratio to check: max_ratio None."""
 
     def __init__(self, archive: Path, target: Path, max_bytes: int, max_ratio: float | None):
-        self.archive, self.max_bytes = archive, max_bytes
-        self.max_ratio = float("inf") if max_ratio is None else max_ratio
+        self.archive, self.max_bytes, self.max_ratio = archive, max_bytes, max_ratio
         self.archive_bytes = max(1, archive.stat().st_size)
         self.free_bytes = shutil.disk_usage(target).free
         self.folder = target.parent
         self.total = 0
+        if max_ratio is None:
+            self.holds, self.refusing = "its files hold over {:,} bytes", "refusing to copy. If the folder"
+        else:
+            self.holds = "its members declare over {:,} bytes once extracted"
+            self.refusing = "refusing to extract. If the archive"
 
     def add(self, member_bytes: int) -> None:
         self.total += member_bytes
+        holds = self.holds.format(self.total)
         if self.total > self.max_bytes:
             raise ArchiveTooLargeError(
-                f"{self.archive}: its members declare over {self.total:,} bytes once extracted, more than "
-                f"data.extract.max_bytes = {self.max_bytes:,}; refusing to extract. If the archive is "
-                f"genuine, raise data.extract.max_bytes."
-                if self.max_ratio != float("inf") else
-                f"{self.archive}: its files hold over {self.total:,} bytes, more than data.extract.max_bytes = "
-                f"{self.max_bytes:,}; refusing to copy. If the folder is genuine, raise data.extract.max_bytes."
+                f"{self.archive}: {holds}, more than data.extract.max_bytes = {self.max_bytes:,}; "
+                f"{self.refusing} is genuine, raise data.extract.max_bytes."
             )
-        if self.total > self.max_ratio * self.archive_bytes:
+        if self.max_ratio is not None and self.total > self.max_ratio * self.archive_bytes:
             raise ArchiveTooLargeError(
                 f"{self.archive}: its members declare over {self.total:,} bytes from {self.archive_bytes:,} "
                 f"bytes of archive, more than data.extract.max_ratio = {self.max_ratio:g} times its size "
@@ -72,9 +73,9 @@ class _SizeLimits:
             )
         if self.total > self.free_bytes:
             raise ArchiveTooLargeError(
-                f"{self.archive}: its members declare over {self.total:,} bytes once extracted, but only "
-                f"{self.free_bytes:,} bytes are free in {self.folder.absolute()}; free space there, or run "
-                f"the workflow on a bigger disk (snakemake --directory /bigger/disk)."
+                f"{self.archive}: {holds}, but only {self.free_bytes:,} bytes are free in "
+                f"{self.folder.absolute()}; free space there, or run the workflow on a bigger disk "
+                f"(snakemake --directory /bigger/disk)."
             )
 
 
