@@ -171,7 +171,9 @@ def test_a_macos_finder_zip_is_accepted_and_its_metadata_noted(tmp_path):
             # Finder's AppleDouble resource fork: not an image, in a parallel tree.
             zip_file.writestr(f"__MACOSX/PetImages/{class_name}/._1.jpg", b"\x00\x05\x16\x07" + bytes(80))
     rows = clean(tmp_path, fetch(tmp_path, {"kind": "path", "path": str(archive)}))
-    assert rows["(archive) __MACOSX/"] == (
-        "", "dropped", "macOS Finder metadata: 2 resource-fork files, not images; ignored")
+    finder_note = ("", "dropped", "macOS Finder metadata: in __MACOSX/, a resource fork, not an image; ignored")
+    assert rows["(archive) __MACOSX/PetImages/Cat/._1.jpg"] == rows["(archive) __MACOSX/PetImages/Dog/._1.jpg"] \
+        == finder_note
+    assert len(rows) == 4  # one row per file in the archive
     assert rows["Cat/1.jpg"] == ("cat", "kept", "") and rows["Dog/1.jpg"] == ("dog", "kept", "")
     assert sorted(path.name for path in (tmp_path / "clean").rglob("*") if path.is_file()) == ["1.jpg", "1.jpg"]

@@ -248,13 +248,15 @@ def _extraction_rows(raw_dir, petimages_dir):
                     "reason": note["note"],
                 })
     for metadata in sorted(raw_dir.rglob(MACOS_METADATA_FOLDER)):
-        files = sum(1 for path in metadata.rglob("*") if path.is_file())
-        rows.append({
-            "path": f"(archive) {metadata.relative_to(raw_dir).as_posix()}/",
-            "class": "",
-            "action": "dropped",
-            "reason": f"macOS Finder metadata: {files} resource-fork files, not images; ignored",
-        })
+        rows += [
+            {
+                "path": f"(archive) {path.relative_to(raw_dir).as_posix()}",
+                "class": "",
+                "action": "dropped",
+                "reason": f"macOS Finder metadata: in {MACOS_METADATA_FOLDER}/, a resource fork, not an image; ignored",
+            }
+            for path in sorted(metadata.rglob("*")) if path.is_file()
+        ]
     return rows
 
 
