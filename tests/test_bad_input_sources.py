@@ -8,6 +8,7 @@ import errno
 import os
 import zipfile
 from collections import namedtuple
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -85,7 +86,17 @@ def test_a_folder_source_follows_no_link_out_or_round(tmp_path, folder, make_lin
         fetch(tmp_path, {"kind": "path", "path": str(folder)})
     message = str(error.value)
     assert message.startswith(f"{folder}: ") and problem in message, message
-    assert "Refusing to copy the folder: replace each link by the file itself (cp -L)" in message
+    assert "Refusing to copy the folder: fix each of these first (replace a link by the file itself, cp -L)" in message
+    assert not (tmp_path / "raw").exists()
+
+
+def test_an_unreadable_file_in_a_folder_source_is_named_before_copying(tmp_path, folder, monkeypatch):
+    save_image(folder / "PetImages/Dog/secret.jpg")
+    readable = os.access
+    # The tests may run as root, who reads everything: the permission check is what is faked.
+    monkeypatch.setattr(extract.os, "access", lambda path, mode: Path(path).name != "secret.jpg" and readable(path, mode))
+    with pytest.raises(UnsafeArchiveError, match=r"'PetImages/Dog/secret\.jpg' cannot be read \(no permission\); chmod u\+r it"):
+        fetch(tmp_path, {"kind": "path", "path": str(folder)})
     assert not (tmp_path / "raw").exists()
 
 
@@ -130,7 +141,8 @@ def test_two_members_with_one_name_are_a_manifest_row(tmp_path):
     assert [row for row in rows if row[0] == "Cat/1.jpg"] == [
         ("Cat/1.jpg", "cat", "kept", ""),
         ("Cat/1.jpg", "cat", "dropped", "duplicate member name in the archive: 2 members are named "
-                                        "PetImages/Cat/1.jpg; only the last was extracted, the other 1 lost"),
+                                        "PetImages/Cat/1.jpg; only the last was extracted, the other 1 lost; "
+                                        "rename them in the archive to keep all"),
     ]
     with Image.open(tmp_path / "clean/cat/1.jpg") as kept:
         assert kept.convert("L").getpixel((5, 5)) > 200  # the last member: white

@@ -115,7 +115,7 @@ def _duplicate_notes(names: list[str]) -> list[tuple[str, str]]:
     counts = collections.Counter(name.rstrip("/") for name in names)
     return [
         (name, f"duplicate member name in the archive: {count} members are named {name}; "
-               f"only the last was extracted, the other {count - 1} lost")
+               f"only the last was extracted, the other {count - 1} lost; rename them in the archive to keep all")
         for name, count in sorted(counts.items()) if count > 1
     ]
 
@@ -182,7 +182,7 @@ def safe_copy_folder(
     """Copy an already extracted `folder` into `target` with an archive's safeguards.
 
     Refused before anything is copied: links out of the folder, to folders (loops), dangling
-    or looping links and special files (FIFOs, devices), and more than `max_bytes` or than the
+    or looping links, special files (FIFOs, devices), unreadable files, and more than `max_bytes` or than the
     free space where `target` lives. A link to a file inside the folder is copied as that
     file's bytes. A full disk while copying is an OutputWriteError (cnnlab.jobio) from the
     caller's atomic_output, naming the folder.
@@ -202,6 +202,10 @@ def safe_copy_folder(
                     continue
             if path.is_dir():
                 folders.append(path)
+            elif path.is_file() and not os.access(path, os.R_OK):
+                # Refused here: copying would fail half-way with a PermissionError that reads
+                # like a problem with the results folder.
+                refusals.append(f"'{path.relative_to(folder).as_posix()}' cannot be read (no permission); chmod u+r it")
             elif path.is_file():
                 files.append(path)
             else:
@@ -209,8 +213,8 @@ def safe_copy_folder(
     if refusals:
         shown = "; ".join(refusals[:5]) + (f"; and {len(refusals) - 5} more" if len(refusals) > 5 else "")
         raise UnsafeArchiveError(
-            f"{folder}: {shown}. Refusing to copy the folder: replace each link by the file itself "
-            f"(cp -L), or point the source at the archive"
+            f"{folder}: {shown}. Refusing to copy the folder: fix each of these first (replace a link by "
+            f"the file itself, cp -L), or point the source at the archive"
         )
     for path in files:
         limits.add(path.stat().st_size)
