@@ -10,7 +10,7 @@ Schema counts as an integer) into the integers every later step expects.
 Each problem is one line, "config error at '<key>': <what to do>".
 
 Run as `python -m cnnlab.configcheck overlay.yaml ...` it checks overlay files the way Snakemake
-cannot before it reads them (see `check_overlay_files`).
+cannot before it reads them (see `overlay_file_problems` and `check_files`).
 """
 
 from __future__ import annotations
