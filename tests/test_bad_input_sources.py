@@ -100,6 +100,24 @@ def test_an_unreadable_file_in_a_folder_source_is_named_before_copying(tmp_path,
     assert not (tmp_path / "raw").exists()
 
 
+def test_a_folder_that_cannot_be_listed_is_named_not_skipped(tmp_path, folder, monkeypatch):
+    save_image(folder / "PetImages/Dog/locked/2.jpg")
+    walk = os.walk
+
+    def walk_refusing_locked(top, onerror=None, **options):
+        # As os.walk does for a folder without read permission (root reads everything, so faked).
+        for parent, dir_names, file_names in walk(top, onerror=onerror, **options):
+            if Path(parent).name == "locked":
+                onerror(PermissionError(13, "Permission denied", parent))
+                continue
+            yield parent, dir_names, file_names
+
+    monkeypatch.setattr(extract.os, "walk", walk_refusing_locked)
+    with pytest.raises(UnsafeArchiveError, match=r"'PetImages/Dog/locked' cannot be listed \(Permission denied\)"):
+        fetch(tmp_path, {"kind": "path", "path": str(folder)})
+    assert not (tmp_path / "raw").exists()
+
+
 def test_a_folder_over_the_byte_cap_is_refused_before_copying(tmp_path, folder):
     with pytest.raises(ArchiveTooLargeError) as error:
         fetch(tmp_path, {"kind": "path", "path": str(folder)}, extract_limits={"max_bytes": 500, "max_ratio": 100})

@@ -191,7 +191,11 @@ def safe_copy_folder(
     target.mkdir(parents=True, exist_ok=True)
     limits = _SizeLimits(folder, target, max_bytes, max_ratio=None)
     files, folders, refusals = [], [], []
-    for parent, dir_names, file_names in os.walk(folder):  # never follows links to folders
+
+    def unlistable(error):  # os.walk would skip a folder it cannot list, and its images with it
+        refusals.append(f"'{Path(error.filename).relative_to(folder).as_posix()}' cannot be listed ({error.strerror})")
+
+    for parent, dir_names, file_names in os.walk(folder, onerror=unlistable):  # never follows links to folders
         parent = Path(parent)
         for name in sorted(dir_names + file_names):
             path = parent / name
