@@ -3,8 +3,14 @@
 Two passes. `schema_problems` runs jsonschema with the workflow's own schema and says what is
 wrong in the config's terms: the key as a dotted path (`data.petimages.split.train`), the
 nearest valid key for a misspelled one, and what to write instead. `check_config` then checks
-what a JSON schema cannot say: rules across keys, and sizes that would leave a split empty.
+what a JSON schema cannot say: rules across keys, sizes that would leave a split empty, learning
+rates that would share a folder, VGG16 weights that are neither a known name nor a file.
+Before both, `normalise_whole_numbers` turns whole-number floats (`epochs: 2.0`, which JSON
+Schema counts as an integer) into the integers every later step expects.
 Each problem is one line, "config error at '<key>': <what to do>".
+
+Run as `python -m cnnlab.configcheck overlay.yaml ...` it checks overlay files the way Snakemake
+cannot before it reads them (see `overlay_file_problems` and `check_files`).
 """
 
 from __future__ import annotations
@@ -16,12 +22,22 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from cnnlab.jobio import ExpectedError
+
 # CIFAR-10's binary archive holds 5 training batches of 10,000 images.
 CIFAR10_TRAIN_IMAGES = 50_000
 HASH_KEYS = ("sha256", "md5")
+CATSDOGS_CLASSES = 2
+# catsdogs.vgg16.weights: these names (what each means), a local .h5 file, or null (random).
+VGG16_WEIGHT_NAMES = {
+    "imagenet": "Keras' ImageNet weights, downloaded once into $KERAS_HOME",
+    "cifar10": "a base this workflow trains on CIFAR-10's training split, offline (catsdogs.vgg16.pretraining)",
+}
+# A no-top weights file, or a saved model.keras holding a VGG16 base (another run's cifar10/vgg16_base).
+VGG16_WEIGHT_FILE_SUFFIXES = (".h5", ".keras")
 
 
-class ConfigError(ValueError):
+class ConfigError(ExpectedError, ValueError):
     """The merged config is invalid; the message names each key and what to do."""
 
 
@@ -116,6 +132,36 @@ def schema_problems(config, schema):
     return sorted(problems)
 
 
+def _integer_only(validator_class):
+    """`validator_class` whose "integer" is an int only: JSON Schema counts 2.0 as an integer,
+    Keras, range() and folder names do not."""
+    strict = validator_class.TYPE_CHECKER.redefine(
+        "integer", lambda checker, instance: isinstance(instance, int) and not isinstance(instance, bool)
+    )
+    return jsonschema.validators.extend(validator_class, type_checker=strict)
+
+
+def normalise_whole_numbers(config, schema):
+    """Turn every whole-number float where the schema wants an integer (`epochs: 2.0`,
+    `image_size: [64.0, 64]`, `seeds: [1.0]`) into that integer, in place, before any rule
+    reads the config. Returns the dotted keys it changed. A float that is not whole is left
+    for the schema to refuse."""
+    validator_class = _integer_only(_with_defaults(jsonschema.validators.validator_for(schema)))
+    changed = []
+    for error in validator_class(schema).iter_errors(copy.deepcopy(config)):
+        instance = error.instance
+        if error.validator != "type" or not isinstance(instance, float) or not instance.is_integer():
+            continue
+        *parents, last = error.absolute_path
+        node = config
+        for part in parents:
+            node = node[part]
+        if isinstance(node[last], float):
+            node[last] = int(instance)
+            changed.append(_dotted(error.absolute_path))
+    return sorted(set(changed))
+
+
 def check_schema(config, schema_path):
     """Raise a ConfigError naming every key of `config` that breaks the schema at `schema_path`."""
     problems = schema_problems(config, load_schema(schema_path))
@@ -137,6 +183,51 @@ def _smallest_images_per_class(ratios, start):
     while min(split_sizes(count, ratios).values()) < 1:
         count += 1
     return count
+
+
+def learning_rate_label(learning_rate):
+    """The text of a learning rate in folder names and wildcards: 0.001 -> '0.001', 1e-05 -> '1e-05'."""
+    return f"{learning_rate:g}"
+
+
+def _label_problems(key, learning_rates):
+    """Learning rates of one grid whose folder names are the same text, so one cell would be
+    dropped unseen; and rates the folder name rounds, since a cell trains at the rate its
+    name reads back as (grid_cell_values in rules/common.smk), not the one configured."""
+    by_label = {}
+    for learning_rate in learning_rates:
+        by_label.setdefault(learning_rate_label(learning_rate), []).append(learning_rate)
+    problems = []
+    for label, rates in by_label.items():
+        if len(rates) > 1:
+            problems.append((key, (
+                f"{' and '.join(map(repr, rates))} are different learning rates with one folder name, "
+                f"lr{label}_*, so one cell would be lost; make them differ within 6 significant digits, "
+                f"or keep one"
+            )))
+        elif float(label) != rates[0]:
+            problems.append((key, (
+                f"{rates[0]!r} would train at {label} (its folder name lr{label}_* rounds it to 6 "
+                f"significant digits); write it as {label}"
+            )))
+    return problems
+
+
+def _vgg16_weights_problems(weights):
+    """What is wrong with catsdogs.vgg16.weights, found before any job (a relative path is read
+    from the working directory, as the training job will read it)."""
+    if weights is None or weights in VGG16_WEIGHT_NAMES:
+        return []
+    choices = ", ".join(f"'{name}' ({meaning})" for name, meaning in VGG16_WEIGHT_NAMES.items())
+    advice = f"set it to one of {choices}, a local .h5 file of VGG16's no-top weights, a model.keras holding a VGG16 base, or null (random)"
+    if not weights.endswith(VGG16_WEIGHT_FILE_SUFFIXES):
+        nearest = difflib.get_close_matches(weights, list(VGG16_WEIGHT_NAMES), n=1, cutoff=0.6)
+        hint = f"did you mean '{nearest[0]}'? " if nearest else ""
+        return [("catsdogs.vgg16.weights", f"'{weights}' is neither a known name nor a .h5 or .keras file; {hint}{advice}")]
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        return [("catsdogs.vgg16.weights", f"{path.absolute()} does not exist (or is not a file); {advice}")]
+    return []
 
 
 def _source_problems(dataset, data):
@@ -171,8 +262,19 @@ def cross_field_problems(cfg):
                 f"{_smallest_images_per_class(split, petimages['images_per_class'])} "
                 f"(or change data.petimages.split)",
             ))
+        test_images = sizes["test"] * CATSDOGS_CLASSES
+        index = cfg["figures"]["activation_image_index"]
+        if not empty and index >= test_images:
+            problems.append((
+                "figures.activation_image_index",
+                f"{index} is past the end of the cats/dogs test split, which holds {test_images} images "
+                f"({sizes['test']} per class); set it between 0 and {test_images - 1}",
+            ))
     for dataset in ("petimages", "cifar10"):
         problems += _source_problems(dataset, cfg["data"][dataset])
+    for dataset in ("catsdogs", "cifar10"):
+        problems += _label_problems(f"{dataset}.basic.learning_rates", cfg[dataset]["basic"]["learning_rates"])
+    problems += _vgg16_weights_problems(cfg["catsdogs"]["vgg16"]["weights"])
     train_images = (
         cifar10["synthetic"]["train_images"] if cifar10["source"] == "synthetic" else CIFAR10_TRAIN_IMAGES
     )
@@ -190,3 +292,80 @@ def check_config(cfg):
     problems = cross_field_problems(cfg)
     if problems:
         raise config_error(problems)
+
+
+def overlay_file_problems(paths):
+    """What keeps each config overlay file from being read, as (file, what to do) pairs: a
+    file that does not exist, is empty, is not YAML (with the line and column), or holds
+    something other than keys at the top level.
+
+    Snakemake reads `--configfile` files in its command-line layer, before the Snakefile (and
+    so this package) runs, and says only "Config file is not valid JSON or YAML" or gives a raw
+    FileNotFoundError traceback. The workflow cannot step in there; this check is what a user
+    (or CI) runs first: python -m cnnlab.configcheck overlay.yaml ...
+    """
+    problems = []
+    for path in map(Path, paths):
+        if not path.is_file():
+            problems.append((str(path), f"{'is a folder' if path.is_dir() else 'does not exist'}; "
+                                        f"check the path given to --configfile"))
+            continue
+        try:
+            content = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as error:
+            problems.append((str(path), f"is not text (UTF-8): byte {error.start}; save it as a UTF-8 YAML file"))
+            continue
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            what = getattr(error, "problem", None) or str(error)
+            context = getattr(error, "context", None)
+            problems.append((str(path), f"{where}{what}{f' ({context})' if context else ''}; fix the YAML there"))
+            continue
+        if content is None:
+            problems.append((str(path), "is empty; give it keys (e.g. 'catsdogs: {basic: {epochs: 3}}') or leave it out"))
+        elif not isinstance(content, dict):
+            problems.append((str(path), f"holds a {type(content).__name__}, not keys at the top level; "
+                                        f"write it as 'section:' lines, like demo.yaml"))
+    return problems
+
+
+def _merged(base, overlay):
+    """`overlay` on top of `base`, nested keys merged, as Snakemake merges --configfile files."""
+    merged = dict(base)
+    for key, value in overlay.items():
+        both_dicts = isinstance(value, dict) and isinstance(base.get(key), dict)
+        merged[key] = _merged(base[key], value) if both_dicts else value
+    return merged
+
+
+def check_files(paths, repository=Path(__file__).resolve().parents[1]):
+    """Every problem of the workflow's config.yaml with the overlay files `paths` on top, as
+    lines: first the files themselves, then the merged config as the Snakefile checks it."""
+    file_problems = overlay_file_problems(paths)
+    if file_problems:
+        return [f"config file {path}: {text}" for path, text in file_problems]
+    config = load_schema(repository / "config.yaml")
+    for path in paths:
+        config = _merged(config, yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+    schema = load_schema(repository / "schemas" / "config.schema.yaml")
+    normalise_whole_numbers(config, schema)
+    problems = schema_problems(config, schema)
+    if not problems:
+        validator = _with_defaults(jsonschema.validators.validator_for(schema))(schema)
+        validator.validate(config)  # fills in the defaults, as Snakemake's validate does
+        problems = cross_field_problems(config)
+    return str(config_error(problems)).splitlines() if problems else []
+
+
+def main(argv=None):
+    """python -m cnnlab.configcheck [overlay.yaml ...]: check before running snakemake."""
+    import sys
+
+    lines = check_files(sys.argv[1:] if argv is None else argv)
+    print("\n".join(lines) if lines else "config OK", file=sys.stderr if lines else sys.stdout)
+    return 1 if lines else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

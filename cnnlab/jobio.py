@@ -13,18 +13,28 @@ import sys
 from pathlib import Path
 
 
+class ExpectedError(Exception):
+    """A failure the project foresees and explains: a download, a wrong archive, bad images, a
+    full disk, bad config or weights. Its message names the key, file or member and what to do,
+    so `log_to` shows the user only that message; the traceback goes to the job's log."""
+
+
 @contextlib.contextmanager
 def log_to(log_path: str | os.PathLike):
     """Send everything the job prints to its Snakemake log: Python logging, print, Keras'
     epoch lines, and TensorFlow's C++ messages (which write to file descriptor 2 directly).
 
-    Exceptions are logged before they propagate, so the log says why the job failed.
+    Exceptions are logged (with their traceback) before they propagate, so the log says why
+    the job failed. An ExpectedError then ends the job with its message alone on the terminal
+    (stderr, which Snakemake shows) and exit status 1: the user reads what to do, not a
+    traceback; any other exception propagates as it is, traceback and all (a bug to report).
     """
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
     sys.stderr.flush()
     saved_fds = os.dup(1), os.dup(2)
+    expected = None
     with open(log_path, "a", buffering=1) as log_file:
         os.dup2(log_file.fileno(), 1)
         os.dup2(log_file.fileno(), 2)
@@ -37,6 +47,9 @@ def log_to(log_path: str | os.PathLike):
         root.setLevel(logging.INFO)
         try:
             yield logging.getLogger("cnnlab")
+        except ExpectedError as error:
+            logging.getLogger("cnnlab").exception("job failed")
+            expected = error
         except BaseException:
             logging.getLogger("cnnlab").exception("job failed")
             raise
@@ -47,6 +60,9 @@ def log_to(log_path: str | os.PathLike):
             os.dup2(saved_fds[1], 2)
             for fd in saved_fds:
                 os.close(fd)
+    if expected is not None:
+        print(f"{expected}\n(the traceback is in {log_path})", file=sys.stderr, flush=True)
+        raise SystemExit(1)
 
 
 def _remove(path: Path) -> None:
@@ -72,7 +88,7 @@ _WRITE_REFUSALS = {
 _WRITE_REFUSALS[errno.EPERM] = _WRITE_REFUSALS[errno.EACCES]
 
 
-class OutputWriteError(OSError):
+class OutputWriteError(ExpectedError, OSError):
     """An output could not be written; the message names the folder and what to do."""
 
 

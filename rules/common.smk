@@ -1,19 +1,36 @@
 """Config validation, the experiment grids, and the helpers every rule file shares."""
 
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
 from cnnlab import codemap
-from cnnlab.configcheck import check_config, check_schema
+from cnnlab.configcheck import (
+    ConfigError,
+    check_config,
+    check_schema,
+    learning_rate_label,
+    load_schema,
+    normalise_whole_numbers,
+)
 
 
-# Our own pass over the same schema first: it names every wrong key the way a user writes it
-# (data.petimages.split.train; "unknown key; did you mean 'epochs'?"), all of them at once.
-# Snakemake's validate then fills in the schema's defaults (and would stop anything we missed).
-check_schema(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
-validate(config, schema="../schemas/config.schema.yaml", set_default=True)
-check_config(config)
+SCHEMA_PATH = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
+try:
+    # YAML's 2.0 passes the schema as an integer (JSON Schema's rule) but breaks Keras, range()
+    # and folder names later: every whole-number float where an integer belongs becomes one first.
+    normalise_whole_numbers(config, load_schema(SCHEMA_PATH))
+    # Our own pass over the same schema first: it names every wrong key the way a user writes it
+    # (data.petimages.split.train; "unknown key; did you mean 'epochs'?"), all of them at once.
+    # Snakemake's validate then fills in the schema's defaults (and would stop anything we missed).
+    check_schema(config, SCHEMA_PATH)
+    validate(config, schema="../schemas/config.schema.yaml", set_default=True)
+    check_config(config)
+except ConfigError as error:
+    # The message names every key and what to do; Snakemake would add traceback lines of this
+    # file and of cnnlab.configcheck to it. Exit status 1, before any job.
+    sys.exit(str(error))
 
 
 # Snakemake tracks a script's own changes, not the modules it imports: every rule passes the
@@ -63,11 +80,6 @@ def data_source(dataset):
         pins = data.get("url") or {}
         source |= {key: pins[key] for key in ("size", "sha256", "md5") if pins.get(key)}
     return source
-
-
-def learning_rate_label(learning_rate):
-    """The wildcard text of a learning rate: 0.001 -> '0.001', 1e-05 -> '1e-05'."""
-    return f"{learning_rate:g}"
 
 
 def grid_cells(grid):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.jobio import atomic_output
+from cnnlab.jobio import ExpectedError, atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ TEST_BATCH = "test_batch.bin"
 META_FILE = "batches.meta.txt"
 
 
-class CifarFormatError(ValueError):
+class CifarFormatError(ExpectedError, ValueError):
     """A CIFAR-10 binary file is missing, truncated or holds impossible values."""
 
 

@@ -22,12 +22,12 @@ import random
 import shutil
 import tempfile
 import warnings
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from cnnlab.jobio import atomic_output
+from cnnlab.jobio import ExpectedError, atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +46,33 @@ UNSCALABLE_MODES = ("I", "F")
 # The schema's defaults for data.petimages.min_side and max_image_bytes.
 MIN_SIDE = 32
 MAX_IMAGE_BYTES = 50_000_000
+# An image whose aspect ratio differs from the target's by more than this factor is squashed
+# visibly out of shape when resized: kept (as the report's generators did), with a note.
+EXTREME_ASPECT_FACTOR = 4
+# The folder macOS Finder adds to a zip beside the real content: resource forks ("._1.jpg"),
+# never images. It holds its own PetImages/Cat/ and Dog/, which would look like a second copy.
+MACOS_METADATA_FOLDER = "__MACOSX"
+# Written by the download job beside the extracted folder: what extraction noticed (duplicate
+# member names) that the cleaning manifest reports (cnnlab.data.sources).
+EXTRACTION_NOTES = "extraction_notes.csv"
 
 
-class PetImagesError(ValueError):
+class PetImagesError(ExpectedError, ValueError):
     """The PetImages folder is missing or too small for the configured subset."""
 
 
+def _is_macos_metadata(path, raw_dir):
+    return MACOS_METADATA_FOLDER in Path(path).relative_to(raw_dir).parts
+
+
 def _class_dirs(raw_dir):
-    """{"Cat": [folders named Cat under raw_dir], "Dog": [...]}"""
-    return {name: sorted(path for path in raw_dir.rglob(name) if path.is_dir()) for name in CLASS_FOLDERS}
+    """{"Cat": [folders named Cat under raw_dir], "Dog": [...]}, outside __MACOSX/."""
+    return {
+        name: sorted(
+            path for path in raw_dir.rglob(name) if path.is_dir() and not _is_macos_metadata(path, raw_dir)
+        )
+        for name in CLASS_FOLDERS
+    }
 
 
 def layout_problem(raw_dir, subject=None):
@@ -114,8 +132,9 @@ def _read_capped(path, max_bytes):
     return None if len(data) > max_bytes else data
 
 
-def _inspect(path, min_side=MIN_SIDE, max_image_bytes=MAX_IMAGE_BYTES):
-    """(action, reason, RGB image or None) for one file, action being kept, converted or dropped."""
+def _inspect(path, min_side=MIN_SIDE, max_image_bytes=MAX_IMAGE_BYTES, image_size=None):
+    """(action, reason, RGB image or None) for one file, action being kept, converted or dropped.
+    With `image_size` (height, width), an image squashed far out of shape by the resize gets a note."""
     if path.name.lower() == "thumbs.db":
         return "dropped", "Thumbs.db: a Windows thumbnail cache", None
     data = _read_capped(path, max_image_bytes)
@@ -150,27 +169,95 @@ def _inspect(path, min_side=MIN_SIDE, max_image_bytes=MAX_IMAGE_BYTES):
         rgb, reasons = upright.convert("RGB"), [f"{described} converted to RGB"]
     if orientation in range(2, 9):
         reasons.append(f"turned upright by its EXIF orientation {orientation}")
-    return ("converted" if reasons else "kept"), "; ".join(reasons), rgb
+    action = "converted" if reasons else "kept"
+    squash = _squash_note(width, height, image_size)
+    return action, "; ".join([*reasons, *([squash] if squash else [])]), rgb
 
 
-def _output_name(path):
-    """A survivor's file name in the clean folder: .jpg/.jpeg names are kept, others get .jpg."""
-    return path.name if path.suffix.lower() in (".jpg", ".jpeg") else f"{path.name}.jpg"
+def _squash_note(width, height, image_size):
+    """A note when resizing width x height to `image_size` (height, width) distorts its shape
+    by more than EXTREME_ASPECT_FACTOR, else None."""
+    if image_size is None:
+        return None
+    target_height, target_width = image_size
+    distortion = (width / height) / (target_width / target_height)
+    if max(distortion, 1 / distortion) <= EXTREME_ASPECT_FACTOR:
+        return None
+    return (
+        f"note: extreme aspect ratio, {width}x{height} squashed to {target_width}x{target_height} "
+        f"(its shape distorted {max(distortion, 1 / distortion):.0f} times); drop such files from the "
+        f"source if that matters"
+    )
 
 
-def _clean_one(path, petimages_dir, out_dir, image_size, min_side, max_image_bytes):
-    """Inspect one file, write its resized JPEG if it survives; return its manifest row."""
+def _output_names(names):
+    """{source file name: its file name in the clean folder}, one distinct name per file of a
+    class folder. .jpg/.jpeg names are kept; others get .jpg appended, and where that is
+    another file's name (coll.png and coll.png.jpg), a number before it: coll.png.2.jpg.
+    Worked out for the whole folder before any file is written, so no two files share one."""
+    names = sorted(names)
+    outputs = {name: name for name in names if Path(name).suffix.lower() in (".jpg", ".jpeg")}
+    taken = {name.lower() for name in names}  # lower case: case-insensitive disks (macOS, Windows)
+    for name in names:
+        if name in outputs:
+            continue
+        candidate, number = f"{name}.jpg", 1
+        while candidate.lower() in taken:
+            number += 1
+            candidate = f"{name}.{number}.jpg"
+        outputs[name] = candidate
+        taken.add(candidate.lower())
+    return outputs
+
+
+def _clean_one(path, petimages_dir, out_dir, output_name, image_size, min_side, max_image_bytes):
+    """Inspect one file, write its resized JPEG as `output_name` if it survives; return its
+    manifest row."""
     relative_path = path.relative_to(petimages_dir)
     class_name = CLASS_FOLDERS[relative_path.parts[0]]
     if len(relative_path.parts) != 2:
         action, reason, image = "dropped", "in a subfolder of the class folder", None
     else:
-        action, reason, image = _inspect(path, min_side, max_image_bytes)
+        action, reason, image = _inspect(path, min_side, max_image_bytes, image_size)
     if image is not None:
         height, width = image_size
         resized = image.resize((width, height), Image.Resampling.BILINEAR)
-        resized.save(out_dir / class_name / _output_name(path), "JPEG", quality=JPEG_QUALITY)
+        resized.save(out_dir / class_name / output_name, "JPEG", quality=JPEG_QUALITY)
+        if output_name not in (path.name, f"{path.name}.jpg"):
+            note = f"written as {output_name}: {path.name}.jpg is another file's name"
+            reason = "; ".join(filter(None, [reason, note]))
     return {"path": relative_path.as_posix(), "class": class_name, "action": action, "reason": reason}
+
+
+def _extraction_rows(raw_dir, petimages_dir):
+    """Manifest rows for what cleaning never sees as a file: the archive's members that
+    extraction overwrote (duplicate names, cnnlab.data.sources) and macOS' __MACOSX/ folder."""
+    rows = []
+    notes = raw_dir / EXTRACTION_NOTES
+    petimages_member = PurePosixPath(petimages_dir.relative_to(raw_dir).as_posix())
+    if notes.is_file():
+        with open(notes, newline="") as file:
+            for note in csv.DictReader(file):
+                member = PurePosixPath(note["member"])
+                relative = member.relative_to(petimages_member) if member.is_relative_to(petimages_member) else None
+                in_class = relative is not None and len(relative.parts) > 1 and relative.parts[0] in CLASS_FOLDERS
+                rows.append({
+                    "path": relative.as_posix() if in_class else f"(archive) {member}",
+                    "class": CLASS_FOLDERS[relative.parts[0]] if in_class else "",
+                    "action": "dropped",
+                    "reason": note["note"],
+                })
+    for metadata in sorted(raw_dir.rglob(MACOS_METADATA_FOLDER)):
+        rows += [
+            {
+                "path": f"(archive) {path.relative_to(raw_dir).as_posix()}",
+                "class": "",
+                "action": "dropped",
+                "reason": f"macOS Finder metadata: in {MACOS_METADATA_FOLDER}/, a resource fork, not an image; ignored",
+            }
+            for path in sorted(metadata.rglob("*")) if path.is_file()
+        ]
+    return rows
 
 
 def _write_csv(path, fieldnames, rows):
@@ -197,10 +284,18 @@ def clean_petimages(
     under `min_side` pixels and files over `max_image_bytes` are dropped. The output is
     byte-identical whatever the number of `workers` threads (decoding releases the GIL).
     """
+    raw_dir = Path(raw_dir)
     petimages_dir = find_petimages_dir(raw_dir)
     files = [
         path for folder in CLASS_FOLDERS for path in (petimages_dir / folder).rglob("*") if path.is_file()
     ]
+    output_names = {
+        petimages_dir / folder / name: output_name
+        for folder in CLASS_FOLDERS
+        for name, output_name in _output_names(
+            path.name for path in (petimages_dir / folder).iterdir() if path.is_file()
+        ).items()
+    }
     log.info("Cleaning %d files in %s with %d worker(s)", len(files), petimages_dir, workers)
     with atomic_output(out_dir, directory=True) as partial_dir, warnings.catch_warnings():
         # Pillow only warns about an image between one and two times its pixel limit; here
@@ -210,9 +305,13 @@ def clean_petimages(
             (partial_dir / class_name).mkdir()
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             rows = list(pool.map(
-                lambda path: _clean_one(path, petimages_dir, partial_dir, image_size, min_side, max_image_bytes),
+                lambda path: _clean_one(
+                    path, petimages_dir, partial_dir, output_names.get(path),
+                    image_size, min_side, max_image_bytes,
+                ),
                 files,
             ))
+        rows += _extraction_rows(raw_dir, petimages_dir)
         rows.sort(key=lambda row: row["path"])
         _write_csv(manifest_path, ["path", "class", "action", "reason"], rows)
 

@@ -18,6 +18,7 @@ half-filled output behind.
 
 from __future__ import annotations
 
+import csv
 import ftplib
 import functools
 import hashlib
@@ -31,8 +32,8 @@ from pathlib import Path
 import pooch
 
 from cnnlab.data import synthetic
-from cnnlab.data.extract import MAX_BYTES, MAX_RATIO, safe_extract
-from cnnlab.jobio import atomic_output, explain_write_error
+from cnnlab.data.extract import MAX_BYTES, MAX_RATIO, safe_copy_folder, safe_extract
+from cnnlab.jobio import ExpectedError, atomic_output, explain_write_error
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ ARCHIVE_NAMES = {
 }
 
 
-class DataSourceError(RuntimeError):
+class DataSourceError(ExpectedError, RuntimeError):
     """A data set could not be fetched or verified; the message says what to change."""
 
 
@@ -284,16 +285,30 @@ def _layout_problem(dataset, folder, subject):
     return layout_problem(folder, subject)
 
 
+def _write_extraction_notes(folder, notes):
+    """The members extraction could not keep, for the cleaning manifest (and the log)."""
+    from cnnlab.data.petimages import EXTRACTION_NOTES
+
+    for member, note in notes:
+        log.warning("%s: %s", member, note)
+    with open(Path(folder) / EXTRACTION_NOTES, "w", newline="") as file:
+        writer = csv.writer(file, lineterminator="\n")
+        writer.writerow(["member", "note"])
+        writer.writerows(notes)
+
+
 def _extract_into_place(dataset, source, archive, out_dir, limits):
+    max_bytes = limits.get("max_bytes", MAX_BYTES)
     with atomic_output(out_dir, directory=True) as partial:
         if archive.is_dir():
-            shutil.copytree(archive, partial, dirs_exist_ok=True)
+            # A folder gets what an archive gets: no link followed out of it, the size cap,
+            # the free-space check (cnnlab.data.extract).
+            safe_copy_folder(archive, partial, max_bytes=max_bytes)
         else:
             log.info("Extracting %s", archive)
-            safe_extract(
-                archive, partial,
-                max_bytes=limits.get("max_bytes", MAX_BYTES), max_ratio=limits.get("max_ratio", MAX_RATIO),
-            )
+            notes = safe_extract(archive, partial, max_bytes=max_bytes, max_ratio=limits.get("max_ratio", MAX_RATIO))
+            if notes:
+                _write_extraction_notes(partial, notes)
         problem = _layout_problem(dataset, partial, subject=str(archive))
         if problem:
             raise DataSourceError(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import keras
 
+from cnnlab.jobio import ExpectedError
 from cnnlab.models.blocks import (
     DEFAULT_BATCHNORM_MOMENTUM,
     classifier_output,
@@ -69,6 +70,10 @@ def input_preprocessing(kind: str) -> keras.layers.Layer:
     )
 
 
+class WeightsError(ExpectedError, FileNotFoundError):
+    """VGG16's weights are neither a local file nor downloadable; the message says what to set."""
+
+
 def vgg16_base(image_size: tuple[int, int], weights: str | os.PathLike | None) -> keras.Model:
     """VGG16's convolutional base, frozen.
 
@@ -79,18 +84,29 @@ def vgg16_base(image_size: tuple[int, int], weights: str | os.PathLike | None) -
     trained on 32x32 images serves 150x150 ones.
     """
     if weights not in (None, "imagenet") and not Path(weights).is_file():
-        raise FileNotFoundError(
+        raise WeightsError(
             f"VGG16 weights file {weights} does not exist: set catsdogs.vgg16.weights to "
             "'imagenet', 'cifar10', the path of vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5, "
             "or null for random weights"
         )
     from_saved_model = weights is not None and Path(weights).suffix == ".keras"
-    base = keras.applications.VGG16(
-        include_top=False,
-        weights=None if weights is None or from_saved_model else str(weights),
-        input_shape=(*image_size, 3),
-        name=VGG16_BASE_NAME,
-    )
+    try:
+        base = keras.applications.VGG16(
+            include_top=False,
+            weights=None if weights is None or from_saved_model else str(weights),
+            input_shape=(*image_size, 3),
+            name=VGG16_BASE_NAME,
+        )
+    except Exception as error:
+        # Keras raises a bare Exception("URL fetch failure on ...") when it cannot download.
+        if weights != "imagenet" or "URL fetch failure" not in str(error):
+            raise
+        raise WeightsError(
+            f"Could not download VGG16's ImageNet weights ({error}). Offline, put "
+            f"vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 in $KERAS_HOME/models/ (default "
+            f"~/.keras/models/), set catsdogs.vgg16.weights to the path of a local copy, or to "
+            f"cifar10 to pretrain the base on CIFAR-10 here."
+        ) from error
     if from_saved_model:
         base.set_weights(_saved_vgg16_base(weights).get_weights())
     base.trainable = False

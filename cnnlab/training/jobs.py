@@ -43,6 +43,17 @@ def compile_model(model: keras.Model, learning_rate: float, runtime: dict) -> No
     )
 
 
+def batch_size_notes(batch_size: int, n_train: int) -> list[str]:
+    """What train.json and the log say about a batch size the training set cannot fill: the
+    run is what was asked, but each epoch is one smaller step, not batches of that size."""
+    if batch_size <= n_train:
+        return []
+    return [
+        f"batch_size {batch_size} is larger than the {n_train} training examples: each epoch is one "
+        f"step on all {n_train}; lower the batch size (or use more images) to train as configured"
+    ]
+
+
 def train_job(
     architecture: str,
     settings: dict,
@@ -82,6 +93,9 @@ def train_job(
 
     train, val = read_arrays(train_data), read_arrays(val_data)
     n_train, n_val = len(train[1]), len(val[1])
+    notes = batch_size_notes(hp["batch_size"], n_train)
+    for note in notes:
+        log.warning(note)
     log.info(
         "%s on %s: %d training and %d validation examples, hyper-parameters %s, runtime %s",
         architecture,
@@ -122,6 +136,7 @@ def train_job(
         "code": {"code_version": code_version, **git_state()},
         "n_train": n_train,
         "n_val": n_val,
+        "notes": notes,
         "parameters": model.count_params(),
         "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
     }
