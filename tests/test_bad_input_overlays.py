@@ -81,9 +81,11 @@ def test_an_image_size_beyond_1024_is_refused_by_the_schema():
 @pytest.mark.parametrize(
     "weights, problem",
     [
-        ("imagenett", "'imagenett' is neither a known name nor a .h5 file; did you mean 'imagenet'? set it to one of "
-                      "'imagenet' (Keras' ImageNet weights, downloaded once into $KERAS_HOME), a local .h5 file of "
-                      "VGG16's no-top weights, or null (random)"),
+        ("imagenett", "'imagenett' is neither a known name nor a .h5 or .keras file; did you mean 'imagenet'? "
+                      "set it to one of 'imagenet' (Keras' ImageNet weights, downloaded once into $KERAS_HOME), "
+                      "'cifar10' (a base this workflow trains on CIFAR-10's training split, offline "
+                      "(catsdogs.vgg16.pretraining)), a local .h5 file of VGG16's no-top weights, a model.keras "
+                      "holding a VGG16 base, or null (random)"),
         ("missing/vgg16_notop.h5", "missing/vgg16_notop.h5 does not exist (or is not a file); set it to one of"),
     ],
     ids=["misspelled-name", "missing-h5-file"],
