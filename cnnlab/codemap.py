@@ -62,12 +62,10 @@ SCRIPT_MODULES: dict[str, list[str]] = {
         *_KERAS,
         *_MODELS,
         "cnnlab/history.py",
-        "cnnlab/provenance.py",
+        "cnnlab/predictions.py",
         "cnnlab/training/__init__.py",
-        "cnnlab/training/callbacks.py",
         "cnnlab/training/datasets.py",
         "cnnlab/training/evaluation.py",
-        "cnnlab/training/jobs.py",
     ],
     "select_best.py": [
         *_JOBIO,

@@ -184,3 +184,13 @@ def test_split_arrays_name_each_image_as_the_split_manifest_does(cleaned, tmp_pa
                 np.testing.assert_array_equal(np.asarray(on_disk.convert("RGB")), image)
         every_id += ids.tolist()
     assert len(set(every_id)) == len(every_id) == len(manifest)
+
+
+def test_split_arrays_name_their_classes_in_the_models_label_order(cleaned, tmp_path):
+    from cnnlab.models.catsdogs import CLASS_NAMES
+
+    folder, _, _ = cleaned
+    split(folder / "clean", tmp_path, images_per_class=8)
+    split_to_arrays(tmp_path / "split" / "test", tmp_path / "test.npz")
+    with np.load(tmp_path / "test.npz", allow_pickle=False) as arrays:
+        assert arrays["class_names"].tolist() == CLASS_NAMES

@@ -292,8 +292,8 @@ def split_petimages(clean_dir, split_dirs, manifest_path, images_per_class, rati
 
 def split_to_arrays(split_dir, out_path):
     """Decode one split folder (cat/ and dog/ of training-size JPEGs) into `out_path`, an .npz
-    of `images` (N, H, W, 3) uint8, `labels` (N,) uint8 (0 = cat, 1 = dog) and `ids` (N,) str,
-    class by class and file name by file name.
+    of `images` (N, H, W, 3) uint8, `labels` (N,) uint8 (0 = cat, 1 = dog), `ids` (N,) str and
+    `class_names` ("cat", "dog"), class by class and file name by file name, as CIFAR-10's are.
 
     An image's id is its path as the split manifest names it (`test/cat/1234.jpg`), so
     per-image predictions can be traced back to the file and matched between runs.
@@ -326,6 +326,7 @@ def split_to_arrays(split_dir, out_path):
             images=np.stack(images),
             labels=np.asarray(labels, dtype=np.uint8),
             ids=np.asarray(ids, dtype=str),
+            class_names=np.asarray(list(CLASS_FOLDERS.values()), dtype=str),
         )
     counts = collections.Counter(labels)
     log.info(
