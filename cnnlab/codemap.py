@@ -88,6 +88,15 @@ SCRIPT_MODULES: dict[str, list[str]] = {
         *_MODELS,
         "cnnlab/visualize/augmentation.py",
     ],
+    "plot_confusion_matrices.py": [*_JOBIO, *_PLOTS, "cnnlab/prediction_plots.py", "cnnlab/predictions.py"],
+    "plot_failures.py": [*_JOBIO, *_PLOTS, "cnnlab/prediction_plots.py", "cnnlab/predictions.py"],
+    "plot_gradcam.py": [
+        *_KERAS,
+        *_PLOTS,
+        *_MODELS,
+        "cnnlab/visualize/__init__.py",
+        "cnnlab/visualize/gradcam.py",
+    ],
     "summarize_results.py": [*_JOBIO, "cnnlab/stats.py", "cnnlab/summary.py"],
 }
 

@@ -96,6 +96,25 @@ CIFAR10_VARIANTS = ["inception", "residual"]
 CATSDOGS_MODELS = [f"basic/{cell}" for cell in CATSDOGS_CELLS] + CATSDOGS_VGG16_STAGES
 CIFAR10_MODELS = [f"basic/{cell}" for cell in CIFAR10_CELLS] + CIFAR10_VARIANTS
 
+# Report categories, and the data sets' names in figure titles.
+DATASET_NAMES = {"catsdogs": "Cats vs dogs", "cifar10": "CIFAR-10"}
+MODEL_NAMES = {
+    "vgg16_frozen": "VGG16, frozen base",
+    "vgg16_finetune": "VGG16, fine-tuned base",
+    "vgg16_augmented": "VGG16, frozen base + augmentation",
+    "inception": "CNN + inception block",
+    "residual": "CNN + residual blocks",
+}
+MODELS_OF_DATASET = {"catsdogs": CATSDOGS_MODELS, "cifar10": CIFAR10_MODELS}
+
+
+def model_title(dataset, model):
+    """A model's name in figure titles: "Cats vs dogs: VGG16, frozen base",
+    "CIFAR-10: basic CNN, lr0.001_f32"."""
+    name = MODEL_NAMES.get(model, model.replace("basic/", "basic CNN, "))
+    return f"{DATASET_NAMES[dataset]}: {name}"
+
+
 # Every trained model, as "<dataset>/<model path>" under results/.
 MODELS = [f"catsdogs/{model}" for model in CATSDOGS_MODELS] + [
     f"cifar10/{model}" for model in CIFAR10_MODELS

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 from PIL import Image
 
-from cnnlab.plots import image_grid_figure, plt
+from cnnlab.plots import image_grid_figure, plt, selected_cell_path
 
 # How strongly the heat map shows over the image (keras.io uses 0.4).
 OVERLAY_ALPHA = 0.4
@@ -226,3 +226,18 @@ def gradcam_figure(
         rows, title=f"{title}\nGrad-CAM of the predicted class at the last conv layer "
         "(red: where the evidence for it lies)",
     )
+
+
+def selected_models_gradcam_figure(
+    cell_model_paths: list[str | os.PathLike],
+    best_path: str | os.PathLike,
+    stage_models: list[tuple[str, str | os.PathLike]],
+    test_data: str | os.PathLike,
+    count: int,
+    title: str,
+):
+    """`gradcam_figure` of the grid cell best.json selects (among every cell's model), then
+    of each named stage [(name, model.keras)]."""
+    models = [("basic CNN,\nbest cell", selected_cell_path(cell_model_paths, best_path))]
+    models += [(name.replace(", ", ",\n"), path) for name, path in stage_models]
+    return gradcam_figure(models, test_data, count, title)
