@@ -84,10 +84,17 @@ def split_at_last_conv(model: keras.Model, check_image: np.ndarray):
     last = convs[-1]
     # Read before the layers are called again (a layer called twice has no single output).
     conv_shape = chain[last].output.shape[1:]
-    to_conv = _chain_model(chain[: last + 1], model.input.shape[1:], "to_last_conv")
-    from_conv = _chain_model(
-        [*chain[last + 1 : -1], logit_layer(chain[-1])], conv_shape, "last_conv_to_logits"
+    not_a_chain = ValueError(
+        f"model '{model.name}' is not a chain of layers (a branch, a skip connection?): "
+        f"Grad-CAM cannot split it after its last conv layer '{chain[last].name}'"
     )
+    try:
+        to_conv = _chain_model(chain[: last + 1], model.input.shape[1:], "to_last_conv")
+        from_conv = _chain_model(
+            [*chain[last + 1 : -1], logit_layer(chain[-1])], conv_shape, "last_conv_to_logits"
+        )
+    except (ValueError, TypeError) as error:  # a layer fed what a branch would have fed it
+        raise not_a_chain from error
     logits = keras.ops.convert_to_numpy(
         from_conv(to_conv(check_image, training=False), training=False)
     )
@@ -95,10 +102,7 @@ def split_at_last_conv(model: keras.Model, check_image: np.ndarray):
     through = (1 / (1 + np.exp(-logits)) if expected.shape[-1] == 1
                else np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True))
     if not np.allclose(through, expected, atol=1e-4):
-        raise ValueError(
-            f"model '{model.name}' is not a chain of layers: Grad-CAM cannot split it after "
-            f"its last conv layer '{chain[last].name}'"
-        )
+        raise not_a_chain
     return to_conv, from_conv, chain[last]
 
 
