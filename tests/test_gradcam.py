@@ -65,6 +65,17 @@ def test_the_last_conv_layer_is_found_inside_a_nested_base():
     assert conv.name == "brightness"
 
 
+def test_a_model_whose_input_is_a_list_works_too():
+    """A model rebuilt from a loaded one (the fine-tuned VGG16 stage) may keep its one input
+    in a list."""
+    inner = brightness_model(weight=20.0, bias=-2.0)
+    image = keras.Input((SIZE, SIZE, 3), name="image")
+    model = keras.Model([image], inner(image))
+    assert isinstance(model.input, list)
+    maps, classes, _ = gradcam.gradcam(model, bright_corner_image()[None])
+    assert classes.tolist() == [1] and maps[0, 0, 0] > 0.9
+
+
 def test_a_model_that_is_not_a_chain_is_refused():
     model = cifar10.residual_cnn(filters=4)
     images = np.zeros((1, 32, 32, 3), np.float32) + 100

@@ -89,7 +89,7 @@ def split_at_last_conv(model: keras.Model, check_image: np.ndarray):
         f"Grad-CAM cannot split it after its last conv layer '{chain[last].name}'"
     )
     try:
-        to_conv = _chain_model(chain[: last + 1], model.input.shape[1:], "to_last_conv")
+        to_conv = _chain_model(chain[: last + 1], model.inputs[0].shape[1:], "to_last_conv")
         from_conv = _chain_model(
             [*chain[last + 1 : -1], logit_layer(chain[-1])], conv_shape, "last_conv_to_logits"
         )
