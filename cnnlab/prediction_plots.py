@@ -133,7 +133,8 @@ def failures_figure(
         caption = (
             f"{predictions.ids[index].rsplit('/', 1)[-1]}\n"
             f"true: {names[predictions.labels[index]]}\n"
-            f"said: {names[predicted]} ({predictions.probabilities[index, predicted]:.2f})"
+            f"said: {names[predicted]}\n"
+            f"p = {predictions.probabilities[index, predicted]:.2f}"
         )
         tiles.append((caption, images[position[predictions.ids[index]]]))
     wrong = int((~predictions.correct).sum())

@@ -268,7 +268,7 @@ rule plot_failure_galleries:
         dpi=FIGURE_SETTINGS["dpi"],
         images=FIGURE_SETTINGS["failure_images"],
         galleries=FAILURE_GALLERIES,
-        test_data=TEST_DATA,
+        test_data={dataset: str(path) for dataset, path in TEST_DATA.items()},
     log:
         "logs/figures/failure_galleries.log",
     conda:

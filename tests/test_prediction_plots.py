@@ -121,8 +121,8 @@ def test_the_gallery_shows_each_failure_with_its_label_prediction_and_probabilit
     figure = prediction_plots.failures_figure(predictions, images[order], ids[order], 2, "model")
     shown = [axes for axes in figure.axes if axes.images]
     assert [axes.get_title() for axes in shown] == [
-        "002.jpg\ntrue: dog\nsaid: cat (0.90)",
-        "005.jpg\ntrue: bird\nsaid: dog (0.90)",
+        "002.jpg\ntrue: dog\nsaid: cat\np = 0.90",
+        "005.jpg\ntrue: bird\nsaid: dog\np = 0.90",
     ]
     np.testing.assert_array_equal(shown[0].images[0].get_array(), images[2])
     np.testing.assert_array_equal(shown[1].images[0].get_array(), images[5])
@@ -164,7 +164,7 @@ def test_the_basic_cnns_gallery_is_of_the_cell_best_json_selects(tmp_path, monke
     monkeypatch.setattr(prediction_plots, "failures_figure", recording)
     prediction_plots.draw_failure_galleries([selection], {"cifar10": tmp_path / "test.npz"}, 4, 40)
     assert shown == [("CIFAR-10: basic CNN, best cell lr0.01_f8",
-                      ["test_batch.bin#00001\ntrue: dog\nsaid: bird (0.80)"])]
+                      ["test_batch.bin#00001\ntrue: dog\nsaid: bird\np = 0.80"])]
     assert out.stat().st_size > 0
 
 

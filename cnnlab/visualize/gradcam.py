@@ -243,5 +243,8 @@ def selected_models_gradcam_figure(
     """`gradcam_figure` of the grid cell best.json selects (among every cell's model), then
     of each named stage [(name, model.keras)]."""
     models = [("basic CNN,\nbest cell", selected_cell_path(cell_model_paths, best_path))]
-    models += [(name.replace(", ", ",\n"), path) for name, path in stage_models]
+    # Row labels sit beside tiles of a few centimetres: one short phrase per line.
+    models += [
+        (name.replace(", ", ",\n").replace(" + ", "\n+ "), path) for name, path in stage_models
+    ]
     return gradcam_figure(models, test_data, count, title)
