@@ -145,11 +145,15 @@ def failures_figure(
         axes.text(0.5, 0.5, "no test image is classified wrongly", ha="center", va="center")
         figure.suptitle(f"{title}\n{summary}")
         return figure
-    return image_grid_figure(
+    figure = image_grid_figure(
         [("most confident\nfailures", tiles)],
         title=f"{title}\n{summary}; the {len(tiles)} most confident shown",
         columns=min(len(tiles), 8),
     )
+    # Four caption lines per tile: room for them under the two-line title.
+    lines = -(-len(tiles) // 8)
+    figure.set_figheight(figure.get_figheight() + 0.45 * lines)
+    return figure
 
 
 def draw_failure_galleries(
