@@ -134,6 +134,25 @@ def runs_comparison_figure(
     return figure
 
 
+def selected_cell_path(
+    paths: list[str | os.PathLike], best_path: str | os.PathLike
+) -> Path:
+    """Of one file per grid cell (`<cell>/seed<n>/<file>`), the one of the cell best.json
+    selects ("cell" names the folder).
+
+    Rules take every cell's file as input, so the DAG is fixed before training; the choice
+    among them is made here, from best.json.
+    """
+    selected_cell = read_json(best_path)["cell"]
+    by_cell = {Path(path).parent.parent.name: Path(path) for path in paths}
+    if selected_cell not in by_cell:
+        raise ValueError(
+            f"{best_path} selects the cell '{selected_cell}', but the files given are those of "
+            f"{sorted(by_cell)}; rerun select_best after changing the grid"
+        )
+    return by_cell[selected_cell]
+
+
 def cell_label(info: dict) -> str:
     """'lr=0.001, filters=32' from a grid cell's train.json."""
     settings = info["settings"]

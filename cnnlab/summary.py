@@ -260,7 +260,71 @@ def displayed_cells(row: dict) -> list[tuple[str, str]]:
 SHOWN_HEADINGS = [heading for _, heading in COLUMNS if heading is not None]
 
 
-def to_markdown(rows: list[dict]) -> str:
+def per_class_tables(
+    models: list[str], runs: list[str], metrics_paths: list[str | os.PathLike]
+) -> dict[str, tuple[list[str], list[tuple[str, dict]]]]:
+    """Test accuracy of each class, the mean over a model's seeds (metrics.json's
+    `per_class_accuracy`), one table per data set since their classes differ:
+    {dataset: (class names, [(model, {class: accuracy or None})])}."""
+    per_run = {}
+    for run, path in zip(runs, metrics_paths):
+        per_run.setdefault(model_of(run), []).append(
+            required(read_json(path), "per_class_accuracy", path)
+        )
+    tables = {}
+    for model in models:
+        dataset = model.split("/", 1)[0]
+        seeds = per_run[model]
+        classes = list(seeds[0])
+        means = {}
+        for name in classes:
+            values = [seed[name] for seed in seeds if seed.get(name) is not None]
+            means[name] = sum(values) / len(values) if values else None
+        tables.setdefault(dataset, (classes, []))[1].append((model, means))
+    return tables
+
+
+PER_CLASS_NOTE = (
+    "Per-class test accuracy: the fraction of each class's test images classified correctly "
+    "(mean over the seeds); the diagonal of the model's row-normalised confusion matrix."
+)
+
+
+def per_class_markdown(tables: dict) -> list[str]:
+    lines = []
+    for dataset, (classes, table_rows) in tables.items():
+        lines += ["", f"## Per-class test accuracy: {dataset}", "",
+                  "| model | " + " | ".join(classes) + " |",
+                  "| --- |" + " --- |" * len(classes)]
+        for model, means in table_rows:
+            lines.append(f"| {model} | " + " | ".join(
+                display_value("test_accuracy", means[name]) for name in classes) + " |")
+    return lines + (["", PER_CLASS_NOTE] if tables else [])
+
+
+def per_class_html(tables: dict) -> str:
+    parts = []
+    for dataset, (classes, table_rows) in tables.items():
+        head = "<th>model</th>" + "".join(f"<th>{html.escape(name)}</th>" for name in classes)
+        body = "".join(
+            f'<tr><td class="text">{html.escape(model)}</td>'
+            + "".join(
+                f'<td class="number">{display_value("test_accuracy", means[name])}</td>'
+                for name in classes
+            )
+            + "</tr>\n"
+            for model, means in table_rows
+        )
+        parts.append(
+            f"<h2>Per-class test accuracy: {html.escape(dataset)}</h2>\n"
+            f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>\n"
+        )
+    if parts:
+        parts.append(f"<p>{html.escape(PER_CLASS_NOTE)}</p>\n")
+    return "".join(parts)
+
+
+def to_markdown(rows: list[dict], per_class: dict | None = None) -> str:
     def line(cells):
         return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 
@@ -275,11 +339,12 @@ def to_markdown(rows: list[dict]) -> str:
         if row["best_of_grid"]:
             cells = [f"**{cell}**" if cell else cell for cell in cells]
         lines.append(line(cells))
-    lines += ["", NOTES, ""]
-    return "\n".join(lines)
+    lines += ["", NOTES]
+    lines += per_class_markdown(per_class or {})
+    return "\n".join(lines + [""])
 
 
-def to_html(rows: list[dict]) -> str:
+def to_html(rows: list[dict], per_class: dict | None = None) -> str:
     """A standalone page (the report shows it in a frame): the table, best cells in bold."""
     head = "".join(f"<th>{html.escape(heading)}</th>" for heading in SHOWN_HEADINGS)
     body = []
@@ -291,7 +356,8 @@ def to_html(rows: list[dict]) -> str:
         body.append(f'<tr class="best">{cells}</tr>' if row["best_of_grid"] else f"<tr>{cells}</tr>")
     title = "Results beside the report's published numbers"
     return html_table_page(
-        title, head, body, before="", after=f"<p>{html.escape(NOTES)}</p>\n",
+        title, head, body, before="",
+        after=f"<p>{html.escape(NOTES)}</p>\n" + per_class_html(per_class or {}),
         extra_css="tr.best { font-weight: bold; background: #fff3f3; }",
     )
 
@@ -344,9 +410,11 @@ def summarize_results(
     markdown_path: str | os.PathLike,
     html_path: str | os.PathLike,
 ) -> list[dict]:
-    """Write the results table as CSV, Markdown and HTML, each atomically; return its rows."""
+    """Write the results table as CSV, Markdown and HTML, each atomically; return its rows.
+    The Markdown and HTML add a table of per-class test accuracy per data set."""
     rows = summary_rows(models, runs, metrics_paths, info_paths, best_paths, report_numbers)
+    per_class = per_class_tables(models, runs, metrics_paths)
     write_text(csv_path, to_csv(rows))
-    write_text(markdown_path, to_markdown(rows))
-    write_text(html_path, to_html(rows))
+    write_text(markdown_path, to_markdown(rows, per_class))
+    write_text(html_path, to_html(rows, per_class))
     return rows

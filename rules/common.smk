@@ -116,6 +116,26 @@ CIFAR10_MODELS = (
     + ([CIFAR10_VGG16_BASE] if VGG16_BASE_FROM_CIFAR10 else [])
 )
 
+# Report categories, and the data sets' names in figure titles.
+DATASET_NAMES = {"catsdogs": "Cats vs dogs", "cifar10": "CIFAR-10"}
+MODEL_NAMES = {
+    "vgg16_frozen": "VGG16, frozen base",
+    "vgg16_finetune": "VGG16, fine-tuned base",
+    "vgg16_augmented": "VGG16, frozen base + augmentation",
+    "inception": "CNN + inception block",
+    "residual": "CNN + residual blocks",
+    "vgg16_base": "VGG16 base pretrained for the cats/dogs stages",
+}
+MODELS_OF_DATASET = {"catsdogs": CATSDOGS_MODELS, "cifar10": CIFAR10_MODELS}
+
+
+def model_title(dataset, model):
+    """A model's name in figure titles: "Cats vs dogs: VGG16, frozen base",
+    "CIFAR-10: basic CNN, lr0.001_f32"."""
+    name = MODEL_NAMES.get(model, model.replace("basic/", "basic CNN, "))
+    return f"{DATASET_NAMES[dataset]}: {name}"
+
+
 # Every trained model, as "<dataset>/<model path>" under results/.
 MODELS = [f"catsdogs/{model}" for model in CATSDOGS_MODELS] + [
     f"cifar10/{model}" for model in CIFAR10_MODELS

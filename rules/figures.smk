@@ -9,20 +9,13 @@ runs (`code_version`): editing a plot replots; editing training code does not.
 localrules:
     plot_training_curves,
     plot_grid_comparison,
+    plot_confusion_matrices,
+    plot_failure_galleries,
 
 
 FIGURE_SETTINGS = config["figures"]
-# Report categories, and the data sets' names in figure titles.
-DATASET_NAMES = {"catsdogs": "Cats vs dogs", "cifar10": "CIFAR-10"}
-GRID_CELLS = {"catsdogs": CATSDOGS_CELLS, "cifar10": CIFAR10_CELLS}
-MODEL_NAMES = {
-    "vgg16_frozen": "VGG16, frozen base",
-    "vgg16_finetune": "VGG16, fine-tuned base",
-    "vgg16_augmented": "VGG16, frozen base + augmentation",
-    "inception": "CNN + inception block",
-    "residual": "CNN + residual blocks",
-    "vgg16_base": "VGG16 base pretrained for the cats/dogs stages",
-}
+
+
 # The visualisations show the selected cell's model of the first training seed.
 BEST_CATSDOGS_FIGURE_INPUT = {
     "models": expand(
@@ -49,9 +42,7 @@ rule plot_training_curves:
     params:
         code=code_version("plot_curves.py"),
         dpi=FIGURE_SETTINGS["dpi"],
-        # "Cats vs dogs: VGG16, frozen base", "CIFAR-10: basic CNN, lr0.001_f32"
-        title=lambda wildcards: f"{DATASET_NAMES[wildcards.dataset]}: "
-        + MODEL_NAMES.get(wildcards.model, wildcards.model.replace("basic/", "basic CNN, ")),
+        title=lambda wildcards: model_title(wildcards.dataset, wildcards.model),
     log:
         "logs/figures/{dataset}/{model}/curves.log",
     conda:
@@ -187,6 +178,139 @@ rule plot_augmentation_samples:
         "../scripts/plot_augmentation.py"
 
 
+rule plot_confusion_matrices:
+    """A confusion matrix per model (counts and row-normalised, summed over the seeds), from
+    the test predictions alone: one job for every model, so the DAG stays small."""
+    input:
+        predictions=expand("results/{run}/test_predictions.npz", run=RUNS),
+    output:
+        [
+            report(
+                f"results/figures/{dataset}/{model}/confusion_matrix.png",
+                caption="../report/confusion_matrix.rst",
+                category=DATASET_NAMES[dataset],
+                subcategory="Confusion matrices",
+                labels={"model": model, "figure": "confusion matrix"},
+            )
+            for dataset, models in MODELS_OF_DATASET.items()
+            for model in models
+        ],
+    params:
+        code=code_version("plot_confusion_matrices.py"),
+        dpi=FIGURE_SETTINGS["dpi"],
+        runs_of_model={
+            model: expand("results/{run}/test_predictions.npz", run=runs(model))
+            for model in MODELS
+        },
+        out_paths={model: f"results/figures/{model}/confusion_matrix.png" for model in MODELS},
+        titles={
+            f"{dataset}/{model}": model_title(dataset, model)
+            for dataset, models in MODELS_OF_DATASET.items()
+            for model in models
+        },
+    log:
+        "logs/figures/confusion_matrices.log",
+    conda:
+        "../envs/figures.yaml"
+    script:
+        "../scripts/plot_confusion_matrices.py"
+
+
+# The models whose failures are shown: each grid's best cell (chosen by best.json among every
+# cell's first-seed predictions), each VGG16 stage and each CIFAR-10 variant (first seed).
+FAILURE_GALLERIES = [
+    {
+        "dataset": dataset,
+        "predictions": expand(
+            "results/{dataset}/basic/{cell}/seed{seed}/test_predictions.npz",
+            dataset=dataset, cell=GRID_CELLS[dataset], seed=SEEDS[0],
+        ),
+        "best": f"results/{dataset}/basic/best.json",
+        "out": f"results/figures/{dataset}/basic/failures.png",
+        "title": f"{DATASET_NAMES[dataset]}: basic CNN, seed {SEEDS[0]}",
+        "label": "basic CNN, best grid cell",
+    }
+    for dataset in DATASET_NAMES
+] + [
+    {
+        "dataset": dataset,
+        "predictions": [f"results/{dataset}/{model}/seed{SEEDS[0]}/test_predictions.npz"],
+        "out": f"results/figures/{dataset}/{model}/failures.png",
+        "title": f"{model_title(dataset, model)}, seed {SEEDS[0]}",
+        "label": model,
+    }
+    for dataset, models in {"catsdogs": CATSDOGS_VGG16_STAGES, "cifar10": CIFAR10_VARIANTS}.items()
+    for model in models
+]
+
+
+rule plot_failure_galleries:
+    """The test images each selected model gets most confidently wrong, from its test
+    predictions and the test split's images."""
+    input:
+        predictions=[path for gallery in FAILURE_GALLERIES for path in gallery["predictions"]],
+        best=expand("results/{dataset}/basic/best.json", dataset=DATASET_NAMES),
+        test=list(TEST_DATA.values()),
+    output:
+        [
+            report(
+                gallery["out"],
+                caption="../report/failures.rst",
+                category=DATASET_NAMES[gallery["dataset"]],
+                subcategory="Failures",
+                labels={"model": gallery["label"], "figure": "most confident failures"},
+            )
+            for gallery in FAILURE_GALLERIES
+        ],
+    params:
+        code=code_version("plot_failures.py"),
+        dpi=FIGURE_SETTINGS["dpi"],
+        images=FIGURE_SETTINGS["failure_images"],
+        galleries=FAILURE_GALLERIES,
+        test_data={dataset: str(path) for dataset, path in TEST_DATA.items()},
+    log:
+        "logs/figures/failure_galleries.log",
+    conda:
+        "../envs/figures.yaml"
+    script:
+        "../scripts/plot_failures.py"
+
+
+rule plot_gradcam:
+    """Grad-CAM heat maps over a few test images, for the best cats/dogs basic CNN and each
+    VGG16 stage (first seed)."""
+    input:
+        **BEST_CATSDOGS_FIGURE_INPUT,
+        stages=expand(
+            "results/catsdogs/{stage}/seed{seed}/model.keras",
+            stage=CATSDOGS_VGG16_STAGES, seed=SEEDS[0],
+        ),
+        test=TEST_DATA["catsdogs"],
+    output:
+        report(
+            "results/figures/catsdogs/gradcam.png",
+            caption="../report/gradcam.rst",
+            category=DATASET_NAMES["catsdogs"],
+            subcategory="Visualisations",
+            labels={"figure": "Grad-CAM", "model": "basic CNN (best cell) and VGG16 stages"},
+        ),
+    params:
+        code=code_version("plot_gradcam.py"),
+        backend=KERAS_BACKEND,
+        dpi=FIGURE_SETTINGS["dpi"],
+        images=FIGURE_SETTINGS["gradcam_images"],
+        stage_names=[MODEL_NAMES[stage] for stage in CATSDOGS_VGG16_STAGES],
+        title=f"Cats vs dogs: where the models look (seed {SEEDS[0]})",
+    log:
+        "logs/figures/catsdogs/gradcam.log",
+    # A forward and a backward pass over a few images per model: one thread is plenty.
+    threads: 1
+    conda:
+        KERAS_ENV
+    script:
+        "../scripts/plot_gradcam.py"
+
+
 # Every figure the workflow draws; `rule all` asks for these.
 FIGURES = (
     expand("results/figures/{model}/curves.png", model=MODELS)
@@ -194,4 +318,7 @@ FIGURES = (
     + rules.plot_activations.output
     + rules.plot_filters.output
     + rules.plot_augmentation_samples.output
+    + rules.plot_confusion_matrices.output
+    + rules.plot_failure_galleries.output
+    + rules.plot_gradcam.output
 )

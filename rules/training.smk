@@ -9,8 +9,9 @@ localrules:
     select_best,
 
 
-# What `evaluate` reads for each dataset: its test split, and how to batch it.
+# What `evaluate` reads for each dataset: its test and validation splits, and how to batch them.
 TEST_DATA = {"catsdogs": PETIMAGES_ARRAYS["test"], "cifar10": rules.prepare_cifar10.output.test}
+VAL_DATA = {"catsdogs": PETIMAGES_ARRAYS["val"], "cifar10": rules.prepare_cifar10.output.val}
 EVALUATION_BATCH_SIZE = {
     "catsdogs": CATSDOGS_BASIC["batch_size"],
     "cifar10": CIFAR10_BASIC["batch_size"],
@@ -79,13 +80,18 @@ rule select_best:
 
 
 rule evaluate:
-    """Test loss and accuracy of one trained model, beside its final train/val accuracy."""
+    """Test loss, accuracy and per-class accuracy of one trained model, beside its final
+    train/val accuracy; and its probabilities for every test and validation image, which the
+    confusion matrices, the galleries of failures and the paired comparisons read."""
     input:
         model="results/{dataset}/{model}/seed{seed}/model.keras",
         history="results/{dataset}/{model}/seed{seed}/history.csv",
         test=lambda wildcards: TEST_DATA[wildcards.dataset],
+        val=lambda wildcards: VAL_DATA[wildcards.dataset],
     output:
-        "results/{dataset}/{model}/seed{seed}/metrics.json",
+        metrics="results/{dataset}/{model}/seed{seed}/metrics.json",
+        test_predictions="results/{dataset}/{model}/seed{seed}/test_predictions.npz",
+        val_predictions="results/{dataset}/{model}/seed{seed}/val_predictions.npz",
     params:
         backend=KERAS_BACKEND,
         batch_size=lambda wildcards: EVALUATION_BATCH_SIZE[wildcards.dataset],
@@ -94,7 +100,7 @@ rule evaluate:
         "logs/{dataset}/{model}/seed{seed}/evaluate.log",
     benchmark:
         "results/{dataset}/{model}/seed{seed}/evaluate_benchmark.tsv"
-    # One pass over the test split: mostly starting Python and the backend, which a second
+    # One pass over each of two small splits: mostly starting Python and the backend, which a second
     # thread does not speed up; one thread lets two evaluations (or a figure) run side by side.
     threads: 1
     conda:

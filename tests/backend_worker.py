@@ -5,6 +5,7 @@ Keras is first imported, so each backend gets its own process).
     python tests/backend_worker.py BACKEND check DIR    # load DIR's models, compare predictions
     python tests/backend_worker.py BACKEND ascent DIR   # filter ascent of DIR/tiny.keras
     python tests/backend_worker.py BACKEND augment DIR  # augmentation: compiled vs uncompiled
+    python tests/backend_worker.py BACKEND gradcam DIR  # Grad-CAM of DIR's cats/dogs models
 
 Prints one JSON line of findings; the test asserts on them.
 """
@@ -100,6 +101,23 @@ def ascent(folder: Path) -> dict:
     return {"activation_before_after": results}
 
 
+GRADCAM_MODELS = ("catsdogs_basic", "vgg16_frozen", "vgg16_augmented")
+
+
+def gradcam(folder: Path) -> dict:
+    """Grad-CAM of models saved by the other backend (the VGG16 ones through their nested
+    base), saved as gradcam-<backend>-<model>.npy."""
+    from cnnlab.visualize.gradcam import gradcam as heat_maps
+
+    findings = {}
+    for name in GRADCAM_MODELS:
+        model = load_model(folder / f"{name}.keras")
+        maps, classes, _ = heat_maps(model, images_for(model))
+        np.save(folder / f"gradcam-{BACKEND}-{name}.npy", maps)
+        findings[name] = {"classes": classes.tolist(), "max": float(maps.max()), "std": float(maps.std())}
+    return {"gradcam": findings}
+
+
 def save_tiny(folder: Path) -> None:
     keras.utils.set_random_seed(3)
     image = keras.Input((24, 24, 3), name="image")
@@ -141,7 +159,9 @@ if __name__ == "__main__":
         findings = save(FOLDER)
         save_tiny(FOLDER)
     else:
-        findings = {"check": check, "ascent": ascent, "augment": augment}[COMMAND](FOLDER)
+        findings = {"check": check, "ascent": ascent, "augment": augment, "gradcam": gradcam}[
+            COMMAND
+        ](FOLDER)
     findings["backend"] = keras.backend.backend()
     findings["tensorflow_imported"] = "tensorflow" in sys.modules
     print(json.dumps(findings))

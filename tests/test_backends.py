@@ -103,6 +103,25 @@ def test_filter_ascent_gives_the_same_pictures_on_both_backends(saved):
     assert raised >= 2, "too few live filters to compare the ascents"
 
 
+def test_gradcam_gives_the_same_heat_maps_on_both_backends(saved):
+    """The basic CNN and two VGG16 stages (last conv layer inside the nested base), saved under
+    TensorFlow: the same maps on both backends, and maps that show something."""
+    folder = saved / "tensorflow"
+    on_tensorflow = worker("tensorflow", "gradcam", folder)["gradcam"]
+    on_jax = worker("jax", "gradcam", folder)["gradcam"]
+    assert set(on_jax) == set(on_tensorflow) == {"catsdogs_basic", "vgg16_frozen", "vgg16_augmented"}
+    for name, found in on_jax.items():
+        assert found["classes"] == on_tensorflow[name]["classes"], name
+        maps = np.load(folder / f"gradcam-jax-{name}.npy")
+        np.testing.assert_allclose(
+            maps, np.load(folder / f"gradcam-tensorflow-{name}.npy"), atol=2e-3, err_msg=name
+        )
+        assert maps.shape == (4, 48, 48), name
+        # Neither empty nor constant: some pixels hot, some cold, in every image's map.
+        assert found["max"] > 0.5 and found["std"] > 0.05, (name, found)
+        assert np.all(maps.max(axis=(1, 2)) - maps.min(axis=(1, 2)) > 0.2), name
+
+
 @pytest.mark.workflow
 def test_the_demo_dag_runs_on_jax_without_tensorflow(tmp_path):
     """Every job of the demo DAG (data, training, evaluation, figures, summary) on the JAX

@@ -277,5 +277,5 @@ def test_a_read_only_results_folder_is_named_by_the_job_that_writes_there(tmp_pa
 
     monkeypatch.setattr("cnnlab.jobio.os.replace", read_only)
     with pytest.raises(OutputWriteError, match=rf"cannot write in {tmp_path / 'data'}: .* is on a read-only file system"):
-        save_npz(tmp_path / "data" / "val.npz", np.zeros((1, 32, 32, 3)), [0], ["cat"])
+        save_npz(tmp_path / "data" / "val.npz", np.zeros((1, 32, 32, 3)), [0], ["cat"], ["data_batch_1.bin#00000"])
     assert not (tmp_path / "data" / "val.npz").exists()

@@ -98,3 +98,23 @@ def test_the_validation_draw_depends_on_the_seed_only():
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other)
     assert len(np.intersect1d(first, rest)) == 0 and len(first) + len(rest) == len(labels)
+
+
+def test_every_image_is_named_by_its_batch_file_and_record(batches_dir, tmp_path):
+    """ids name where each image came from: validation images keep their data_batch origin, and
+    the named record holds exactly that image."""
+    out_paths = {split: tmp_path / f"{split}.npz" for split in ("train", "val", "test")}
+    cifar10.prepare_cifar10(batches_dir.parent, out_paths, validation_size=50, seed=4)
+    splits = {split: dict(np.load(path, allow_pickle=False)) for split, path in out_paths.items()}
+    batches = {
+        name: cifar10.read_batch(batches_dir / name)[0]
+        for name in (*cifar10.TRAIN_BATCHES, cifar10.TEST_BATCH)
+    }
+    every_id = np.concatenate([arrays["ids"] for arrays in splits.values()])
+    assert len(set(every_id.tolist())) == len(every_id) == TRAIN_IMAGES + TEST_IMAGES
+    assert splits["test"]["ids"][42] == "test_batch.bin#00042"
+    assert all(image_id.startswith("data_batch_") for image_id in splits["val"]["ids"])
+    for arrays in splits.values():
+        for image_id, image in zip(arrays["ids"], arrays["images"]):
+            batch_name, record = image_id.split("#")
+            np.testing.assert_array_equal(batches[batch_name][int(record)], image)

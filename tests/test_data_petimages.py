@@ -3,11 +3,13 @@
 import csv
 import filecmp
 
+import numpy as np
+
 import pytest
 from PIL import Image
 
 from cnnlab.data.extract import safe_extract
-from cnnlab.data.petimages import PetImagesError, clean_petimages, split_petimages
+from cnnlab.data.petimages import PetImagesError, clean_petimages, split_petimages, split_to_arrays
 from cnnlab.data.synthetic import PETIMAGES_JUNK, write_petimages_zip
 
 IMAGES_PER_CLASS = 6
@@ -162,3 +164,33 @@ def test_decompression_bombs_and_nested_files_are_dropped(tmp_path, monkeypatch)
     assert "decompression bomb" in rows["Dog/refused.jpg"][1]
     assert rows["Dog/extra/nested.jpg"] == ("dropped", "in a subfolder of the class folder")
     assert [p.name for p in (tmp_path / "clean/cat").iterdir()] == ["small.jpg"]
+
+
+def test_split_arrays_name_each_image_as_the_split_manifest_does(cleaned, tmp_path):
+    """The arrays' ids are the manifest's paths of that split, one per image, in array order,
+    and each names the file whose pixels sit at its place (labels agree with the folder)."""
+    folder, _, _ = cleaned
+    manifest = split(folder / "clean", tmp_path, images_per_class=8)
+    split_root = tmp_path / "split"
+    every_id = []
+    for name in ("train", "val", "test"):
+        split_to_arrays(split_root / name, tmp_path / f"{name}.npz")
+        with np.load(tmp_path / f"{name}.npz", allow_pickle=False) as arrays:
+            ids, labels, images = arrays["ids"], arrays["labels"], arrays["images"]
+        assert sorted(ids) == sorted(row["path"] for row in manifest if row["split"] == name)
+        for image_id, label, image in zip(ids, labels, images):
+            assert ["cat", "dog"][label] == image_id.split("/")[1]
+            with Image.open(split_root.parent / "split" / image_id) as on_disk:
+                np.testing.assert_array_equal(np.asarray(on_disk.convert("RGB")), image)
+        every_id += ids.tolist()
+    assert len(set(every_id)) == len(every_id) == len(manifest)
+
+
+def test_split_arrays_name_their_classes_in_the_models_label_order(cleaned, tmp_path):
+    from cnnlab.models.catsdogs import CLASS_NAMES
+
+    folder, _, _ = cleaned
+    split(folder / "clean", tmp_path, images_per_class=8)
+    split_to_arrays(tmp_path / "split" / "test", tmp_path / "test.npz")
+    with np.load(tmp_path / "test.npz", allow_pickle=False) as arrays:
+        assert arrays["class_names"].tolist() == CLASS_NAMES

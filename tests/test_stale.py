@@ -7,6 +7,7 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from PIL import Image
@@ -15,7 +16,8 @@ from conftest import DEMO_CONFIG, REPO, copy_workdir, run_snakemake
 
 FIGURE_RULES = {
     "plot_training_curves", "plot_grid_comparison", "plot_activations", "plot_filters",
-    "plot_augmentation_samples",
+    "plot_augmentation_samples", "plot_confusion_matrices", "plot_failure_galleries",
+    "plot_gradcam",
 }
 ALLOWED_RULES = FIGURE_RULES | {"summarize_results", "all"}
 # Plotting code a user might edit: a rule's script, and a package module the figures import.
@@ -28,16 +30,23 @@ def scheduled_rules(snakemake_output: str) -> set[str]:
 
 
 class edited:
-    """Append a comment to files, as a user's edit does; put the old content and file time back
-    after, so the shared demo run and the developer's tree are left as they were."""
+    """Append a comment to files, as a user's edit does (or replace `old` by `new` in them);
+    put the old content and file time back after, so the shared demo run and the developer's
+    tree are left as they were."""
 
-    def __init__(self, paths: list[Path]):
+    def __init__(self, paths: list[Path], old: str | None = None, new: str | None = None):
         self.saved = {path: (path.read_bytes(), os.stat(path)) for path in paths}
+        self.old, self.new = old, new
 
     def __enter__(self):
         for path in self.saved:
-            with open(path, "a") as file:
-                file.write("\n# edited by tests/test_stale.py\n")
+            if self.old is None:
+                with open(path, "a") as file:
+                    file.write("\n# edited by tests/test_stale.py\n")
+                continue
+            text = path.read_text()
+            assert self.old in text, f"{path} no longer holds {self.old!r}: update the test"
+            path.write_text(text.replace(self.old, self.new))
 
     def __exit__(self, *exc_info):
         for path, (content, status) in self.saved.items():
@@ -86,6 +95,30 @@ def test_a_figure_only_change_reruns_only_figure_and_table_jobs(demo_run, tmp_pa
 
 
 @pytest.mark.workflow
+def test_new_confusion_matrix_colours_redraw_only_the_prediction_figures(demo_run, tmp_path):
+    """The colour map of the confusion matrices changed: the two figure jobs that read the
+    predictions files redraw; nothing is re-evaluated, retrained or re-tabulated."""
+    workdir = copy_workdir(demo_run, tmp_path / "run")
+    matrix = workdir / "results" / "figures" / "catsdogs" / "vgg16_frozen" / "confusion_matrix.png"
+    with Image.open(matrix) as image:
+        before = np.asarray(image.convert("RGB"), dtype=float)
+
+    with edited([REPO / "cnnlab" / "prediction_plots.py"], '= "Blues"', '= "Greens"'):
+        ran = scheduled_rules(run_snakemake(workdir).stdout)
+        left = scheduled_rules(run_snakemake(workdir, "-n").stdout)
+
+    assert ran - {"all"} == {"plot_confusion_matrices", "plot_failure_galleries"}
+    assert left == set()
+    with Image.open(matrix) as image:
+        after = np.asarray(image.convert("RGB"), dtype=float)
+    # Where the cells were blue they are green now: more green than blue in the changed pixels.
+    changed = np.any(before != after, axis=2)
+    assert changed.mean() > 0.01
+    assert after[changed][:, 1].mean() > after[changed][:, 2].mean()
+    assert before[changed][:, 2].mean() > before[changed][:, 1].mean()
+
+
+@pytest.mark.workflow
 def test_a_model_change_retrains_exactly_what_depends_on_it(demo_run, tmp_path):
     workdir = copy_workdir(demo_run, tmp_path / "run")
     with edited([REPO / "cnnlab" / "models" / "cifar10.py"]):
@@ -101,6 +134,9 @@ def test_a_model_change_retrains_exactly_what_depends_on_it(demo_run, tmp_path):
         "plot_activations": 1,
         "plot_filters": 1,
         "plot_augmentation_samples": 1,
+        "plot_confusion_matrices": 1,
+        "plot_failure_galleries": 1,
+        "plot_gradcam": 1,
         "summarize_results": 1,
         "all": 1,
     }

@@ -25,6 +25,14 @@ BEST_CELLS = {"catsdogs/basic": "lr0.001_f32", "cifar10/basic": "lr0.001_f16"}
 REPORT_NUMBERS = {"catsdogs/basic": 0.709, "catsdogs/vgg16_frozen": 0.907, "cifar10/basic": 0.64}
 
 
+def per_class_of(model, test_accuracy):
+    """Per-class accuracies around the test accuracy: cats/dogs' two, CIFAR-10's first class
+    never tested (None), as metrics.json has them."""
+    if model.startswith("catsdogs/"):
+        return {"cat": test_accuracy - 0.05, "dog": test_accuracy + 0.05}
+    return {"airplane": None, "automobile": test_accuracy + 0.1, "bird": test_accuracy - 0.1}
+
+
 def write_inputs(tmp_path, results=RESULTS, best_cells=BEST_CELLS):
     """One run (seed 1) per model."""
     runs, metrics_paths, info_paths, best_paths = [], [], [], {}
@@ -35,6 +43,7 @@ def write_inputs(tmp_path, results=RESULTS, best_cells=BEST_CELLS):
         (folder / "metrics.json").write_text(json.dumps({
             "train_accuracy": train, "val_accuracy": val, "test_loss": test_loss,
             "test_accuracy": test_acc, "epochs": epochs, "n_test": 100,
+            "per_class_accuracy": per_class_of(model, test_acc),
         }))
         (folder / "train.json").write_text(json.dumps({
             "wall_time_seconds": seconds, "device": device, "epochs_run": epochs,
@@ -117,7 +126,7 @@ def test_a_null_report_number_is_a_dash_too(tmp_path):
 
 def test_markdown_and_html_show_every_model_with_rounded_numbers(tmp_path):
     outputs = summarize(tmp_path)
-    markdown = outputs["md"].read_text()
+    markdown = outputs["md"].read_text().split("## Per-class")[0]
     table_lines = [line for line in markdown.splitlines() if line.startswith("|")]
 
     assert len(table_lines) == 2 + len(RESULTS)  # heading, separator, a row per model
@@ -129,9 +138,24 @@ def test_markdown_and_html_show_every_model_with_rounded_numbers(tmp_path):
     assert "1.1 h" in inception_line  # 4000 s, readable
     best_line = next(line for line in table_lines if "lr0.001_f32" in line)
     assert "**best**" in best_line
-    html = outputs["html"].read_text()
+    html = outputs["html"].read_text().split("<h2>")[0]
     assert html.count("<tr") == 1 + len(RESULTS)
     assert html.count('class="best"') == len(BEST_CELLS)
+
+
+def test_per_class_accuracy_gets_a_table_per_data_set_beside_the_results(tmp_path):
+    outputs = summarize(tmp_path)
+    markdown = outputs["md"].read_text()
+    catsdogs = markdown.split("## Per-class test accuracy: catsdogs")[1].split("## ")[0]
+    assert "| model | cat | dog |" in catsdogs
+    vgg_line = next(line for line in catsdogs.splitlines() if "catsdogs/vgg16_frozen" in line)
+    assert vgg_line == "| catsdogs/vgg16_frozen | 0.825 | 0.925 |"
+    cifar = markdown.split("## Per-class test accuracy: cifar10")[1]
+    assert "| model | airplane | automobile | bird |" in cifar
+    assert f"| cifar10/inception | {NOT_APPLICABLE} | 0.610 | 0.410 |" in cifar
+    html = outputs["html"].read_text()
+    assert html.count("<h2>Per-class test accuracy") == 2
+    assert '<td class="text">catsdogs/vgg16_frozen</td><td class="number">0.825</td>' in html
 
 
 def test_a_report_number_for_an_unknown_model_is_refused(tmp_path):
@@ -165,6 +189,7 @@ def test_several_seeds_give_a_mean_sd_and_intervals(tmp_path):
         (folder / "metrics.json").write_text(json.dumps({
             "train_accuracy": 0.9, "val_accuracy": 0.7, "test_loss": 0.6,
             "test_accuracy": accuracy, "epochs": 6, "n_test": 600,
+            "per_class_accuracy": per_class_of(model, accuracy),
         }))
         (folder / "train.json").write_text(json.dumps({
             "wall_time_seconds": 10.0 * seed, "device": "CPU",
@@ -200,6 +225,8 @@ def test_several_seeds_give_a_mean_sd_and_intervals(tmp_path):
         line for line in (tmp_path / "s.md").read_text().splitlines() if model in line
     )
     assert f"[{mean - half:.3f}, {mean + half:.3f}]" in markdown_line
+    # Per class, too, the mean over the three seeds (cat: each seed's accuracy - 0.05).
+    assert f"| {model} | {mean - 0.05:.3f} | {mean + 0.05:.3f} |" in (tmp_path / "s.md").read_text()
 
 
 def test_one_seed_is_judged_by_the_test_sets_interval(tmp_path):

@@ -17,6 +17,7 @@ from PIL import Image
 from cnnlab.data.petimages import split_to_arrays
 from cnnlab.history import read_history
 from cnnlab.models import catsdogs, load_model
+from cnnlab.predictions import read_predictions
 from cnnlab.training.evaluation import evaluate_job
 from cnnlab.training.jobs import train_job
 from cnnlab.training.selection import select_best
@@ -325,14 +326,18 @@ def test_train_and_evaluate_basic_cell(split_dir, tmp_path):
         out / "model.keras",
         out / "history.csv",
         split_dir / "test.npz",
+        split_dir / "val.npz",
         4,
         tmp_path / "metrics.json",
+        tmp_path / "test_predictions.npz",
+        tmp_path / "val_predictions.npz",
         threads=2,
     )
     assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
     assert metrics["n_test"] == 8 and metrics["epochs"] == 3
     assert metrics["val_accuracy"] == read_history(out / "history.csv")[-1]["val_accuracy"]
     assert 0 <= metrics["test_accuracy"] <= 1 and np.isfinite(metrics["test_loss"])
+    assert read_predictions(tmp_path / "test_predictions.npz").accuracy == metrics["test_accuracy"]
 
 
 def test_a_backup_of_another_configuration_is_discarded(split_dir, tmp_path):
@@ -404,27 +409,49 @@ def brightness_classifier(weight: float, bias: float) -> keras.Model:
 
 
 def test_evaluation_scores_the_test_split_exactly(split_dir, tmp_path):
-    """Test accuracy and loss of a model whose predictions are known, computed independently
-    from the test split's own images: proves the split and the preprocessing evaluate uses."""
-    # Cats (label 0) are dark, their mean pixel 49.5 +- 0.5; dogs (1) bright, ~199.5. The
-    # threshold 7.76 / 40 * 255 = 49.5 calls about half the cats dogs.
-    weight, bias = 40.0, -7.76
+    """Test accuracy, loss and per-class accuracy of a model whose predictions are known,
+    computed independently from the test split's own images: proves the split and the
+    preprocessing evaluate uses, and that every number comes from those predictions."""
+    with np.load(split_dir / "test.npz") as arrays:
+        images, labels = arrays["images"], arrays["labels"].astype(np.float64)
+        ids = arrays["ids"]
+    brightness = images.mean(axis=(1, 2, 3)) / 255
+    # Cats (label 0) are dark, dogs (1) bright. The threshold sits between the second and the
+    # third darkest of the four test cats, so two cats are called dogs: accuracy 6/8 = 0.75,
+    # a number the fake history below never holds (nor does any simple fraction of it).
+    cats = np.sort(brightness[labels == 0])
+    assert len(cats) == 4 and cats[1] < cats[2]
+    weight = 40.0
+    bias = -weight * (cats[1] + cats[2]) / 2
     model_path = tmp_path / "model.keras"
     brightness_classifier(weight, bias).save(model_path)
     history = tmp_path / "history.csv"
-    history.write_text("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,0.7,0.5,0.7\n")
+    history.write_text("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,0.7,0.625,0.65\n")
 
-    metrics = evaluate_job(model_path, history, split_dir / "test.npz", 3, tmp_path / "m.json", 2)
+    metrics = evaluate_job(
+        model_path, history, split_dir / "test.npz", split_dir / "val.npz", 3,
+        tmp_path / "m.json", tmp_path / "test_predictions.npz", tmp_path / "val_predictions.npz", 2,
+    )
 
-    with np.load(split_dir / "test.npz") as arrays:
-        images, labels = arrays["images"], arrays["labels"].astype(np.float64)
-    probability = 1 / (1 + np.exp(-(weight * images.mean(axis=(1, 2, 3)) / 255 + bias)))
+    probability = 1 / (1 + np.exp(-(weight * brightness + bias)))
     expected_accuracy = np.mean((probability > 0.5) == labels)
     expected_loss = -np.mean(labels * np.log(probability) + (1 - labels) * np.log(1 - probability))
-    assert 0 < expected_accuracy < 1, "the model should get some images wrong, or it proves little"
+    assert expected_accuracy == 0.75
+    assert expected_accuracy not in {0.5, 0.7, 0.625, 0.65}  # the history's numbers
     assert metrics["n_test"] == len(labels) == 8
     assert metrics["test_accuracy"] == pytest.approx(expected_accuracy, abs=1e-9)
     assert metrics["test_loss"] == pytest.approx(expected_loss, rel=1e-4)  # float32 against float64
+    assert metrics["per_class_accuracy"] == {"cat": 0.5, "dog": 1.0}
+    assert (metrics["train_accuracy"], metrics["val_accuracy"]) == (0.5, 0.625)
+    # The per-image file holds the same predictions, each under its image's id.
+    predictions = read_predictions(tmp_path / "test_predictions.npz")
+    assert predictions.ids.tolist() == ids.tolist()
+    assert predictions.labels.tolist() == labels.astype(int).tolist()
+    assert predictions.class_names.tolist() == ["cat", "dog"]
+    np.testing.assert_allclose(predictions.probabilities[:, 1], probability, atol=1e-4)
+    np.testing.assert_allclose(predictions.probabilities.sum(axis=1), 1, rtol=1e-6)
+    val = read_predictions(tmp_path / "val_predictions.npz")
+    assert len(val.ids) == 8 and all(image_id.startswith("val/") for image_id in val.ids)
 
 
 def test_the_frozen_fast_path_trains_as_the_whole_model_would(split_dir, tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlab.plots import save_figure
+from cnnlab.plots import save_figure, selected_cell_path
 from cnnlab.visualize import activations, augmentation, filters, images
 
 IMAGE_SIZE = (24, 24)
@@ -101,10 +101,10 @@ def test_conv_activations_give_every_conv_layers_channels():
 def test_the_model_best_json_selects_is_the_one_loaded(tmp_path):
     paths, best = write_grid_models(tmp_path, selected="lr0.001_f32")
 
-    assert activations.best_model_path(paths, best) == paths[1]
+    assert selected_cell_path(paths, best) == paths[1]
     best.write_text(json.dumps({"cell": "lr0.1_f8"}))
     with pytest.raises(ValueError, match="lr0.1_f8.*rerun select_best"):
-        activations.best_model_path(paths, best)
+        selected_cell_path(paths, best)
 
 
 def test_activations_and_filters_figures_from_saved_models(tmp_path):

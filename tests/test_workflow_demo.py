@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -210,3 +211,67 @@ def test_summary_rows_are_the_models_own_metrics_and_best_marks_match_best_json(
     # Each grid has its one best row.
     marked = sorted(row["model"] for row in rows if row["best_of_grid"] == "yes")
     assert marked == sorted(f"{grid}/{cell}" for grid, cell in best_cells.items())
+
+
+# ------------------------------------------------------------------ per-image predictions
+
+
+def runs_of(demo_run):
+    """Every run folder the demo evaluated (those with a metrics.json)."""
+    return sorted(path.parent for path in (demo_run / "results").rglob("metrics.json"))
+
+
+def test_every_run_has_test_and_validation_predictions_that_match_its_metrics(demo_run):
+    from cnnlab.predictions import read_predictions
+
+    runs = runs_of(demo_run)
+    assert len(runs) == 13
+    for run in runs:
+        metrics = read_json(run / "metrics.json")
+        test = read_predictions(run / "test_predictions.npz")
+        val = read_predictions(run / "val_predictions.npz")
+        # The very numbers: metrics.json is computed from these predictions.
+        assert test.accuracy == metrics["test_accuracy"], run
+        assert len(test.labels) == metrics["n_test"], run
+        for label, name in enumerate(test.class_names):
+            assert np.mean(test.correct[test.labels == label]) == metrics["per_class_accuracy"][name]
+        # Validation images are other images than the test split's.
+        assert not set(val.ids.tolist()) & set(test.ids.tolist()), run
+
+
+def test_two_models_of_a_data_set_scored_the_same_images_in_the_same_order(demo_run):
+    from cnnlab.predictions import read_predictions
+
+    results = demo_run / "results"
+    config = demo_config()
+    for dataset, second, id_form in (
+        ("catsdogs", "vgg16_frozen", r"test/(cat|dog)/[^/]+\.jpg"),
+        ("cifar10", "residual", r"test_batch\.bin#\d{5}"),
+    ):
+        first = "basic/" + min(grid_cells(config[dataset]["basic"]))
+        one = read_predictions(results / dataset / first / "seed1337" / "test_predictions.npz")
+        other = read_predictions(results / dataset / second / "seed1337" / "test_predictions.npz")
+        assert one.ids.tolist() == other.ids.tolist()
+        np.testing.assert_array_equal(one.labels, other.labels)
+        assert all(re.fullmatch(id_form, image_id) for image_id in one.ids), one.ids[:3]
+    # The cats/dogs ids are the split manifest's test paths, every one of them.
+    with open(results / "data" / "petimages" / "split_manifest.csv") as handle:
+        manifest = {row["path"] for row in csv.DictReader(handle) if row["split"] == "test"}
+    catsdogs = read_predictions(results / "catsdogs" / "vgg16_frozen" / "seed1337" / "test_predictions.npz")
+    assert set(catsdogs.ids.tolist()) == manifest
+
+
+def test_the_prediction_figures_are_drawn_for_every_model(demo_run):
+    from PIL import Image
+
+    figures = demo_run / "results" / "figures"
+    matrices = sorted(figures.rglob("confusion_matrix.png"))
+    assert len(matrices) == 13
+    galleries = {path.parent.relative_to(figures).as_posix() for path in figures.rglob("failures.png")}
+    assert galleries == {
+        "catsdogs/basic", "catsdogs/vgg16_frozen", "catsdogs/vgg16_finetune",
+        "catsdogs/vgg16_augmented", "cifar10/basic", "cifar10/inception", "cifar10/residual",
+    }
+    for path in [*matrices, figures / "catsdogs" / "gradcam.png"]:
+        with Image.open(path) as image:
+            assert np.asarray(image.convert("L")).std() > 10, path  # not a blank page

@@ -94,16 +94,29 @@ def layout_problem(raw_dir, subject=None):
     return None
 
 
+def record_ids(batch_name, count):
+    """The ids of a batch file's records: `test_batch.bin#00042` is record 42 of test_batch.bin."""
+    return np.array([f"{batch_name}#{index:05d}" for index in range(count)], dtype=str)
+
+
 def load_cifar10(raw_dir):
-    """{"train": (images, labels), "test": (images, labels)} and the class names."""
+    """{"train": (images, labels, ids), "test": (images, labels, ids)} and the class names.
+
+    An image's id names its batch file and record (`record_ids`), so a validation image drawn
+    from the training batches keeps its origin, and runs can be matched image by image."""
     batches_dir = find_batches_dir(raw_dir)
     missing = _missing_files(batches_dir)
     if missing:
         raise CifarFormatError(f"{batches_dir}: missing {', '.join(missing)}")
     train = [read_batch(batches_dir / name) for name in TRAIN_BATCHES]
+    test_images, test_labels = read_batch(batches_dir / TEST_BATCH)
     splits = {
-        "train": (np.concatenate([images for images, _ in train]), np.concatenate([labels for _, labels in train])),
-        "test": read_batch(batches_dir / TEST_BATCH),
+        "train": (
+            np.concatenate([images for images, _ in train]),
+            np.concatenate([labels for _, labels in train]),
+            np.concatenate([record_ids(name, len(labels)) for name, (_, labels) in zip(TRAIN_BATCHES, train)]),
+        ),
+        "test": (test_images, test_labels, record_ids(TEST_BATCH, len(test_labels))),
     }
     return splits, read_class_names(batches_dir / META_FILE)
 
@@ -128,14 +141,16 @@ def stratified_split(labels, size, seed):
     return chosen, np.setdiff1d(np.arange(len(labels)), chosen)
 
 
-def save_npz(path, images, labels, class_names):
-    """Write one split; class names as a fixed-width str array, so loading needs no pickle."""
+def save_npz(path, images, labels, class_names, ids):
+    """Write one split; class names and image ids as fixed-width str arrays, so loading needs
+    no pickle."""
     with atomic_output(path) as partial, open(partial, "wb") as file:
         np.savez(
             file,
             images=np.ascontiguousarray(images, dtype=np.uint8),
             labels=np.asarray(labels, dtype=np.int64),
             class_names=np.asarray(class_names, dtype=str),
+            ids=np.asarray(ids, dtype=str),
         )
 
 
@@ -143,15 +158,15 @@ def prepare_cifar10(raw_dir, out_paths, validation_size, seed):
     """Parse the extracted archive and write train/val/test .npz files (`out_paths` keys);
     the validation split is a seeded, stratified draw from the training batches."""
     splits, class_names = load_cifar10(raw_dir)
-    train_images, train_labels = splits["train"]
+    train_images, train_labels, train_ids = splits["train"]
     val_index, train_index = stratified_split(train_labels, validation_size, seed)
     arrays = {
-        "train": (train_images[train_index], train_labels[train_index]),
-        "val": (train_images[val_index], train_labels[val_index]),
+        "train": (train_images[train_index], train_labels[train_index], train_ids[train_index]),
+        "val": (train_images[val_index], train_labels[val_index], train_ids[val_index]),
         "test": splits["test"],
     }
-    for split, (images, labels) in arrays.items():
-        save_npz(out_paths[split], images, labels, class_names)
+    for split, (images, labels, ids) in arrays.items():
+        save_npz(out_paths[split], images, labels, class_names, ids)
         per_class = np.bincount(labels, minlength=NUM_CLASSES)
         log.info("%s: %d images, per class %s -> %s", split, len(labels), per_class.tolist(), out_paths[split])
     log.info("Classes: %s", ", ".join(class_names))

@@ -391,14 +391,17 @@ def split_petimages(clean_dir, split_dirs, manifest_path, images_per_class, rati
 
 def split_to_arrays(split_dir, out_path):
     """Decode one split folder (cat/ and dog/ of training-size JPEGs) into `out_path`, an .npz
-    of `images` (N, H, W, 3) uint8 and `labels` (N,) uint8 (0 = cat, 1 = dog), class by class
-    and file name by file name.
+    of `images` (N, H, W, 3) uint8, `labels` (N,) uint8 (0 = cat, 1 = dog), `ids` (N,) str and
+    `class_names` ("cat", "dog"), class by class and file name by file name, as CIFAR-10's are.
+
+    An image's id is its path as the split manifest names it (`test/cat/1234.jpg`), so
+    per-image predictions can be traced back to the file and matched between runs.
 
     Pillow decodes here, the decoder cleaning checked every image with: an image kept by
     cleaning is an image training can read. Training then never decodes a JPEG again.
     """
     split_dir = Path(split_dir)
-    images, labels = [], []
+    images, labels, ids = [], [], []
     for label, class_name in enumerate(CLASS_FOLDERS.values()):
         class_dir = split_dir / class_name
         if not class_dir.is_dir():
@@ -407,6 +410,7 @@ def split_to_arrays(split_dir, out_path):
             with Image.open(path) as image:
                 images.append(np.asarray(image.convert("RGB"), dtype=np.uint8))
             labels.append(label)
+            ids.append(f"{split_dir.name}/{class_name}/{path.name}")
     if not images:
         raise PetImagesError(f"{split_dir} holds no images: rerun the split_petimages job")
     shapes = collections.Counter(image.shape for image in images)
@@ -416,7 +420,13 @@ def split_to_arrays(split_dir, out_path):
             "to data.petimages.image_size: rerun clean_petimages and split_petimages"
         )
     with atomic_output(out_path) as partial:
-        np.savez(partial, images=np.stack(images), labels=np.asarray(labels, dtype=np.uint8))
+        np.savez(
+            partial,
+            images=np.stack(images),
+            labels=np.asarray(labels, dtype=np.uint8),
+            ids=np.asarray(ids, dtype=str),
+            class_names=np.asarray(list(CLASS_FOLDERS.values()), dtype=str),
+        )
     counts = collections.Counter(labels)
     log.info(
         "%s: %d images of %s; per class %s", out_path, len(images), images[0].shape,

@@ -97,6 +97,19 @@ def read_arrays(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         return arrays["images"], arrays["labels"]
 
 
+def read_identities(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, class_names) of a split's .npz file: each image's name in its split, in array
+    order, and the name of each label."""
+    with np.load(path, allow_pickle=False) as arrays:
+        missing = {"ids", "class_names"} - set(arrays.files)
+        if missing:
+            raise ValueError(
+                f"{path} lacks {sorted(missing)}, written by an older version of the data stage: "
+                "rerun the job that writes it (snakemake --forcerun on that file)"
+            )
+        return arrays["ids"], arrays["class_names"]
+
+
 def load_split(
     path: str | os.PathLike,
     batch_size: int,

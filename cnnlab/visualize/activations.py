@@ -3,32 +3,12 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import keras
 import numpy as np
 
-from cnnlab.jobio import read_json
-from cnnlab.plots import feature_maps_figure
+from cnnlab.plots import feature_maps_figure, selected_cell_path
 from cnnlab.visualize.images import load_image, pick_image
-
-
-def best_model_path(model_paths: list[str | os.PathLike], best_path: str | os.PathLike) -> Path:
-    """Of every grid cell's model (one seed's), the one best.json selects ("cell" names the
-    folder).
-
-    The rule takes every cell's model as input, so the DAG is fixed before training; the choice
-    among them is made here, from the file.
-    """
-    selected_cell = read_json(best_path)["cell"]
-    # Each model lives in <cell>/seed<n>/model.keras.
-    by_cell = {Path(path).parent.parent.name: Path(path) for path in model_paths}
-    if selected_cell not in by_cell:
-        raise ValueError(
-            f"{best_path} selects the cell '{selected_cell}', but the models given are those of "
-            f"{sorted(by_cell)}; rerun select_best after changing the grid"
-        )
-    return by_cell[selected_cell]
 
 
 def conv_layers(model: keras.Model) -> list[keras.layers.Layer]:
@@ -64,7 +44,7 @@ def load_best_model(model_paths: list[str | os.PathLike], best_path: str | os.Pa
     """The selected grid cell's model (inference only: not compiled)."""
     from cnnlab.models import load_model  # registers the workflow's custom layers
 
-    return load_model(best_model_path(model_paths, best_path), compile=False)
+    return load_model(selected_cell_path(model_paths, best_path), compile=False)
 
 
 def activations_figure(
