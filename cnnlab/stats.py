@@ -152,7 +152,7 @@ def paired_comparison(a, b, labels: tuple[str, str] = ("A", "B")) -> dict:
     """Two runs' predictions on the same images (`cnnlab.predictions.Predictions`: `ids`,
     `labels`, `correct`), matched image by image through their ids.
 
-    Returns {"test": "mcnemar", "n": images, "both_right", "only_a_right", "only_b_right",
+    Returns {"test": "mcnemar", "a": A's label, "b": B's, "n": images, "both_right", "only_a_right", "only_b_right",
     "both_wrong", "a_accuracy", "b_accuracy", "difference": b - a, "p_value": McNemar's exact}.
     Raises PairingError, naming a few images, when the two id sets differ or one image carries
     two labels: then the runs did not score the same images and cannot be paired.
@@ -188,6 +188,8 @@ def paired_comparison(a, b, labels: tuple[str, str] = ("A", "B")) -> dict:
     n = len(a_correct)
     return {
         "test": "mcnemar",
+        "a": a_label,
+        "b": b_label,
         "n": n,
         **counts,
         "a_accuracy": (counts["both_right"] + counts["only_a_right"]) / n,
