@@ -467,7 +467,7 @@ def section_notes(row: dict) -> list[str]:
     if row["mcnemar_by_seed"] and row["test"] != "mcnemar":
         notes.append(f"McNemar per pair of runs: {row['mcnemar_by_seed']}.")
     elif row["mcnemar_by_seed"]:
-        notes.append(f"Images: {row['mcnemar_by_seed']}.")
+        notes.append(f"Image by image: {row['mcnemar_by_seed']}.")
     return notes
 
 
