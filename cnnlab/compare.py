@@ -7,9 +7,10 @@ RESULTS_B are the workflow's `results/` folders (or copies of them), laid out as
 `<data set>/<model>/seed<seed>/metrics.json` with `history.csv` beside it (and, from
 evaluations that keep them, `test_predictions.npz`: each test image's label and predicted
 probabilities); a model trained before seeds existed (`<data set>/<model>/metrics.json`)
-counts as one seed. Models found in both are compared; those in one only are listed. Written into --out (default `comparison/`):
-`comparison.md`, `comparison.html` (self-contained: figures embedded), `comparison.csv`, and
-`figures/<data set>/<model>.png`, each model's validation-accuracy curves of both runs.
+counts as one seed. Models found in both are compared; those in one only are listed. Written
+into --out (default `comparison/`): `comparison.md`, `comparison.html` (self-contained:
+figures embedded), `comparison.csv`, and `figures/<data set>/<model>.png`, each model's
+validation-accuracy curves of both runs.
 
 How to read the table, one row per model:
 
@@ -199,7 +200,9 @@ def side_values(side: str, model: str, seeds: list[SeedResult], results: Path) -
     }
 
 
-def run_pairs(a_seeds: list[SeedResult], b_seeds: list[SeedResult]) -> list[tuple[SeedResult, SeedResult]]:
+def run_pairs(
+    a_seeds: list[SeedResult], b_seeds: list[SeedResult]
+) -> list[tuple[SeedResult, SeedResult]]:
     """The runs of A and B that can be set image by image against each other: the one run of
     each side, or, with several, the runs of the same seed number."""
     if len(a_seeds) == len(b_seeds) == 1:
@@ -209,7 +212,9 @@ def run_pairs(a_seeds: list[SeedResult], b_seeds: list[SeedResult]) -> list[tupl
 
 
 def seed_list(seeds: list[SeedResult]) -> str:
-    return ", ".join("none (no seed folder)" if seed.seed is None else str(seed.seed) for seed in seeds)
+    return ", ".join(
+        "none (no seed folder)" if seed.seed is None else str(seed.seed) for seed in seeds
+    )
 
 
 def paired_tests(
@@ -242,7 +247,8 @@ def paired_tests(
         results.append({"seed": a.seed if a.seed == b.seed else None, **pair})
     if reasons:
         # All or nothing: a test over some pairs only would mix paired and unpaired evidence.
-        return [], f"unpaired: {reasons[0]}" + (f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else "")
+        more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
+        return [], f"unpaired: {reasons[0]}{more}"
     sizes = sorted({pair["n"] for pair in results})
     runs = "the run pair" if len(results) == 1 else f"each of {len(results)} run pairs (same seed)"
     return results, (
@@ -361,7 +367,9 @@ def display_cells(row: dict) -> dict[str, str]:
     return cells
 
 
-TEST_NAMES = {"welch": "Welch, seeds", "mcnemar": "McNemar, paired", "two-proportion": "two-proportion, unpaired"}
+TEST_NAMES = {
+    "welch": "Welch, seeds", "mcnemar": "McNemar, paired", "two-proportion": "two-proportion, unpaired",
+}
 
 
 def headings(labels: tuple[str, str]) -> list[str]:

@@ -150,7 +150,8 @@ def selection_verdict(best: dict) -> str:
         runs = "runs differ" if separation["runs_differ"] else "runs within noise"
         verdict = f"1 seed, cells not comparable; {runs}"
     else:
-        verdict = ("separable" if separation["exceeds_noise"] else "not separable") + " from the noise"
+        separable = "separable" if separation["exceeds_noise"] else "not separable"
+        verdict = f"{separable} from the noise"
     return (
         f"selected leads {best['runner_up']} by {best['margin']:+.3f}: {verdict} "
         f"({separation['test']}, p = {separation['p_value']:.2g})"

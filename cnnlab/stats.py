@@ -152,8 +152,9 @@ def paired_comparison(a, b, labels: tuple[str, str] = ("A", "B")) -> dict:
     """Two runs' predictions on the same images (`cnnlab.predictions.Predictions`: `ids`,
     `labels`, `correct`), matched image by image through their ids.
 
-    Returns {"test": "mcnemar", "a": A's label, "b": B's, "n": images, "both_right", "only_a_right", "only_b_right",
-    "both_wrong", "a_accuracy", "b_accuracy", "difference": b - a, "p_value": McNemar's exact}.
+    Returns {"test": "mcnemar", "a": A's label, "b": B's, "n": images, "both_right",
+    "only_a_right", "only_b_right", "both_wrong", "a_accuracy", "b_accuracy", "difference":
+    b - a, "p_value": McNemar's exact}.
     Raises PairingError, naming a few images, when the two id sets differ or one image carries
     two labels: then the runs did not score the same images and cannot be paired.
     """
@@ -359,7 +360,9 @@ def difference_from_report(
     ours, k = summary["mean"], summary["n"]
     _check_accuracy(ours, our_n)
     difference = ours - report_accuracy
-    test_sets_variance = ours * (1 - ours) / our_n + report_accuracy * (1 - report_accuracy) / report_n
+    test_sets_variance = (
+        ours * (1 - ours) / our_n + report_accuracy * (1 - report_accuracy) / report_n
+    )
     seed_noise_measured = k >= 2
     seed_variance = summary["sd"] ** 2 * (1 / k + 1) if seed_noise_measured else 0.0
     variance = test_sets_variance + seed_variance
@@ -387,7 +390,8 @@ def difference_from_report(
     else:
         exceeds_noise, runs_differ = None, beyond
         verdict = "runs differ; 1 seed" if beyond else "runs within test-set noise; 1 seed"
-        noise = f"both test sets ({our_n} and {report_n} images) only: one seed measures no seed noise"
+        noise = (f"both test sets ({our_n} and {report_n} images) only: one seed measures no "
+                 "seed noise")
     explanation = (
         f"ours - report = {difference:+.3f}, {confidence:.0%} interval "
         f"[{interval[0]:+.3f}, {interval[1]:+.3f}], p = {p_value:.3g}, counting {noise}."

@@ -227,7 +227,10 @@ REPORT_COLUMNS = (
 
 
 def compared_with_report(
-    test_accuracies: list[float], n_test: int, report_accuracy: float | None, report_n_test: int | None
+    test_accuracies: list[float],
+    n_test: int,
+    report_accuracy: float | None,
+    report_n_test: int | None,
 ) -> dict:
     """The report's number beside ours: the difference ours - report, its 95% interval and
     p-value counting both test sets' noise (and the seeds', where there are several), and the

@@ -138,9 +138,10 @@ def _separation(best: dict, runner_up: dict | None, predictions: dict) -> dict:
     (`cnnlab.stats.difference_verdict`). Each seed both cells ran gets its McNemar test."""
     if runner_up is None:
         return {"runner_up": None, "margin": None, "separation": None}
+    common_seeds = {run["seed"] for run in best["runs"]} & {run["seed"] for run in runner_up["runs"]}
     pairs = [
         {"seed": seed, **_paired(runner_up["cell"], best["cell"], seed, predictions)}
-        for seed in sorted({run["seed"] for run in best["runs"]} & {run["seed"] for run in runner_up["runs"]})
+        for seed in sorted(common_seeds)
     ]
     # B is the best cell, A the runner-up: the difference is the best cell's lead.
     verdict = difference_verdict(
