@@ -70,6 +70,7 @@ SCRIPT_MODULES: dict[str, list[str]] = {
     "select_best.py": [
         *_JOBIO,
         "cnnlab/history.py",
+        "cnnlab/predictions.py",
         "cnnlab/stats.py",
         "cnnlab/training/__init__.py",
         "cnnlab/training/selection.py",

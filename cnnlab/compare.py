@@ -4,11 +4,13 @@
 
 What `dvc metrics diff` and `dvc plots diff` show, plus the statistics they lack. RESULTS_A and
 RESULTS_B are the workflow's `results/` folders (or copies of them), laid out as
-`<data set>/<model>/seed<seed>/metrics.json` with `history.csv` beside it; a model trained
-before seeds existed (`<data set>/<model>/metrics.json`) counts as one seed. Models found in
-both are compared; those in one only are listed. Written into --out (default `comparison/`):
-`comparison.md`, `comparison.html` (self-contained: figures embedded), `comparison.csv`, and
-`figures/<data set>/<model>.png`, each model's validation-accuracy curves of both runs.
+`<data set>/<model>/seed<seed>/metrics.json` with `history.csv` beside it (and, from
+evaluations that keep them, `test_predictions.npz`: each test image's label and predicted
+probabilities); a model trained before seeds existed (`<data set>/<model>/metrics.json`)
+counts as one seed. Models found in both are compared; those in one only are listed. Written
+into --out (default `comparison/`): `comparison.md`, `comparison.html` (self-contained:
+figures embedded), `comparison.csv`, and `figures/<data set>/<model>.png`, each model's
+validation-accuracy curves of both runs.
 
 How to read the table, one row per model:
 
@@ -20,11 +22,19 @@ How to read the table, one row per model:
 * **t 95%**: with several seeds, the confidence interval of the mean over seeds (Student t):
   the training seed's noise. A dash for a single seed, whose spread is unknown.
 * **B − A**: the difference of the mean test accuracies.
-* **p**: the two-sided p-value of that difference, by Welch's t-test over seeds where both runs
-  have several, else by a two-proportion z-test on the test images (which sees the test set's
-  noise only, and is conservative when both runs used the same images).
-* **beyond noise**: "yes" when p < 0.05. A "no" does not show the runs are equal, only that
-  these numbers cannot tell them apart.
+* **p**: the two-sided p-value of that difference, by Welch's t-test over seeds where both
+  sides have several; else, with one run per side, by McNemar's exact test when both runs
+  kept predictions of the same test images (paired: it counts the images one gets right and
+  the other wrong), else by a two-proportion z-test on the test images (unpaired: conservative
+  when both runs used the same images). Both see only the test set's noise.
+* **verdict**: with several seeds per side, "yes" when p < 0.05 (the configurations differ
+  beyond the noise), "no" otherwise, which does not show they are equal, only that these
+  numbers cannot tell them apart. With one seed on a side the seed-to-seed noise is unmeasured:
+  the verdict says so, and says only whether *these runs* differ on the test images; a
+  difference of configurations (backends, settings) needs about 3 seeds per side.
+
+With several seeds on both sides and predictions kept, each pair of runs with the same seed
+number also gets its McNemar test, listed under the model's heading.
 """
 
 from __future__ import annotations
@@ -42,7 +52,15 @@ from pathlib import Path
 
 from cnnlab.jobio import read_json
 from cnnlab.plots import runs_comparison_figure, save_figure
-from cnnlab.stats import difference_verdict, seed_summary, wilson_interval
+from cnnlab.predictions import read_predictions
+from cnnlab.stats import (
+    SEEDS_PER_SIDE_NEEDED,
+    PairingError,
+    difference_verdict,
+    paired_comparison,
+    seed_summary,
+    wilson_interval,
+)
 from cnnlab.summary import NOT_APPLICABLE, html_table_page, required, write_text
 
 CONFIDENCE = 0.95
@@ -66,15 +84,18 @@ COLUMNS = [
     ("b_t_interval", "{b} t 95%"),
     ("difference", "{b} − {a}"),
     ("p_value", "p (test)"),
-    ("exceeds_noise", "beyond noise"),
+    ("verdict", "verdict"),
 ]
 # Raw values for programs: every number its own column, intervals as low and high.
 CSV_COLUMNS = [
     "model",
     *[f"{side}_{name}" for side in "ab" for name in (
         "seeds", "n_test", "mean", "sd", "wilson_low", "wilson_high", "t_low", "t_high")],
-    "difference", "test", "p_value", "exceeds_noise", "explanation",
+    "difference", "test", "paired", "n_paired", "p_value", "seed_noise_measured", "seeds_needed",
+    "exceeds_noise", "runs_differ", "verdict", "pairing", "mcnemar_by_seed", "explanation",
 ]
+PREDICTIONS_FILE = "test_predictions.npz"
+TEXT_COLUMNS = {"model", "verdict"}  # left-aligned in the HTML table
 
 
 class ComparisonError(ValueError):
@@ -83,9 +104,11 @@ class ComparisonError(ValueError):
 
 @dataclass
 class SeedResult:
+    seed: int | None  # None: a run from before seed folders
     test_accuracy: float
     n_test: int
     history_path: Path
+    predictions_path: Path | None  # None: the evaluation kept no per-image predictions
 
 
 @dataclass
@@ -99,7 +122,7 @@ class Comparison:
     ignored: list[Path] = field(default_factory=list)
 
 
-def read_seed(metrics_path: Path) -> SeedResult:
+def read_seed(metrics_path: Path, seed: int | None) -> SeedResult:
     try:
         metrics = read_json(metrics_path)
     except json.JSONDecodeError as error:
@@ -112,10 +135,13 @@ def read_seed(metrics_path: Path) -> SeedResult:
             f"{history_path} is missing: a trained model's folder holds the history.csv its "
             f"training wrote beside metrics.json ({LAYOUT}); copy it along with the results"
         )
+    predictions_path = metrics_path.with_name(PREDICTIONS_FILE)
     return SeedResult(
+        seed=seed,
         test_accuracy=float(required(metrics, "test_accuracy", metrics_path)),
         n_test=int(required(metrics, "n_test", metrics_path)),
         history_path=history_path,
+        predictions_path=predictions_path if predictions_path.is_file() else None,
     )
 
 
@@ -141,7 +167,7 @@ def find_models(results: Path) -> tuple[dict[str, list[SeedResult]], list[Path]]
             # A model retrained with seeds after an older run: the seed folders are the new run.
             ignored.append(paths.pop(None))
         # Sortable: None (an old-layout run) is now a model's only seed, or absent.
-        models[model] = [read_seed(paths[seed]) for seed in sorted(paths)]
+        models[model] = [read_seed(paths[seed], seed) for seed in sorted(paths)]
     return models, ignored
 
 
@@ -174,10 +200,91 @@ def side_values(side: str, model: str, seeds: list[SeedResult], results: Path) -
     }
 
 
+def run_pairs(
+    a_seeds: list[SeedResult], b_seeds: list[SeedResult]
+) -> list[tuple[SeedResult, SeedResult]]:
+    """The runs of A and B that can be set image by image against each other: the one run of
+    each side, or, with several, the runs of the same seed number."""
+    if len(a_seeds) == len(b_seeds) == 1:
+        return [(a_seeds[0], b_seeds[0])]
+    b_by_seed = {seed.seed: seed for seed in b_seeds}
+    return [(a, b_by_seed[a.seed]) for a in a_seeds if a.seed in b_by_seed]
+
+
+def seed_list(seeds: list[SeedResult]) -> str:
+    return ", ".join(
+        "none (no seed folder)" if seed.seed is None else str(seed.seed) for seed in seeds
+    )
+
+
+def paired_tests(
+    a_seeds: list[SeedResult], b_seeds: list[SeedResult], labels: tuple[str, str]
+) -> tuple[list[dict], str]:
+    """McNemar's test of each pair of runs that kept predictions of the same test images, and a
+    sentence on the pairing: what was paired, or why nothing was."""
+    pairs = run_pairs(a_seeds, b_seeds)
+    if not pairs:
+        return [], (
+            f"unpaired: {labels[0]}'s runs (seeds {seed_list(a_seeds)}) and {labels[1]}'s (seeds "
+            f"{seed_list(b_seeds)}) share no seed number to pair them by"
+        )
+    results, reasons = [], []
+    for a, b in pairs:
+        missing = [
+            f"{label}'s {seed.history_path.parent} has no {PREDICTIONS_FILE}"
+            for label, seed in zip(labels, (a, b)) if seed.predictions_path is None
+        ]
+        if missing:
+            reasons += missing
+            continue
+        try:
+            pair = paired_comparison(
+                read_predictions(a.predictions_path), read_predictions(b.predictions_path), labels
+            )
+        except PairingError as error:
+            reasons.append(str(error))
+            continue
+        results.append({"seed": a.seed if a.seed == b.seed else None, **pair})
+    if reasons:
+        # All or nothing: a test over some pairs only would mix paired and unpaired evidence.
+        more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
+        return [], f"unpaired: {reasons[0]}{more}"
+    sizes = sorted({pair["n"] for pair in results})
+    runs = "the run pair" if len(results) == 1 else f"each of {len(results)} run pairs (same seed)"
+    return results, (
+        f"paired: McNemar on the {'/'.join(map(str, sizes))} test images of {runs}, matched by "
+        f"image id"
+    )
+
+
+def mcnemar_text(pairs: list[dict], labels: tuple[str, str]) -> str:
+    """One clause per pair: 'seed 1: 412 right only by A, 78 only by B, p = 1.8e-06'."""
+    return "; ".join(
+        f"{'seed ' + str(pair['seed']) if pair['seed'] is not None else 'runs'}: "
+        f"{pair['only_a_right']} right only by {labels[0]}, {pair['only_b_right']} only by "
+        f"{labels[1]}, {pair['both_right']} by both, {pair['both_wrong']} by neither, "
+        f"p = {pair['p_value']:.3g}"
+        for pair in pairs
+    )
+
+
+def same_folder(results_a: Path, results_b: Path) -> bool:
+    try:
+        return results_a.samefile(results_b)
+    except OSError:  # one does not exist: find_models says so
+        return False
+
+
 def compare_results(
     results_a: Path, results_b: Path, labels: tuple[str, str] = ("A", "B")
 ) -> Comparison:
     """The raw rows (CSV_COLUMNS) of the models in both folders, and what was left out."""
+    if same_folder(results_a, results_b):
+        raise ComparisonError(
+            f"{results_a} and {results_b} are the same folder ({results_a.resolve()}): a folder "
+            "compared with itself differs nowhere. Pass two different results folders, e.g. "
+            "results/ and runs/<other run>/results"
+        )
     models_a, ignored_a = find_models(results_a)
     models_b, ignored_b = find_models(results_b)
     common = sorted(set(models_a) & set(models_b))
@@ -195,12 +302,21 @@ def compare_results(
             **side_values("a", model, a_seeds, results_a),
             **side_values("b", model, b_seeds, results_b),
         }
+        pairs, pairing = paired_tests(a_seeds, b_seeds, labels)
         verdict = difference_verdict(
             [seed.test_accuracy for seed in a_seeds], row["a_n_test"],
             [seed.test_accuracy for seed in b_seeds], row["b_n_test"],
-            alpha=ALPHA, labels=labels,
+            alpha=ALPHA, labels=labels, paired=pairs,
         )
-        rows.append({**row, **verdict})
+        rows.append({
+            **row,
+            **{key: verdict[key] for key in (
+                "difference", "test", "paired", "p_value", "seed_noise_measured", "seeds_needed",
+                "exceeds_noise", "runs_differ", "verdict", "explanation")},
+            "n_paired": verdict["n"],
+            "pairing": pairing,
+            "mcnemar_by_seed": mcnemar_text(pairs, labels) or None,
+        })
         histories[model] = (
             [seed.history_path for seed in a_seeds], [seed.history_path for seed in b_seeds]
         )
@@ -243,9 +359,17 @@ def display_cells(row: dict) -> dict[str, str]:
         cells[f"{side}_wilson"] = interval_text(row[f"{side}_wilson_low"], row[f"{side}_wilson_high"])
         cells[f"{side}_t_interval"] = interval_text(row[f"{side}_t_low"], row[f"{side}_t_high"])
     cells["difference"] = f"{row['difference']:+.3f}"
-    cells["p_value"] = f"{row['p_value']:.3g} ({row['test']})"
-    cells["exceeds_noise"] = "yes" if row["exceeds_noise"] else "no"
+    test = TEST_NAMES[row["test"]]
+    if row["paired"]:
+        test += f" on {row['n_paired']} images"
+    cells["p_value"] = f"{row['p_value']:.3g} ({test})"
+    cells["verdict"] = row["verdict"]
     return cells
+
+
+TEST_NAMES = {
+    "welch": "Welch, seeds", "mcnemar": "McNemar, paired", "two-proportion": "two-proportion, unpaired",
+}
 
 
 def headings(labels: tuple[str, str]) -> list[str]:
@@ -288,20 +412,46 @@ def left_out_lines(comparison: Comparison, labels: tuple[str, str]) -> list[str]
 READING_GUIDE = (
     "test acc: the mean over seeds ± their standard deviation (number of seeds). Wilson 95%: "
     "the interval that the test set's size alone allows. t 95%: the interval of the mean over "
-    "seeds (a dash for one seed). p: Welch's t-test over seeds where both runs have several, "
-    "else a two-proportion z-test on the test images. "
-    f"Beyond noise: p < {ALPHA:g}; a 'no' means these numbers cannot tell the runs apart."
+    "seeds (a dash for one seed). p: Welch's t-test over seeds where both runs have several; "
+    "with one run per side, McNemar's exact test on the images one run gets right and the "
+    "other wrong where both kept predictions of the same images (paired), else a "
+    "two-proportion z-test on the test images (unpaired). "
+    f"Verdict: with several seeds per side, 'yes' when p < {ALPHA:g}, and a 'no' means these "
+    "numbers cannot tell the configurations apart. With one seed on a side the seed-to-seed "
+    "noise is unmeasured: the configurations are not compared (about "
+    f"{SEEDS_PER_SIDE_NEEDED} seeds per side would), only these runs."
 )
+
+
+def markdown_cell(text) -> str:
+    """`text` safe inside a Markdown table cell: a backslash, a `|` or a line break in a label or
+    a folder name would otherwise end the cell or the row."""
+    text = str(text).replace("\\", "\\\\").replace("|", "\\|")
+    return "<br>".join(text.splitlines()) if text else text
+
+
+def markdown_text(text) -> str:
+    """`text` safe on one line of Markdown prose (a heading, a sentence): line breaks become
+    spaces, so a label cannot start a heading or a table of its own."""
+    return " ".join(str(text).splitlines())
+
+
+def markdown_code(text) -> str:
+    """`text` as inline code, fenced with more backticks than it holds."""
+    text = markdown_text(text)
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}" if "`" in text else f"`{text}`"
 
 
 def to_markdown(comparison: Comparison, sources: tuple[Path, Path], labels: tuple[str, str]) -> str:
     def line(cells):
-        return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
+        return "| " + " | ".join(markdown_cell(cell) for cell in cells) + " |"
 
+    a_label, b_label = map(markdown_text, labels)
     lines = [
-        f"# {labels[0]} and {labels[1]}, model by model",
+        f"# {a_label} and {b_label}, model by model",
         "",
-        f"{labels[0]}: `{sources[0]}`; {labels[1]}: `{sources[1]}`.",
+        f"{a_label}: {markdown_code(sources[0])}; {b_label}: {markdown_code(sources[1])}.",
         "",
         line(headings(labels)),
         line("---" for _ in COLUMNS),
@@ -310,17 +460,23 @@ def to_markdown(comparison: Comparison, sources: tuple[Path, Path], labels: tupl
         cells = display_cells(row)
         lines.append(line(cells[column] for column, _ in COLUMNS))
     lines += ["", READING_GUIDE, ""]
-    lines += [f"{sentence}\n" for sentence in left_out_lines(comparison, labels)]
+    lines += [f"{markdown_text(sentence)}\n" for sentence in left_out_lines(comparison, labels)]
     for row in comparison.rows:
-        lines += [
-            f"## {row['model']}",
-            "",
-            row["explanation"],
-            "",
-            f"![{row['model']}: validation accuracy]({figure_path(row['model'])})",
-            "",
-        ]
+        model = markdown_text(row["model"])
+        lines += [f"## {model}", "", markdown_text(row["explanation"]), ""]
+        lines += [markdown_text(text) + "\n" for text in section_notes(row)]
+        lines += [f"![{model}: validation accuracy]({figure_path(row['model'])})", ""]
     return "\n".join(lines)
+
+
+def section_notes(row: dict) -> list[str]:
+    """Below a model's explanation: how its runs were paired, and each pair's McNemar test."""
+    notes = [row["pairing"][0].upper() + row["pairing"][1:] + "."]
+    if row["mcnemar_by_seed"] and row["test"] != "mcnemar":
+        notes.append(f"McNemar per pair of runs: {row['mcnemar_by_seed']}.")
+    elif row["mcnemar_by_seed"]:
+        notes.append(f"Image by image: {row['mcnemar_by_seed']}.")
+    return notes
 
 
 def embedded_png(path: Path) -> str:
@@ -336,7 +492,7 @@ def to_html(
     for row in comparison.rows:
         cells = display_cells(row)
         body.append("<tr>" + "".join(
-            f'<td class="{"text" if column == "model" else "number"}">{html.escape(cells[column])}</td>'
+            f'<td class="{"text" if column in TEXT_COLUMNS else "number"}">{html.escape(cells[column])}</td>'
             for column, _ in COLUMNS
         ) + "</tr>")
     left_out = "".join(
@@ -344,7 +500,8 @@ def to_html(
     )
     sections = "".join(
         f"<h2>{html.escape(row['model'])}</h2>\n<p>{html.escape(row['explanation'])}</p>\n"
-        f'<img src="{embedded_png(out / figure_path(row["model"]))}" '
+        + "".join(f"<p>{html.escape(note)}</p>\n" for note in section_notes(row))
+        + f'<img src="{embedded_png(out / figure_path(row["model"]))}" '
         f'alt="{html.escape(row["model"])}: validation accuracy">\n'
         for row in comparison.rows
     )

@@ -160,13 +160,19 @@ def cell_label(info: dict) -> str:
 
 
 def selection_verdict(best: dict) -> str:
-    """One line on whether best.json's cell is separable from the runner-up."""
+    """One line on whether best.json's cell is separable from the runner-up. With one seed
+    (`exceeds_noise` None) the cells are not compared: only whether the two runs differ."""
     if not best.get("runner_up"):
         return "the only cell"
     separation = best["separation"]
-    verdict = "separable" if separation["exceeds_noise"] else "not separable"
+    if separation["exceeds_noise"] is None:
+        runs = "runs differ" if separation["runs_differ"] else "runs within noise"
+        verdict = f"1 seed, cells not comparable; {runs}"
+    else:
+        separable = "separable" if separation["exceeds_noise"] else "not separable"
+        verdict = f"{separable} from the noise"
     return (
-        f"selected leads {best['runner_up']} by {best['margin']:+.3f}: {verdict} from the noise "
+        f"selected leads {best['runner_up']} by {best['margin']:+.3f}: {verdict} "
         f"({separation['test']}, p = {separation['p_value']:.2g})"
     )
 

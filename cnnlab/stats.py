@@ -9,8 +9,16 @@ Two kinds of noise blur a test accuracy:
   batch order, augmentation draws) scores differently; only repeats show how much
   (`seed_summary`, `welch_test`).
 
-`difference_verdict` picks the test that the data allow: Welch's t-test over seeds when both
-sides have several, else the two-proportion test on the test images.
+Two runs scored on the *same* images are compared image by image (`paired_comparison`,
+`mcnemar_test`): only the images one gets right and the other wrong carry information, and the
+images' shared difficulty cancels.
+
+`difference_verdict` picks the test that the data allow and does not claim more than it shows:
+with several seeds on both sides, Welch's t-test over seeds compares the two *configurations*;
+with one seed on a side the seed-to-seed noise is unmeasured, so it says the configurations
+cannot be compared, and tests only whether *these runs* differ on the images (McNemar when
+paired, else the two-proportion test). `difference_from_report` sets our accuracy beside a
+published one-seed number with both test sets' noise (and the seeds', where we measured it).
 """
 
 from __future__ import annotations
@@ -112,6 +120,105 @@ def two_proportion_test(p1: float, n1: int, p2: float, n2: int) -> dict:
     return {"statistic": statistic, "p_value": float(2 * stats.norm.sf(abs(statistic)))}
 
 
+# Welch's t-test is defined from 2 seeds per side, but with 2 it has about one degree of freedom
+# and almost no power: 3 per side is the least worth running (`replicates.yaml` asks for 3).
+SEEDS_PER_SIDE_NEEDED = 3
+
+
+class PairingError(ValueError):
+    """Two runs' predictions are not over the same images, so they cannot be paired."""
+
+
+def mcnemar_test(only_a_right: int, only_b_right: int) -> float:
+    """McNemar's exact two-sided p-value from the discordant pairs of a paired comparison.
+
+    `only_a_right` images were classified right by A and wrong by B, `only_b_right` the other way
+    round; the images both got right or both got wrong say nothing about which is better. If A
+    and B were equally good, each discordant image would be A's with probability 1/2: the p-value
+    is the two-sided exact binomial test of `only_a_right` out of their sum, 2 * P(X <= min),
+    capped at 1 (1 when there is no discordant image at all).
+    """
+    for count in (only_a_right, only_b_right):
+        if int(count) != count or count < 0:
+            raise ValueError(f"McNemar's test counts images: {count} is not a count")
+    discordant = int(only_a_right + only_b_right)
+    if discordant == 0:
+        return 1.0
+    tail = stats.binom.cdf(min(only_a_right, only_b_right), discordant, 0.5)
+    return float(min(1.0, 2 * tail))
+
+
+def paired_comparison(a, b, labels: tuple[str, str] = ("A", "B")) -> dict:
+    """Two runs' predictions on the same images (`cnnlab.predictions.Predictions`: `ids`,
+    `labels`, `correct`), matched image by image through their ids.
+
+    Returns {"test": "mcnemar", "a": A's label, "b": B's, "n": images, "both_right",
+    "only_a_right", "only_b_right", "both_wrong", "a_accuracy", "b_accuracy", "difference":
+    b - a, "p_value": McNemar's exact}.
+    Raises PairingError, naming a few images, when the two id sets differ or one image carries
+    two labels: then the runs did not score the same images and cannot be paired.
+    """
+    a_label, b_label = labels
+    a_index = {image: row for row, image in enumerate(a.ids.tolist())}
+    b_index = {image: row for row, image in enumerate(b.ids.tolist())}
+    only_in_a = sorted(set(a_index) - set(b_index))
+    only_in_b = sorted(set(b_index) - set(a_index))
+    if only_in_a or only_in_b:
+        raise PairingError(
+            f"{a_label} and {b_label} scored different images ({len(a_index)} and {len(b_index)}; "
+            f"{len(only_in_a)} only in {a_label}'s{_examples(only_in_a)}, {len(only_in_b)} only in "
+            f"{b_label}'s{_examples(only_in_b)}): a paired test needs the same images"
+        )
+    order = [b_index[image] for image in a.ids.tolist()]  # B's rows in A's image order
+    b_labels, b_correct = b.labels[order], b.correct[order]
+    disagree = np.flatnonzero(a.labels != b_labels)
+    if disagree.size:
+        image = a.ids[disagree[0]]
+        raise PairingError(
+            f"{disagree.size} image(s) carry different true labels in {a_label}'s and {b_label}'s "
+            f"predictions (e.g. {image}: {a.labels[disagree[0]]} and {b_labels[disagree[0]]}): "
+            "not the same test set"
+        )
+    a_correct = a.correct
+    counts = {
+        "both_right": int(np.sum(a_correct & b_correct)),
+        "only_a_right": int(np.sum(a_correct & ~b_correct)),
+        "only_b_right": int(np.sum(~a_correct & b_correct)),
+        "both_wrong": int(np.sum(~a_correct & ~b_correct)),
+    }
+    n = len(a_correct)
+    return {
+        "test": "mcnemar",
+        "a": a_label,
+        "b": b_label,
+        "n": n,
+        **counts,
+        "a_accuracy": (counts["both_right"] + counts["only_a_right"]) / n,
+        "b_accuracy": (counts["both_right"] + counts["only_b_right"]) / n,
+        "difference": (counts["only_b_right"] - counts["only_a_right"]) / n,
+        "p_value": mcnemar_test(counts["only_a_right"], counts["only_b_right"]),
+    }
+
+
+def _examples(ids: list, shown: int = 3) -> str:
+    if not ids:
+        return ""
+    more = ", ..." if len(ids) > shown else ""
+    return f", e.g. {', '.join(map(str, ids[:shown]))}{more}"
+
+
+def _seeds(count: int) -> str:
+    return f"{count} seed{'' if count == 1 else 's'}"
+
+
+def _size_sentence(difference: float, labels: tuple[str, str]) -> str:
+    a_label, b_label = labels
+    if difference == 0:
+        return f"{b_label} and {a_label} have the same mean accuracy"
+    direction = "higher" if difference > 0 else "lower"
+    return f"{b_label} is {abs(difference) * 100:.1f} points {direction} than {a_label}"
+
+
 def difference_verdict(
     a_values: Sequence[float],
     a_n: int,
@@ -120,46 +227,185 @@ def difference_verdict(
     alpha: float = 0.05,
     labels: tuple[str, str] = ("A", "B"),
     scored_on: str = "test",
+    paired: Sequence[dict] | None = None,
 ) -> dict:
-    """Whether B's accuracy differs from A's by more than noise.
+    """Whether B's accuracy differs from A's by more than noise, and what that can mean.
 
     `a_values` and `b_values` are accuracies, one per seed, on `a_n` and `b_n` images of the
     split `scored_on` names ("test", or "validation" when choosing a grid cell); `labels` name
-    A and B in the explanation. Returns {"difference": mean(B) - mean(A), "test",
-    "p_value", "exceeds_noise": p < alpha, "explanation": one sentence for the reader}.
+    A and B in the explanation. `paired`: `paired_comparison` results of A's and B's runs on
+    the same images (one per pair of runs, each may carry a "seed"), or None.
 
-    `test` is "welch" when both sides have at least 2 seeds and the seeds vary. Otherwise it is
-    "two-proportion", on the mean accuracies and the test images: the seeds' noise cannot be
-    measured, so only the test set's is tested (on the means, so that the test is about the
-    difference reported).
+    Returns, for programs:
+
+    * "difference": mean(B) - mean(A);
+    * "seeds": {"a": A's seeds, "b": B's}; "seed_noise_measured": both sides have >= 2 seeds;
+      "seeds_needed": None, or the seeds per side that would let the configurations be
+      compared (SEEDS_PER_SIDE_NEEDED) when a side has one;
+    * "test" and "p_value": "welch" over seeds when both sides have seeds that vary; else
+      "mcnemar" when each side has one run and `paired` pairs them, else "two-proportion" on
+      the mean accuracies (unpaired, conservative for the same images); "paired": whether the
+      test was McNemar's, "n": the images it counted;
+    * "exceeds_noise": the two *configurations* differ by more than all the noise measured
+      (p < alpha); None when the seed-to-seed noise is unmeasured: one run per configuration
+      cannot tell a configuration's effect from a seed's;
+    * "runs_differ": with the seed noise unmeasured, whether *these runs* differ on the images
+      by more than the test set's sampling noise (None otherwise);
+    * "verdict": the table's short form; "explanation": sentences for the reader;
+    * "mcnemar": every pair's McNemar result (empty without predictions), kept beside Welch's
+      test too, where each seed's pair says whether those two runs differ.
     """
     a_label, b_label = labels
+    a_values, b_values = list(a_values), list(b_values)
     a_mean, b_mean = seed_summary(a_values)["mean"], seed_summary(b_values)["mean"]
     difference = b_mean - a_mean
+    pairs = list(paired or [])
+    seed_noise_measured = len(a_values) >= 2 and len(b_values) >= 2
     welch = welch_test(a_values, b_values)
+    n_images = None
     if welch["p_value"] is not None:
         test, p_value = "welch", welch["p_value"]
         evidence = f"Welch's t-test over {len(a_values)} and {len(b_values)} seeds"
         noise = "the seed-to-seed noise"
+    elif len(a_values) == len(b_values) == 1 and len(pairs) == 1:
+        test, p_value, n_images = "mcnemar", pairs[0]["p_value"], pairs[0]["n"]
+        evidence = (
+            f"paired: McNemar on the {n_images} {scored_on} images both scored, "
+            f"{pairs[0]['only_a_right']} right only by {a_label}, "
+            f"{pairs[0]['only_b_right']} only by {b_label}"
+        )
+        noise = f"the {scored_on} set's sampling noise"
     else:
         test = "two-proportion"
         p_value = two_proportion_test(a_mean, a_n, b_mean, b_n)["p_value"]
-        evidence = f"two-proportion z-test on {a_n} and {b_n} {scored_on} images"
+        evidence = f"unpaired: two-proportion z-test on {a_n} and {b_n} {scored_on} images"
         noise = f"the {scored_on} set's sampling noise"
-    exceeds_noise = bool(p_value < alpha)
-    if difference == 0:
-        size = f"{b_label} scores the same as {a_label}"
-    else:
-        direction = "higher" if difference > 0 else "lower"
-        size = f"{b_label} is {abs(difference) * 100:.1f} points {direction} than {a_label}"
-    if exceeds_noise:
+    beyond = bool(p_value < alpha)
+    if beyond:
         judgement = f"p = {p_value:.3g} < {alpha:g}: more than {noise}"
     else:
-        judgement = f"p = {p_value:.3g} >= {alpha:g}: within {noise}, not a demonstrated difference"
+        judgement = f"p = {p_value:.3g} >= {alpha:g}: within {noise}"
+    size = _size_sentence(difference, labels)
+    if seed_noise_measured:
+        exceeds_noise, runs_differ = beyond, None
+        verdict = "yes" if beyond else "no"
+        if test != "welch":
+            evidence += f"; the {len(a_values)} and {len(b_values)} seeds scored identically"
+        ending = "" if beyond else ", not a demonstrated difference"
+        explanation = f"{size} ({evidence}; {judgement}{ending})."
+    else:
+        exceeds_noise, runs_differ = None, beyond
+        verdict = (
+            "unmeasured seed noise; these runs differ" if beyond
+            else "unmeasured seed noise; runs within test-set noise"
+        )
+        explanation = (
+            f"{size}. With {_seeds(len(a_values))} for {a_label} and {_seeds(len(b_values))} "
+            f"for {b_label}, the seed-to-seed variation is unmeasured, so the two configurations "
+            f"cannot be compared: a single run's difference may be the seed's, not the "
+            f"configuration's. Run at least {SEEDS_PER_SIDE_NEEDED} seeds per side (Welch's "
+            f"t-test over seeds). These runs {'differ' if beyond else 'do not differ'} on the "
+            f"{scored_on} images beyond {noise} ({evidence}; p = {p_value:.3g})."
+        )
     return {
         "difference": difference,
+        "seeds": {"a": len(a_values), "b": len(b_values)},
+        "seed_noise_measured": seed_noise_measured,
+        "seeds_needed": None if seed_noise_measured else SEEDS_PER_SIDE_NEEDED,
         "test": test,
+        "paired": test == "mcnemar",
+        "n": n_images,
         "p_value": p_value,
         "exceeds_noise": exceeds_noise,
-        "explanation": f"{size} ({evidence}; {judgement}).",
+        "runs_differ": runs_differ,
+        "verdict": verdict,
+        "explanation": explanation,
+        "mcnemar": pairs,
+    }
+
+
+def difference_from_report(
+    our_values: Sequence[float],
+    our_n: int,
+    report_accuracy: float,
+    report_n: int,
+    confidence: float = 0.95,
+) -> dict:
+    """Our accuracy (one value per seed, each on the same `our_n` test images) against a
+    published one-run accuracy on `report_n` test images: the difference ours - report, its
+    interval and two-sided p-value, with every noise that blurs the two numbers.
+
+    Variance of the difference, each term from the law of total variance:
+
+    * our mean over k seeds: s^2/k (the seeds' sample variance, measured on our test set) +
+      p(1-p)/our_n (the test set's sampling noise). The seeds share the test images, so this
+      term does not shrink with k: the test set is sampled once, whatever the seeds (treating
+      the k runs as k*our_n independent images would understate it).
+    * the report's number: r(1-r)/report_n (its test set) + s^2 (its single run's seed noise,
+      assumed to be as large as ours: same protocol; the report can never measure its own).
+
+    p(1-p)/n is an upper bound of a test set's term (equal when every image is always right or
+    always wrong), so the test errs on the cautious side. With several seeds the critical value
+    is Student's t with the Welch-Satterthwaite degrees of freedom of the seed terms (the
+    binomial terms counted as known); with one seed, s is unknown and only the two test sets'
+    noise is tested (unpooled z): then "runs_differ" says whether our run and the report's
+    differ beyond that, and "exceeds_noise" is None, the configurations not compared.
+
+    Returns {"difference", "interval", "p_value", "standard_error", "df" (None: normal),
+    "seeds", "seed_noise_measured", "exceeds_noise", "runs_differ", "verdict", "explanation"}.
+    """
+    _check_confidence(confidence)
+    _check_accuracy(report_accuracy, report_n)
+    summary = seed_summary(our_values)
+    ours, k = summary["mean"], summary["n"]
+    _check_accuracy(ours, our_n)
+    difference = ours - report_accuracy
+    test_sets_variance = (
+        ours * (1 - ours) / our_n + report_accuracy * (1 - report_accuracy) / report_n
+    )
+    seed_noise_measured = k >= 2
+    seed_variance = summary["sd"] ** 2 * (1 / k + 1) if seed_noise_measured else 0.0
+    variance = test_sets_variance + seed_variance
+    standard_error = math.sqrt(variance)
+    df = None
+    if seed_variance > 0:
+        df = variance**2 / (seed_variance**2 / (k - 1))
+        critical = float(stats.t.ppf(0.5 + confidence / 2, df))
+    else:
+        critical = float(stats.norm.ppf(0.5 + confidence / 2))
+    if standard_error == 0:  # both perfect (or both always wrong): nothing can differ
+        p_value = 1.0 if difference == 0 else 0.0
+    elif df is not None:
+        p_value = float(2 * stats.t.sf(abs(difference) / standard_error, df))
+    else:
+        p_value = float(2 * stats.norm.sf(abs(difference) / standard_error))
+    interval = (difference - critical * standard_error, difference + critical * standard_error)
+    alpha = 1 - confidence
+    beyond = bool(p_value < alpha)
+    if seed_noise_measured:
+        exceeds_noise, runs_differ = beyond, None
+        verdict = "differs" if beyond else "consistent"
+        noise = (f"our {k} seeds' spread (assumed the same for the report's one run) and both "
+                 f"test sets ({our_n} and {report_n} images)")
+    else:
+        exceeds_noise, runs_differ = None, beyond
+        verdict = "runs differ; 1 seed" if beyond else "runs within test-set noise; 1 seed"
+        noise = (f"both test sets ({our_n} and {report_n} images) only: one seed measures no "
+                 "seed noise")
+    explanation = (
+        f"ours - report = {difference:+.3f}, {confidence:.0%} interval "
+        f"[{interval[0]:+.3f}, {interval[1]:+.3f}], p = {p_value:.3g}, counting {noise}."
+    )
+    return {
+        "difference": difference,
+        "interval": interval,
+        "p_value": p_value,
+        "standard_error": standard_error,
+        "df": df,
+        "seeds": k,
+        "seed_noise_measured": seed_noise_measured,
+        "exceeds_noise": exceeds_noise,
+        "runs_differ": runs_differ,
+        "verdict": verdict,
+        "explanation": explanation,
     }

@@ -3,9 +3,11 @@ with how sure each test accuracy is.
 
 A model trained with several seeds gets the mean over its seeds, their standard deviation and
 the t-interval of the mean; every model gets the Wilson interval of its test set (how far an
-accuracy on that many images can fall from the model's true one). The table says whether the
-report's published number lies inside ours: inside the seeds' interval when there are several,
-else inside the test set's.
+accuracy on that many images can fall from the model's true one). Beside the report's
+published number: our difference from it, with an interval and p-value that count the noise of
+*both* numbers (`cnnlab.stats.difference_from_report`): the report's number is itself one
+training run scored on a finite test set (`report_test_images` in config: 600 cats/dogs images,
+CIFAR-10's 10,000), not an exact value.
 
 Written three ways from the same rows: CSV (for programs), Markdown (for people and READMEs)
 and a small HTML page (so `snakemake --report` shows the table, not just a download link).
@@ -22,7 +24,7 @@ import os
 from pathlib import Path
 
 from cnnlab.jobio import atomic_output, read_json
-from cnnlab.stats import seed_summary, wilson_interval
+from cnnlab.stats import difference_from_report, seed_summary, wilson_interval
 
 NOT_APPLICABLE = "-"
 
@@ -47,24 +49,42 @@ COLUMNS = [
     ("device", "device"),
     ("backend", "backend"),
     ("report_test_accuracy", "report's test acc"),
+    ("report_n_test", "report's test images"),
     ("difference", "difference (ours - report)"),
-    ("report_inside_interval", "report inside our CI"),
+    ("difference_interval_low", "95% CI of the difference"),
+    ("difference_interval_high", None),
+    ("difference_p_value", "p (ours vs report)"),
+    ("report_verdict", "ours vs report"),
 ]
-INTERVALS = {"seeds_interval_low": "seeds_interval_high", "test_set_interval_low": "test_set_interval_high"}
+INTERVALS = {
+    "seeds_interval_low": "seeds_interval_high",
+    "test_set_interval_low": "test_set_interval_high",
+    "difference_interval_low": "difference_interval_high",
+}
 
 # Left-aligned in the HTML table; the rest are numbers.
-TEXT_COLUMNS = {"model", "device", "backend"}
+TEXT_COLUMNS = {"model", "device", "backend", "report_verdict"}
 
 NOTES = (
     "Accuracies are fractions of images classified correctly, averaged over the seeds; train "
     "and val are the last epoch's. 95% CI over seeds: the t-interval of the mean test accuracy "
-    "across seeds (several seeds only). 95% CI of the test set: the Wilson interval of that "
-    "accuracy on this many test images, the noise of a finite test set alone. 'report inside "
-    "our CI': the report's number lies in the seeds' interval when there are several seeds, "
-    "else in the test set's. A grid's best cell (by mean validation accuracy, from best.json) "
-    "is compared with the report's number for that grid's basic CNN. A dash: the report has no "
-    "such number, the model is not a grid cell, or one seed has no spread. Training time is "
-    "per run."
+    "across seeds (several seeds only); it says where the mean over seeds is likely to lie, not "
+    "where another seed's accuracy would fall (that range is wider, by about sqrt(seeds + 1)). "
+    "95% CI of the test set: the Wilson interval of that accuracy on this many test images, the "
+    "noise of a finite test set alone. Ours vs report: the report's number is one training run "
+    "on its own test set, whose size follows from its protocol (cats/dogs: 2,000 images per "
+    "class split 0.7/0.15/0.15, so 300 test images per class, 600 in all; CIFAR-10: the "
+    "official 10,000 test images; config report_test_images). The 95% CI of the difference and "
+    "its p count both test sets' sampling noise and, with several seeds, the seed-to-seed noise "
+    "twice: our mean's (sd²/seeds) and the report's single run's (sd², assumed as large as "
+    "ours). Our seeds share one test set, so more seeds do not shrink our test set's noise. "
+    "'consistent' or 'differs' (p < 0.05) compares the configurations; with one seed the "
+    "seed-to-seed noise is unmeasured, and the verdict says only whether our run and the "
+    "report's differ beyond the two test sets' noise. A grid's best cell (by mean validation "
+    "accuracy, from best.json) is compared with the report's number for that grid's basic "
+    "CNN; its validation accuracy, a maximum over epochs and cells, is optimistic, its test "
+    "accuracy is not. A dash: the report has no such number, the model is not a grid cell, or "
+    "one seed has no spread. Training time is per run."
 )
 
 
@@ -107,6 +127,7 @@ def summary_rows(
     info_paths: list[str | os.PathLike],
     best_paths: dict[str, str | os.PathLike],
     report_numbers: dict[str, float | None],
+    report_test_images: dict[str, int],
 ) -> list[dict]:
     """One row per model, in the order given, with raw (unformatted) values.
 
@@ -115,6 +136,7 @@ def summary_rows(
     `info_paths` (train.json). `best_paths` maps a grid id ("catsdogs/basic") to its
     best.json. `report_numbers` maps a model id or a grid id to the report's test accuracy
     (None where the report gave none); a grid id's number belongs to the grid's best cell.
+    `report_test_images` maps a data set ("catsdogs") to the size of the report's test set.
     """
     if not len(runs) == len(metrics_paths) == len(info_paths):
         raise ValueError(
@@ -141,16 +163,33 @@ def summary_rows(
         grid = grid_of(model)
         is_best = grid is not None and best_cells.get(grid) == model.rsplit("/", 1)[-1]
         report_accuracy = report_numbers.get(grid if is_best else model)
-        rows.append(
-            {"model": model, "best_of_grid": None if grid is None else is_best}
-            | model_results(runs_of_model[model])
+        results, test_accuracies = model_results(runs_of_model[model])
+        row = {"model": model, "best_of_grid": None if grid is None else is_best} | results
+        report_n_test = (
+            None if report_accuracy is None else report_test_set_size(model, report_test_images)
         )
-        rows[-1] |= compared_with_report(rows[-1], report_accuracy)
+        rows.append(row | compared_with_report(
+            test_accuracies, row["n_test"], report_accuracy, report_n_test
+        ))
     return rows
 
 
-def model_results(runs: list[tuple]) -> dict:
-    """Means over a model's runs, and how sure its test accuracy is."""
+def report_test_set_size(model: str, report_test_images: dict[str, int]) -> int:
+    """How many test images the report scored `model`'s data set on (config report_test_images)."""
+    dataset = model.split("/", 1)[0]
+    try:
+        return int(report_test_images[dataset])
+    except KeyError:
+        raise ValueError(
+            f"report_test_images has no entry for {dataset} ({model} has a report number): give "
+            "the size of the report's test set for it in config, e.g. report_test_images: "
+            "{catsdogs: 600, cifar10: 10000}"
+        ) from None
+
+
+def model_results(runs: list[tuple]) -> tuple[dict, list[float]]:
+    """Means over a model's runs and how sure its test accuracy is; and the test accuracy of
+    each run."""
     metrics = [(read_json(path), path) for path, _ in runs]
     infos = [(read_json(path), path) for _, path in runs]
 
@@ -178,22 +217,35 @@ def model_results(runs: list[tuple]) -> dict:
         "wall_time_seconds": mean_of(infos, "wall_time_seconds"),
         "device": required(infos[0][0], "device", infos[0][1]),
         "backend": backend_label(required(infos[0][0], "runtime", infos[0][1])),
-    }
+    }, test_accuracies
 
 
-def compared_with_report(row: dict, report_accuracy: float | None) -> dict:
-    """The report's number, our difference from it, and whether it lies inside our interval
-    (over the seeds when there are several, else the test set's)."""
+REPORT_COLUMNS = (
+    "report_test_accuracy", "report_n_test", "difference", "difference_interval_low",
+    "difference_interval_high", "difference_p_value", "report_verdict",
+)
+
+
+def compared_with_report(
+    test_accuracies: list[float],
+    n_test: int,
+    report_accuracy: float | None,
+    report_n_test: int | None,
+) -> dict:
+    """The report's number beside ours: the difference ours - report, its 95% interval and
+    p-value counting both test sets' noise (and the seeds', where there are several), and the
+    verdict (`cnnlab.stats.difference_from_report`). Dashes where the report has no number."""
     if report_accuracy is None:
-        return {"report_test_accuracy": None, "difference": None, "report_inside_interval": None}
-    if row["seeds_interval_low"] is not None:
-        low, high = row["seeds_interval_low"], row["seeds_interval_high"]
-    else:
-        low, high = row["test_set_interval_low"], row["test_set_interval_high"]
+        return dict.fromkeys(REPORT_COLUMNS)
+    comparison = difference_from_report(test_accuracies, n_test, report_accuracy, report_n_test)
     return {
         "report_test_accuracy": report_accuracy,
-        "difference": row["test_accuracy"] - report_accuracy,
-        "report_inside_interval": low <= report_accuracy <= high,
+        "report_n_test": report_n_test,
+        "difference": comparison["difference"],
+        "difference_interval_low": comparison["interval"][0],
+        "difference_interval_high": comparison["interval"][1],
+        "difference_p_value": comparison["p_value"],
+        "report_verdict": comparison["verdict"],
     }
 
 
@@ -226,6 +278,8 @@ def display_value(column: str, value) -> str:
         return "yes" if value else "no"
     if column == "difference":
         return f"{value:+.3f}"
+    if column == "difference_p_value":
+        return f"{value:.3g}"
     if column == "wall_time_seconds":
         return format_duration(value)
     if isinstance(value, float):
@@ -250,7 +304,8 @@ def displayed_cells(row: dict) -> list[tuple[str, str]]:
             continue  # the high end of an interval, shown with its low end
         if column in INTERVALS:
             low, high = row[column], row[INTERVALS[column]]
-            text = NOT_APPLICABLE if low is None else f"[{low:.3f}, {high:.3f}]"
+            sign = "+" if column == "difference_interval_low" else ""  # a difference is signed
+            text = NOT_APPLICABLE if low is None else f"[{low:{sign}.3f}, {high:{sign}.3f}]"
         else:
             text = display_value(column, row[column])
         cells.append((column, text))
@@ -406,13 +461,16 @@ def summarize_results(
     info_paths: list[str | os.PathLike],
     best_paths: dict[str, str | os.PathLike],
     report_numbers: dict[str, float | None],
+    report_test_images: dict[str, int],
     csv_path: str | os.PathLike,
     markdown_path: str | os.PathLike,
     html_path: str | os.PathLike,
 ) -> list[dict]:
     """Write the results table as CSV, Markdown and HTML, each atomically; return its rows.
     The Markdown and HTML add a table of per-class test accuracy per data set."""
-    rows = summary_rows(models, runs, metrics_paths, info_paths, best_paths, report_numbers)
+    rows = summary_rows(
+        models, runs, metrics_paths, info_paths, best_paths, report_numbers, report_test_images
+    )
     per_class = per_class_tables(models, runs, metrics_paths)
     write_text(csv_path, to_csv(rows))
     write_text(markdown_path, to_markdown(rows, per_class))

@@ -35,6 +35,7 @@ rule summarize_results:
         runs=RUNS,
         grids=GRIDS,
         report_numbers=config["report_numbers"],
+        report_test_images=config["report_test_images"],
     log:
         "logs/summarize_results.log",
     conda:

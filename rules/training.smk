@@ -50,7 +50,8 @@ rule train:
 
 rule select_best:
     """The grid cell with the best mean validation accuracy over the seeds, its margin over the
-    runner-up and whether that exceeds the noise; later stages read best.json."""
+    runner-up and whether that exceeds the noise (over seeds, and image by image on the
+    validation set); later stages read best.json."""
     input:
         histories=lambda wildcards: expand(
             "results/{dataset}/basic/{cell}/seed{seed}/history.csv",
@@ -60,6 +61,14 @@ rule select_best:
         ),
         infos=lambda wildcards: expand(
             "results/{dataset}/basic/{cell}/seed{seed}/train.json",
+            dataset=wildcards.dataset,
+            cell=GRID_CELLS[wildcards.dataset],
+            seed=SEEDS,
+        ),
+        # Each run's final-epoch model on the validation images, from its evaluate job: the
+        # best cell and its runner-up are compared image by image (McNemar).
+        predictions=lambda wildcards: expand(
+            "results/{dataset}/basic/{cell}/seed{seed}/val_predictions.npz",
             dataset=wildcards.dataset,
             cell=GRID_CELLS[wildcards.dataset],
             seed=SEEDS,

@@ -8,5 +8,6 @@ with log_to(snakemake.log[0]):
     select_best(
         history_paths=snakemake.input.histories,
         info_paths=snakemake.input.infos,
+        prediction_paths=snakemake.input.predictions,
         out_path=snakemake.output[0],
     )

@@ -12,6 +12,7 @@ with log_to(snakemake.log[0]):
         info_paths=snakemake.input.infos,
         best_paths=dict(zip(snakemake.params.grids, snakemake.input.best)),
         report_numbers=snakemake.params.report_numbers,
+        report_test_images=snakemake.params.report_test_images,
         csv_path=snakemake.output.csv,
         markdown_path=snakemake.output.markdown,
         html_path=snakemake.output.html,

@@ -9,11 +9,13 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 from scipy import stats as scipy_stats
 
-from cnnlab.compare import main
+from cnnlab.compare import COLUMNS, main
+from cnnlab.predictions import Predictions, write_predictions
 from cnnlab.stats import seed_summary, two_proportion_test, wilson_interval
 
 from conftest import REPO
@@ -76,12 +78,20 @@ def test_a_single_seed_against_three_seeds_uses_the_test_images(compared):
     assert float(row["b_t_low"]) == pytest.approx(t_after[0], rel=1e-5)
     assert float(row["b_t_high"]) == pytest.approx(t_after[1], rel=1e-5)
     assert float(row["difference"]) == 0.081
-    assert row["test"] == "two-proportion"
+    assert row["test"] == "two-proportion" and row["paired"] == "no"
     p_value = two_proportion_test(0.709, N_TEST, 0.79, N_TEST)["p_value"]
     assert float(row["p_value"]) == pytest.approx(p_value, rel=1e-5)
     # By hand: pooled 0.7495, z = 0.081 / sqrt(0.7495 * 0.2505 * 2/600) = 3.2378, p = 0.001204.
     assert p_value == pytest.approx(0.001204, abs=1e-6)
-    assert row["exceeds_noise"] == "yes"
+    # One seed before: the seeds' noise is unmeasured, so no verdict on the configurations,
+    # only that these runs differ on the test images.
+    assert row["seed_noise_measured"] == "no" and row["seeds_needed"] == "3"
+    assert row["exceeds_noise"] == "-" and row["runs_differ"] == "yes"
+    assert row["verdict"] == "unmeasured seed noise; these runs differ"
+    assert row["pairing"] == (
+        "unpaired: before's runs (seeds none (no seed folder)) and after's (seeds 1, 2, 3) share "
+        "no seed number to pair them by"
+    )
 
 
 def test_three_seeds_against_three_seeds_use_welch(compared):
@@ -90,7 +100,8 @@ def test_three_seeds_against_three_seeds_use_welch(compared):
     assert float(row["difference"]) == 0.005
     assert row["test"] == "welch"
     assert float(row["p_value"]) == pytest.approx(p_value, rel=1e-5)
-    assert row["exceeds_noise"] == "no"
+    assert row["exceeds_noise"] == "no" and row["verdict"] == "no"
+    assert row["seed_noise_measured"] == "yes" and row["seeds_needed"] == "-"
     assert row["explanation"] == (
         f"after is 0.5 points higher than before (Welch's t-test over 3 and 3 seeds; "
         f"p = {p_value:.3g} >= 0.05: within the seed-to-seed noise, not a demonstrated difference)."
@@ -101,12 +112,12 @@ def test_markdown_table_rows_and_what_is_left_out(compared):
     markdown = (compared / "comparison.md").read_text()
     assert (
         "| model | before test acc | before Wilson 95% | before t 95% | after test acc "
-        "| after Wilson 95% | after t 95% | after − before | p (test) | beyond noise |"
+        "| after Wilson 95% | after t 95% | after − before | p (test) | verdict |"
     ) in markdown
     assert (
         "| catsdogs/basic/lr0.001_f32 | 0.709 (1 seed) | [0.671, 0.744] | - "
         "| 0.790 ± 0.010 (3 seeds) | [0.756, 0.821] | [0.765, 0.815] | +0.081 "
-        "| 0.0012 (two-proportion) | yes |"
+        "| 0.0012 (two-proportion, unpaired) | unmeasured seed noise; these runs differ |"
     ) in markdown
     assert "Only in before, not compared: cifar10/inception." in markdown
     assert "Only in after, not compared: cifar10/residual." in markdown
@@ -205,6 +216,151 @@ def test_run_as_a_module_writes_into_comparison_by_default(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "compared 2 model(s)" in result.stdout
     rows = read_rows(tmp_path / "comparison" / "comparison.csv")
-    assert rows["catsdogs/basic/lr0.001_f32"]["exceeds_noise"] == "yes"
+    assert rows["catsdogs/basic/lr0.001_f32"]["runs_differ"] == "yes"
     assert "| model | A test acc |" in (tmp_path / "comparison" / "comparison.md").read_text()
     assert (tmp_path / "comparison" / "figures" / "catsdogs" / "vgg16_frozen.png").is_file()
+
+
+# ------------------------------------------------------------------- paired: per-image predictions
+
+
+def write_predictions_of(run, correct, ids=None):
+    """The run's test_predictions.npz: two classes, the label 1, right where `correct` is 1."""
+    correct = np.asarray(correct, dtype=bool)
+    labels = np.ones(len(correct), dtype=int)
+    p_dog = np.where(correct, 0.9, 0.1).astype("float32")
+    if ids is None:
+        ids = [f"test/dog/{i:04d}.jpg" for i in range(len(correct))]
+    write_predictions(run / "test_predictions.npz", Predictions(
+        ids=np.asarray(ids), labels=labels, probabilities=np.stack([1 - p_dog, p_dog], axis=1),
+        class_names=np.array(["cat", "dog"]),
+    ))
+
+
+def one_seed_each(tmp_path, a_correct, b_correct, b_ids=None):
+    n = len(a_correct)
+    before = write_results(tmp_path / "before", {"catsdogs/vgg16_frozen": {1: float(np.mean(a_correct))}}, n)
+    after = write_results(tmp_path / "after", {"catsdogs/vgg16_frozen": {1: float(np.mean(b_correct))}}, n)
+    write_predictions_of(before / "catsdogs/vgg16_frozen/seed1", a_correct)
+    write_predictions_of(after / "catsdogs/vgg16_frozen/seed1", b_correct, b_ids)
+    return before, after
+
+
+def test_one_run_each_on_the_same_images_is_paired_with_mcnemar(tmp_path):
+    # 20 images: both right on 0-9, only before on 10-11, only after on 12-19, both wrong none.
+    # McNemar by hand: 2 against 8 discordant, p = 2 * P(X <= 2 | 10, 1/2)
+    # = 2 * (1 + 10 + 45) / 1024 = 112/1024 = 0.109375.
+    a_correct = [1] * 12 + [0] * 8
+    b_correct = [1] * 10 + [0] * 2 + [1] * 8
+    before, after = one_seed_each(tmp_path, a_correct, b_correct)
+    assert main([str(before), str(after), "--out", str(tmp_path / "out"),
+                 "--labels", "before", "after"]) == 0
+
+    row = read_rows(tmp_path / "out" / "comparison.csv")["catsdogs/vgg16_frozen"]
+    assert row["test"] == "mcnemar" and row["paired"] == "yes" and row["n_paired"] == "20"
+    assert float(row["p_value"]) == pytest.approx(112 / 1024, rel=1e-5)
+    assert float(row["difference"]) == pytest.approx(0.3)  # 0.9 - 0.6
+    assert row["exceeds_noise"] == "-" and row["runs_differ"] == "no"
+    assert row["pairing"] == (
+        "paired: McNemar on the 20 test images of the run pair, matched by image id"
+    )
+    assert row["mcnemar_by_seed"] == (
+        "seed 1: 2 right only by before, 8 only by after, 10 by both, 0 by neither, p = 0.109"
+    )
+    markdown = (tmp_path / "out" / "comparison.md").read_text()
+    assert "| 0.109 (McNemar, paired on 20 images) | unmeasured seed noise; runs within test-set noise |" in markdown
+    assert "paired: McNemar on the 20 test images both scored, 2 right only by before, 8 only by after" in markdown
+    page = (tmp_path / "out" / "comparison.html").read_text()
+    assert "0.109 (McNemar, paired on 20 images)" in page
+    assert "Paired: McNemar on the 20 test images of the run pair, matched by image id." in page
+
+
+def test_runs_on_different_images_stay_unpaired_and_say_why(tmp_path):
+    ids = [f"test/dog/{i:04d}.jpg" for i in range(19)] + ["test/dog/other.jpg"]
+    before, after = one_seed_each(tmp_path, [1] * 12 + [0] * 8, [1] * 18 + [0] * 2, b_ids=ids)
+    assert main([str(before), str(after), "--out", str(tmp_path / "out")]) == 0
+
+    row = read_rows(tmp_path / "out" / "comparison.csv")["catsdogs/vgg16_frozen"]
+    assert row["test"] == "two-proportion" and row["paired"] == "no" and row["n_paired"] == "-"
+    assert row["pairing"].startswith("unpaired: A and B scored different images (20 and 20; 1 only in A's")
+    assert "test/dog/other.jpg" in row["pairing"]
+
+
+def test_several_seeds_with_predictions_keep_welch_and_list_each_seeds_mcnemar(tmp_path):
+    before = write_results(tmp_path / "before", {"cifar10/residual": {1: 0.5, 2: 0.6, 3: 0.55}}, 20)
+    after = write_results(tmp_path / "after", {"cifar10/residual": {1: 0.9, 2: 0.95, 3: 1.0}}, 20)
+    for seed, (a_right, b_right) in enumerate([(10, 18), (12, 19), (11, 20)], start=1):
+        write_predictions_of(before / f"cifar10/residual/seed{seed}", [1] * a_right + [0] * (20 - a_right))
+        write_predictions_of(after / f"cifar10/residual/seed{seed}", [1] * b_right + [0] * (20 - b_right))
+    assert main([str(before), str(after), "--out", str(tmp_path / "out")]) == 0
+
+    row = read_rows(tmp_path / "out" / "comparison.csv")["cifar10/residual"]
+    assert row["test"] == "welch" and row["paired"] == "no"
+    assert row["pairing"] == (
+        "paired: McNemar on the 20 test images of each of 3 run pairs (same seed), matched by image id"
+    )
+    # seed 1: A right on 0-9, B on 0-17: 0 against 8, p = 2 / 2^8 = 0.0078125.
+    assert row["mcnemar_by_seed"].startswith(
+        "seed 1: 0 right only by A, 8 only by B, 10 by both, 2 by neither, p = 0.00781; seed 2:"
+    )
+    assert "McNemar per pair of runs: seed 1:" in (tmp_path / "out" / "comparison.md").read_text()
+
+
+def test_the_same_folder_twice_is_said_plainly(tmp_path, capsys):
+    results = write_results(tmp_path / "results", AFTER)
+    (tmp_path / "link").symlink_to(results)
+    for other in (results, tmp_path / "link"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([str(results), str(other), "--out", str(tmp_path / "out")])
+        assert exit_info.value.code == 2
+        message = capsys.readouterr().err
+        assert f"{results} and {other} are the same folder" in message
+        assert "scores the same" not in message
+    assert not (tmp_path / "out").exists()
+
+
+def cells_of(line):
+    """A Markdown table row's cells: split at each `|` that no backslash escapes."""
+    cells, cell, escaped = [], "", False
+    for character in line.strip()[1:-1]:
+        if escaped:
+            cell, escaped = cell + character, False
+        elif character == "\\":
+            cell, escaped = cell + character, True
+        elif character == "|":
+            cells.append(cell)
+            cell = ""
+        else:
+            cell += character
+    return cells + [cell]
+
+
+def test_labels_and_model_names_cannot_break_the_markdown_table(tmp_path):
+    models = {"catsdogs/odd|name\\": {1: 0.7}, "catsdogs/vgg16_frozen": {1: 0.8}}
+    before = write_results(tmp_path / "before", models)
+    after = write_results(tmp_path / "after", models)
+    labels = ["run|A\\", "run\nB"]
+    assert main([str(before), str(after), "--out", str(tmp_path / "out"), "--labels", *labels]) == 0
+
+    markdown = (tmp_path / "out" / "comparison.md").read_text()
+    table = [line for line in markdown.splitlines() if line.startswith("|")]
+    assert len(table) == 2 + 2  # heading, separator, two models: the newline started no line
+    for line in table:
+        assert len(cells_of(line)) == len(COLUMNS), line
+    assert cells_of(table[0])[1].strip() == "run\\|A\\\\ test acc"
+    assert cells_of(table[0])[4].strip() == "run<br>B test acc"
+    assert "# run|A\\ and run B, model by model" in markdown
+    assert "## catsdogs/odd|name\\" in markdown  # prose: one line, nothing to escape
+    rows = read_rows(tmp_path / "out" / "comparison.csv")
+    assert set(rows) == set(models)  # the CSV quotes what it must
+
+
+def test_a_run_without_predictions_is_unpaired_and_named(tmp_path):
+    before, after = one_seed_each(tmp_path, [1] * 12 + [0] * 8, [1] * 18 + [0] * 2)
+    missing = after / "catsdogs" / "vgg16_frozen" / "seed1" / "test_predictions.npz"
+    missing.unlink()
+    assert main([str(before), str(after), "--out", str(tmp_path / "out")]) == 0
+
+    row = read_rows(tmp_path / "out" / "comparison.csv")["catsdogs/vgg16_frozen"]
+    assert row["test"] == "two-proportion" and row["paired"] == "no"
+    assert row["pairing"] == f"unpaired: B's {missing.parent} has no test_predictions.npz"

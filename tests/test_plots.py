@@ -133,6 +133,17 @@ def test_the_grid_figure_says_whether_the_selection_is_separable(tmp_path):
     assert "not separable" in title and "lr0.001_f16" in title and "p = 0.31" in title
 
 
+def test_the_grid_figure_with_one_seed_says_the_cells_are_not_comparable(tmp_path):
+    histories, infos, best = write_grid(tmp_path, GRID, selected="lr0.001_f32")
+    best.write_text(json.dumps({
+        "cell": "lr0.001_f32", "runner_up": "lr0.001_f16", "margin": 0.1,
+        "separation": {"exceeds_noise": None, "runs_differ": True, "test": "mcnemar", "p_value": 0.004},
+    }))
+    title = plots.grid_comparison_figure(histories, infos, best, title="grid").axes[0].get_title()
+    assert "1 seed, cells not comparable; runs differ (mcnemar, p = 0.004)" in title
+    assert "separable" not in title
+
+
 def test_grid_comparison_png_size(tmp_path):
     histories, infos, best = write_grid(tmp_path, GRID, selected="lr0.001_f16")
     figure = plots.grid_comparison_figure(histories, infos, best, title="grid")

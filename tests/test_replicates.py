@@ -77,6 +77,12 @@ def test_the_table_shows_mean_sd_and_both_intervals(two_seed_run):
         low, high = wilson_interval(mean, n_test)
         assert float(row["test_set_interval_low"]) == pytest.approx(low, rel=1e-5)
         assert float(row["test_set_interval_high"]) == pytest.approx(high, rel=1e-5)
+        if row["report_test_accuracy"] != "-":
+            # Two seeds: the seed noise is measured, so the verdict compares configurations.
+            assert row["report_verdict"] in ("consistent", "differs")
+            assert float(row["difference_interval_low"]) < float(row["difference"]) < float(
+                row["difference_interval_high"]
+            )
     markdown = (two_seed_run / "summary.md").read_text()
     assert "95% CI over seeds" in markdown and "95% CI of the test set" in markdown
 
@@ -95,7 +101,16 @@ def test_best_json_holds_the_margin_and_the_verdict(two_seed_run, grid):
     assert best["margin"] >= 0
     separation = best["separation"]
     assert separation["test"] in ("welch", "two-proportion")
+    assert separation["seed_noise_measured"] is True  # two seeds per cell
     assert separation["exceeds_noise"] == (separation["p_value"] < 0.05)
+    assert separation["difference"] == pytest.approx(best["margin"])  # best - runner-up
+    # Each seed's runs of the two cells, paired on the validation images (val_predictions.npz).
+    assert [pair["seed"] for pair in separation["mcnemar"]] == SEEDS
+    for pair in separation["mcnemar"]:
+        assert (pair["a"], pair["b"]) == (best["runner_up"], best["cell"])
+        assert pair["n"] == read_json(
+            two_seed_run / grid / "basic" / best["cell"] / f"seed{pair['seed']}" / "train.json"
+        )["n_val"]
     for cell, candidate in candidates.items():
         assert [run["seed"] for run in candidate["runs"]] == SEEDS
         assert candidate["best_val_accuracy"] == pytest.approx(

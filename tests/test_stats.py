@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
+from cnnlab.predictions import Predictions
 from cnnlab.stats import (
+    SEEDS_PER_SIDE_NEEDED,
+    PairingError,
+    difference_from_report,
     difference_verdict,
+    mcnemar_test,
+    paired_comparison,
     seed_summary,
     two_proportion_test,
     welch_test,
@@ -127,19 +134,66 @@ def test_verdict_over_seeds_uses_welch():
     )
 
 
-def test_verdict_with_a_single_seed_tests_the_mean_accuracies_on_the_test_images():
+def test_verdict_with_a_single_seed_does_not_compare_the_configurations():
+    """One seed on a side: the seed-to-seed noise is unmeasured, so no verdict on the
+    configurations, only on whether these runs differ on the test images."""
     a, b = [0.709], [0.73, 0.71, 0.72]
     verdict = difference_verdict(a, 600, b, 600, labels=("report", "ours"))
     expected_p = two_proportion_test(0.709, 600, 0.72, 600)["p_value"]
-    assert verdict["test"] == "two-proportion"
+    assert verdict["test"] == "two-proportion" and verdict["paired"] is False
     assert verdict["difference"] == pytest.approx(0.011, abs=1e-12)
     assert verdict["p_value"] == pytest.approx(expected_p, rel=1e-12)
-    assert verdict["exceeds_noise"] is False
-    assert verdict["explanation"] == (
-        "ours is 1.1 points higher than report (two-proportion z-test on 600 and 600 test images; "
-        f"p = {expected_p:.3g} >= 0.05: within the test set's sampling noise, "
-        "not a demonstrated difference)."
+    assert verdict["seeds"] == {"a": 1, "b": 3}
+    assert verdict["seed_noise_measured"] is False
+    assert verdict["seeds_needed"] == SEEDS_PER_SIDE_NEEDED == 3
+    assert verdict["exceeds_noise"] is None  # neither yes nor no: not compared
+    assert verdict["runs_differ"] is False
+    assert verdict["verdict"] == "unmeasured seed noise; runs within test-set noise"
+    assert verdict["explanation"].startswith(
+        "ours is 1.1 points higher than report. With 1 seed for report and 3 seeds for ours, "
+        "the seed-to-seed variation is unmeasured, so the two configurations cannot be compared"
     )
+    assert "at least 3 seeds per side" in verdict["explanation"]
+
+
+def test_the_issues_one_seed_per_backend_is_no_verdict_on_the_backends():
+    """Issue 16's CIFAR-10 case: TensorFlow 0.553, JAX 0.519, one seed each, 10,000 test images.
+    'beyond noise: yes' was the old answer; now: these runs differ, the backends are not
+    compared."""
+    verdict = difference_verdict([0.553], 10000, [0.519], 10000, labels=("tensorflow", "jax"))
+    assert verdict["difference"] == pytest.approx(-0.034, abs=1e-12)
+    assert verdict["p_value"] < 1e-5
+    assert verdict["exceeds_noise"] is None
+    assert verdict["runs_differ"] is True
+    assert verdict["verdict"] == "unmeasured seed noise; these runs differ"
+    assert "jax is 3.4 points lower than tensorflow" in verdict["explanation"]
+    assert "cannot be compared" in verdict["explanation"]
+    assert "These runs differ on the test images" in verdict["explanation"]
+
+
+def test_one_paired_run_per_side_is_judged_by_mcnemar():
+    # 10 test images; A right on 0-7, B right on 0-5 and 8-9: A only on 6, 7; B only on 8, 9.
+    a = predictions_of([1] * 8 + [0] * 2)
+    b = predictions_of([1] * 6 + [0] * 2 + [1] * 2)
+    pair = paired_comparison(a, b)
+    verdict = difference_verdict([0.8], 10, [0.8], 10, paired=[pair])
+    assert verdict["test"] == "mcnemar" and verdict["paired"] is True and verdict["n"] == 10
+    assert verdict["p_value"] == 1.0  # 2 against 2 discordant: 2 * P(X <= 2 | 4, 1/2) > 1
+    assert verdict["mcnemar"] == [pair]
+    assert verdict["exceeds_noise"] is None and verdict["runs_differ"] is False
+    assert "paired: McNemar on the 10 test images both scored, 2 right only by A, 2 only by B" in (
+        verdict["explanation"]
+    )
+
+
+def test_several_seeds_keep_welch_and_record_each_pairs_mcnemar():
+    a, b = [0.70, 0.72, 0.71], [0.75, 0.76, 0.74]
+    pairs = [{"seed": seed, "n": 600, "only_a_right": 10, "only_b_right": 30, "p_value": 0.002}
+             for seed in (1, 2, 3)]
+    verdict = difference_verdict(a, 600, b, 600, paired=pairs)
+    assert verdict["test"] == "welch" and verdict["exceeds_noise"] is True
+    assert verdict["runs_differ"] is None and verdict["seeds_needed"] is None
+    assert verdict["mcnemar"] == pairs
 
 
 def test_verdict_on_seeds_that_never_vary_falls_back_to_the_test_images():
@@ -158,3 +212,154 @@ def test_verdict_honours_alpha():
     assert difference_verdict(a, 600, b, 600)["exceeds_noise"] is False
     assert difference_verdict(a, 600, b, 600, alpha=0.1)["exceeds_noise"] is True
     assert 0.05 < p_value < 0.1
+
+
+def test_verdict_direction_follows_the_sides():
+    """B - A, not A - B: swapping the sides flips the sign and the words."""
+    forward = difference_verdict([0.70, 0.71, 0.72], 600, [0.80, 0.81, 0.82], 600)
+    backward = difference_verdict([0.80, 0.81, 0.82], 600, [0.70, 0.71, 0.72], 600)
+    assert forward["difference"] == pytest.approx(0.10) and backward["difference"] == pytest.approx(-0.10)
+    assert forward["explanation"].startswith("B is 10.0 points higher than A")
+    assert backward["explanation"].startswith("B is 10.0 points lower than A")
+
+
+# ------------------------------------------------------------------------------ McNemar
+
+
+@pytest.mark.parametrize(
+    "only_a, only_b, p_value",
+    [
+        (1, 9, 22 / 1024),  # 2 * P(X <= 1 | 10, 1/2) = 2 * (1 + 10) / 2^10
+        (9, 1, 22 / 1024),  # symmetric in the two sides
+        (3, 5, 186 / 256),  # 2 * (1 + 8 + 28 + 56) / 2^8
+        (0, 6, 2 / 64),  # 2 * 1 / 2^6
+        (4, 4, 1.0),  # 2 * (1 + 8 + 28 + 56 + 70) / 2^8 = 326/256, capped at 1
+        (0, 0, 1.0),  # no image told them apart
+    ],
+)
+def test_mcnemar_by_hand(only_a, only_b, p_value):
+    assert mcnemar_test(only_a, only_b) == pytest.approx(p_value, rel=1e-12)
+
+
+@pytest.mark.parametrize("only_a, only_b", [(0, 1), (2, 7), (15, 30), (120, 95), (412, 78), (50, 51)])
+def test_mcnemar_matches_scipys_exact_binomial_test(only_a, only_b):
+    reference = scipy_stats.binomtest(only_a, only_a + only_b, 0.5).pvalue
+    assert mcnemar_test(only_a, only_b) == pytest.approx(reference, rel=1e-9)
+
+
+def test_mcnemar_refuses_what_is_not_a_count():
+    with pytest.raises(ValueError, match="not a count"):
+        mcnemar_test(-1, 3)
+
+
+def predictions_of(correct, ids=None, labels=None):
+    """Two-class predictions, right where `correct` is 1 (label 1, predicted 1 or 0)."""
+    correct = np.asarray(correct, dtype=bool)
+    labels = np.ones(len(correct), dtype=int) if labels is None else np.asarray(labels)
+    predicted = np.where(correct, labels, 1 - labels)
+    probabilities = np.stack([1.0 - predicted, predicted.astype(float)], axis=1) * 0.8 + 0.1
+    if ids is None:
+        ids = np.array([f"test/img{i:03d}.jpg" for i in range(len(correct))])
+    return Predictions(
+        ids=np.asarray(ids), labels=labels, probabilities=probabilities.astype("float32"),
+        class_names=np.array(["cat", "dog"]),
+    )
+
+
+def test_paired_comparison_matches_images_by_id_not_by_row():
+    ids = np.array([f"test/img{i}.jpg" for i in range(6)])
+    a = predictions_of([1, 1, 1, 0, 0, 1], ids=ids)  # right on 0, 1, 2, 5
+    order = [5, 4, 3, 2, 1, 0]
+    b = predictions_of(np.array([0, 1, 1, 1, 0, 1])[order], ids=ids[order])  # right on 1, 2, 3, 5
+    pair = paired_comparison(a, b, labels=("tf", "jax"))
+    # both right: 1, 2, 5; only A: 0; only B: 3; both wrong: 4.
+    assert (pair["both_right"], pair["only_a_right"], pair["only_b_right"], pair["both_wrong"]) == (3, 1, 1, 1)
+    assert pair["n"] == 6 and pair["a_accuracy"] == pair["b_accuracy"] == pytest.approx(4 / 6)
+    assert pair["difference"] == 0 and pair["p_value"] == 1.0
+
+
+def test_paired_comparison_difference_is_b_minus_a():
+    a = predictions_of([1, 1, 1, 1, 0])
+    b = predictions_of([1, 0, 0, 0, 0])
+    pair = paired_comparison(a, b)
+    assert pair["only_a_right"] == 3 and pair["only_b_right"] == 0
+    assert pair["difference"] == pytest.approx(-0.6)
+    assert pair["p_value"] == pytest.approx(2 / 8)  # 2 * P(X <= 0 | 3, 1/2)
+
+
+def test_paired_comparison_refuses_different_images():
+    a = predictions_of([1, 1, 0], ids=["test/a.jpg", "test/b.jpg", "test/c.jpg"])
+    b = predictions_of([1, 1, 0], ids=["test/a.jpg", "test/b.jpg", "test/d.jpg"])
+    with pytest.raises(PairingError, match=r"1 only in A's, e.g. test/c.jpg, 1 only in B's, e.g. test/d.jpg"):
+        paired_comparison(a, b)
+
+
+def test_paired_comparison_refuses_an_image_with_two_labels():
+    a = predictions_of([1, 1], labels=[1, 0])
+    b = predictions_of([1, 1], labels=[1, 1])
+    with pytest.raises(PairingError, match=r"test/img001.jpg: 0 and 1.*not the same test set"):
+        paired_comparison(a, b)
+
+
+# -------------------------------------------------------------- against the report's number
+
+
+def test_one_seed_against_the_report_counts_both_test_sets():
+    # By hand: ours 0.69 on 600, the report's 0.709 on 600.
+    # se = sqrt(0.69 * 0.31 / 600 + 0.709 * 0.291 / 600) = sqrt(0.00035650 + 0.00034387)
+    #    = 0.0264644; z = -0.019 / 0.0264644 = -0.71795; p = 2 * (1 - Phi(0.71795)) = 0.47279.
+    result = difference_from_report([0.69], 600, 0.709, 600)
+    assert result["difference"] == pytest.approx(-0.019, abs=1e-12)
+    assert result["standard_error"] == pytest.approx(0.0264644, abs=1e-6)
+    assert result["p_value"] == pytest.approx(0.47279, abs=1e-5)
+    assert result["interval"] == pytest.approx((-0.019 - 1.959964 * 0.0264644, -0.019 + 1.959964 * 0.0264644), abs=1e-6)
+    assert result["df"] is None
+    assert result["seed_noise_measured"] is False
+    assert result["exceeds_noise"] is None and result["runs_differ"] is False
+    assert result["verdict"] == "runs within test-set noise; 1 seed"
+
+
+def test_the_reports_test_set_widens_the_old_one_sided_interval():
+    """The old column asked whether 0.709 lies in our Wilson interval: our noise only. Ours 0.66
+    on 600 has the Wilson interval [0.621, 0.697], which leaves 0.709 out; with the report's
+    600 images counted too, the difference is within noise."""
+    assert wilson_interval(0.66, 600)[1] < 0.709
+    result = difference_from_report([0.66], 600, 0.709, 600)
+    assert result["interval"][0] < 0 < result["interval"][1]
+    assert result["runs_differ"] is False
+
+
+def test_several_seeds_add_the_seed_noise_to_both_sides():
+    # Ours: 0.69, 0.72, 0.75 (mean 0.72, s = 0.03) on 600 images; report 0.709 on 600.
+    # Test sets: 0.72 * 0.28 / 600 + 0.709 * 0.291 / 600 = 0.00033600 + 0.00034387 = 0.00067987.
+    # Seeds: s^2 / 3 (our mean) + s^2 (the report's one run) = 0.0009 * 4/3 = 0.0012.
+    # se = sqrt(0.00187987) = 0.0433575; df = 0.00187987^2 / (0.0012^2 / 2) = 4.9082.
+    result = difference_from_report([0.69, 0.72, 0.75], 600, 0.709, 600)
+    assert result["difference"] == pytest.approx(0.011, abs=1e-12)
+    assert result["standard_error"] == pytest.approx(0.0433575, abs=1e-6)
+    assert result["df"] == pytest.approx(4.9082, abs=1e-3)
+    t = 0.011 / 0.0433575
+    assert result["p_value"] == pytest.approx(2 * scipy_stats.t.sf(t, 4.9082), abs=1e-5)
+    half = scipy_stats.t.ppf(0.975, 4.9082) * 0.0433575
+    assert result["interval"] == pytest.approx((0.011 - half, 0.011 + half), abs=1e-5)
+    assert result["seed_noise_measured"] is True
+    assert result["exceeds_noise"] is False and result["runs_differ"] is None
+    assert result["verdict"] == "consistent"
+
+
+def test_seeds_do_not_shrink_the_test_sets_noise():
+    """Three seeds that agree exactly: the seed term is 0, and the test-set term stays that of
+    600 images (the seeds share them), not of 1800."""
+    result = difference_from_report([0.75, 0.75, 0.75], 600, 0.709, 600)
+    one_seed = difference_from_report([0.75], 600, 0.709, 600)
+    assert result["standard_error"] == pytest.approx(one_seed["standard_error"], rel=1e-12)
+    assert result["standard_error"] > math.sqrt(0.75 * 0.25 / 1800 + 0.709 * 0.291 / 600)
+    assert result["df"] is None and result["seed_noise_measured"] is True
+
+
+def test_the_report_comparison_is_signed_ours_minus_report():
+    lower = difference_from_report([0.60, 0.61, 0.62], 10000, 0.70, 10000)
+    assert lower["difference"] == pytest.approx(-0.09) and lower["interval"][1] < 0
+    assert lower["exceeds_noise"] is True and lower["verdict"] == "differs"
+    higher = difference_from_report([0.80, 0.81, 0.82], 10000, 0.70, 10000)
+    assert higher["difference"] == pytest.approx(0.11) and higher["interval"][0] > 0

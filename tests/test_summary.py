@@ -23,6 +23,8 @@ RESULTS = {
 BEST_CELLS = {"catsdogs/basic": "lr0.001_f32", "cifar10/basic": "lr0.001_f16"}
 # The report has numbers for the cats/dogs grid and VGG16, none for CIFAR-10's inception model.
 REPORT_NUMBERS = {"catsdogs/basic": 0.709, "catsdogs/vgg16_frozen": 0.907, "cifar10/basic": 0.64}
+# The report's test sets, as config.yaml derives them from its protocol.
+REPORT_TEST_IMAGES = {"catsdogs": 600, "cifar10": 10000}
 
 
 def per_class_of(model, test_accuracy):
@@ -63,7 +65,7 @@ def summarize(tmp_path, report_numbers=REPORT_NUMBERS):
     outputs = {name: tmp_path / f"summary.{name}" for name in ("csv", "md", "html")}
     summarize_results(
         models=models, runs=runs, metrics_paths=metrics_paths, info_paths=info_paths,
-        best_paths=best_paths, report_numbers=report_numbers,
+        best_paths=best_paths, report_numbers=report_numbers, report_test_images=REPORT_TEST_IMAGES,
         csv_path=outputs["csv"], markdown_path=outputs["md"], html_path=outputs["html"],
     )
     return outputs
@@ -170,7 +172,8 @@ def test_a_metrics_file_without_a_field_names_the_file(tmp_path):
     with pytest.raises(KeyError, match="metrics.json has no 'train_accuracy'"):
         summarize_results(
             models=models, runs=runs, metrics_paths=metrics_paths, info_paths=info_paths,
-            best_paths=best_paths, report_numbers={}, csv_path=tmp_path / "s.csv",
+            best_paths=best_paths, report_numbers={}, report_test_images=REPORT_TEST_IMAGES,
+            csv_path=tmp_path / "s.csv",
             markdown_path=tmp_path / "s.md", html_path=tmp_path / "s.html",
         )
     assert not (tmp_path / "s.csv").exists()
@@ -201,7 +204,8 @@ def test_several_seeds_give_a_mean_sd_and_intervals(tmp_path):
             info_paths.append(folder / "train.json")
     summarize_results(
         models=models, runs=runs, metrics_paths=metrics_paths, info_paths=info_paths,
-        best_paths=best_paths, report_numbers=REPORT_NUMBERS, csv_path=tmp_path / "s.csv",
+        best_paths=best_paths, report_numbers=REPORT_NUMBERS, report_test_images=REPORT_TEST_IMAGES,
+        csv_path=tmp_path / "s.csv",
         markdown_path=tmp_path / "s.md", html_path=tmp_path / "s.html",
     )
     row = read_csv_rows(tmp_path / "s.csv")[model]
@@ -219,21 +223,53 @@ def test_several_seeds_give_a_mean_sd_and_intervals(tmp_path):
         pytest.approx(low, rel=1e-5), pytest.approx(high, rel=1e-5)
     )
     assert float(row["wall_time_seconds"]) == pytest.approx(20.0)  # per run
-    # The report's 0.709 lies in [0.646, 0.794], the t-interval of three seeds.
-    assert row["report_inside_interval"] == "yes"
+    # Against the report's 0.709 on 600 images, by hand (as in test_stats): difference +0.011;
+    # test sets 0.72*0.28/600 + 0.709*0.291/600 = 0.00067987, seeds 0.03² * (1/3 + 1) = 0.0012,
+    # se = 0.0433575, Welch-Satterthwaite df = 0.00187987² / (0.0012² / 2) = 4.908.
+    assert int(row["report_n_test"]) == 600
+    assert float(row["difference"]) == pytest.approx(0.011, abs=1e-9)
+    difference_half = scipy.stats.t.ppf(0.975, 4.9082) * 0.0433575
+    assert float(row["difference_interval_low"]) == pytest.approx(0.011 - difference_half, abs=1e-4)
+    assert float(row["difference_interval_high"]) == pytest.approx(0.011 + difference_half, abs=1e-4)
+    assert float(row["difference_p_value"]) == pytest.approx(
+        2 * scipy.stats.t.sf(0.011 / 0.0433575, 4.9082), abs=1e-4
+    )
+    assert row["report_verdict"] == "consistent"
     markdown_line = next(
         line for line in (tmp_path / "s.md").read_text().splitlines() if model in line
     )
     assert f"[{mean - half:.3f}, {mean + half:.3f}]" in markdown_line
+    assert "| **+0.011** | **[-0.101, +0.123]** | **0.81** | **consistent** |" in markdown_line
     # Per class, too, the mean over the three seeds (cat: each seed's accuracy - 0.05).
     assert f"| {model} | {mean - 0.05:.3f} | {mean + 0.05:.3f} |" in (tmp_path / "s.md").read_text()
 
 
-def test_one_seed_is_judged_by_the_test_sets_interval(tmp_path):
+def test_one_seed_is_set_beside_the_report_with_both_test_sets_noise(tmp_path):
     rows = read_csv_rows(summarize(tmp_path)["csv"])
-    vgg = rows["catsdogs/vgg16_frozen"]  # 0.875 on 100 images; the report's 0.907
+    vgg = rows["catsdogs/vgg16_frozen"]  # 0.875 on 100 images; the report's 0.907 on 600
     assert vgg["seeds"] == "1" and vgg["test_accuracy_sd"] == vgg["seeds_interval_low"] == NOT_APPLICABLE
-    low, high = wilson_interval(0.875, 100)
-    assert low < 0.907 < high and vgg["report_inside_interval"] == "yes"
-    cifar = rows["cifar10/basic/lr0.001_f16"]  # 0.49 on 100; the report's 0.64 lies outside
-    assert wilson_interval(0.49, 100)[1] < 0.64 and cifar["report_inside_interval"] == "no"
+    # By hand: se = sqrt(0.875*0.125/100 + 0.907*0.093/600) = sqrt(0.00109375 + 0.00014059)
+    # = 0.0351331; z = -0.032 / 0.0351331 = -0.9108; p = 0.3624.
+    assert vgg["report_n_test"] == "600"
+    assert float(vgg["difference_p_value"]) == pytest.approx(0.3624, abs=1e-4)
+    assert float(vgg["difference_interval_low"]) == pytest.approx(-0.032 - 1.959964 * 0.0351331, abs=1e-5)
+    assert vgg["report_verdict"] == "runs within test-set noise; 1 seed"
+    cifar = rows["cifar10/basic/lr0.001_f16"]  # 0.49 on 100; the report's 0.64 on 10,000
+    # se = sqrt(0.49*0.51/100 + 0.64*0.36/10000) = sqrt(0.002499 + 0.00002304) = 0.0502199;
+    # z = -0.15 / 0.0502199 = -2.9869; p = 0.00282.
+    assert cifar["report_n_test"] == "10000"
+    assert float(cifar["difference_p_value"]) == pytest.approx(0.00282, abs=1e-5)
+    assert float(cifar["difference_interval_high"]) < 0  # ours lower: the interval is below 0
+    assert cifar["report_verdict"] == "runs differ; 1 seed"
+
+
+def test_the_reports_test_set_size_must_be_given_for_a_data_set_it_numbers(tmp_path):
+    models, runs, metrics_paths, info_paths, best_paths = write_inputs(tmp_path)
+    with pytest.raises(ValueError, match="report_test_images has no entry for cifar10"):
+        summarize_results(
+            models=models, runs=runs, metrics_paths=metrics_paths, info_paths=info_paths,
+            best_paths=best_paths, report_numbers=REPORT_NUMBERS,
+            report_test_images={"catsdogs": 600}, csv_path=tmp_path / "s.csv",
+            markdown_path=tmp_path / "s.md", html_path=tmp_path / "s.html",
+        )
+    assert not (tmp_path / "s.csv").exists()

@@ -1,9 +1,8 @@
 """The training infrastructure in-process, on tiny generated data: input pipelines, resumable
-history, best-cell selection, a whole training and evaluation job, the frozen VGG16 fast path."""
+history, a whole training and evaluation job, the frozen VGG16 fast path."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
@@ -11,7 +10,6 @@ import re
 import keras
 import numpy as np
 import pytest
-import scipy.stats
 from PIL import Image
 
 from cnnlab.data.petimages import split_to_arrays
@@ -20,7 +18,6 @@ from cnnlab.models import catsdogs, load_model
 from cnnlab.predictions import read_predictions
 from cnnlab.training.evaluation import evaluate_job
 from cnnlab.training.jobs import train_job
-from cnnlab.training.selection import select_best
 from cnnlab.training.callbacks import ResumableCSVLogger
 from cnnlab.training.datasets import load_split
 from cnnlab.training.jobs import compute_features
@@ -150,125 +147,6 @@ def test_resumed_history_keeps_each_epoch_once(tmp_path):
     assert [row["epoch"] for row in rows] == [0, 1, 2, 3]
     assert [row["accuracy"] for row in rows] == [0.5, 0.6, 0.9, 0.9]
     assert rows[3]["loss"] == pytest.approx(0.3)
-
-
-# -------------------------------------------------------------------------------- select_best
-
-
-def write_cell(root, cell, val_accuracies, val_losses, hyperparameters, seed=1, n_val=100):
-    """One run of a grid cell, <cell>/seed<seed>/, with its history and train.json."""
-    folder = root / cell / f"seed{seed}"
-    folder.mkdir(parents=True)
-    with open(folder / "history.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["epoch", "accuracy", "loss", "val_accuracy", "val_loss"])
-        for epoch, (accuracy, loss) in enumerate(zip(val_accuracies, val_losses, strict=True)):
-            writer.writerow([epoch, 0.9, 0.1, accuracy, loss])
-    (folder / "train.json").write_text(
-        json.dumps({"hyperparameters": hyperparameters, "n_val": n_val})
-    )
-    return folder
-
-
-def test_select_best_and_its_tie_breaks(tmp_path):
-    cells = {
-        # Same best accuracy (0.8) as the two below, but a worse final epoch.
-        "lr0.001_f32": ([0.8, 0.6], [0.5, 0.4]),
-        # Best 0.8 and final 0.8: these two tie until the loss, which picks lr0.0001_f64.
-        "lr0.0001_f32": ([0.7, 0.8], [0.5, 0.5]),
-        "lr0.0001_f64": ([0.7, 0.8], [0.5, 0.3]),
-        "lr0.001_f64": ([0.5, 0.75], [0.5, 0.2]),
-    }
-    folders = [
-        write_cell(
-            tmp_path,
-            cell,
-            accuracies,
-            losses,
-            {
-                "learning_rate": float(cell[2 : cell.index("_")]),
-                "filters": int(cell.rsplit("_f", 1)[1]),
-                "hidden_units": 512,
-                "epochs": 2,
-            },
-        )
-        for cell, (accuracies, losses) in cells.items()
-    ]
-    out = tmp_path / "best.json"
-    select_best(
-        [f / "history.csv" for f in folders], [f / "train.json" for f in reversed(folders)], out
-    )
-    best = json.loads(out.read_text())
-    assert best["cell"] == "lr0.0001_f64"
-    assert (best["learning_rate"], best["filters"], best["hidden_units"]) == (0.0001, 64, 512)
-    assert [c["cell"] for c in best["candidates"]] == [
-        "lr0.0001_f64",
-        "lr0.0001_f32",
-        "lr0.001_f32",
-        "lr0.001_f64",
-    ]
-    assert {c["cell"]: c["best_val_accuracy"] for c in best["candidates"]}["lr0.001_f64"] == 0.75
-    assert "epochs" not in best
-
-    # Equal in every score: the cell name decides.
-    tied = [
-        write_cell(tmp_path / "tied", cell, [0.5], [0.5], {"learning_rate": 0.1})
-        for cell in ("b", "a")
-    ]
-    select_best([f / "history.csv" for f in tied], [f / "train.json" for f in tied], out)
-    assert json.loads(out.read_text())["cell"] == "a"
-
-
-def test_select_best_ranks_cells_by_their_mean_over_seeds_and_judges_the_margin(tmp_path):
-    """Three seeds per cell. 'steady' wins on its mean though 'lucky' has the single best
-    run; 'steady' and 'close' differ by less than their seeds do, 'steady' and 'far' by much
-    more: Welch's t-test over the seeds says which lead is real."""
-    seeds = {
-        "steady": [0.80, 0.81, 0.82],
-        "lucky": [0.60, 0.70, 0.90],
-        "close": [0.78, 0.82, 0.80],
-    }
-
-    def select(cells):
-        root = tmp_path / "-".join(cells)
-        paths = [
-            write_cell(root, cell, [value], [0.5], {"learning_rate": 0.001, "filters": 8}, seed)
-            for cell in cells
-            for seed, value in zip((1, 2, 3), seeds[cell])
-        ]
-        out = root / "best.json"
-        select_best([p / "history.csv" for p in paths], [p / "train.json" for p in paths], out)
-        return json.loads(out.read_text())
-
-    best = select(["steady", "lucky", "close"])
-    assert best["cell"] == "steady" and best["seeds"] == [1, 2, 3]
-    assert best["best_val_accuracy"] == pytest.approx(0.81)
-    assert best["runner_up"] == "close" and best["margin"] == pytest.approx(0.01)
-    welch = scipy.stats.ttest_ind(seeds["steady"], seeds["close"], equal_var=False)
-    assert best["separation"]["test"] == "welch"
-    assert best["separation"]["p_value"] == pytest.approx(welch.pvalue)
-    assert best["separation"]["exceeds_noise"] is False
-    lucky = next(c for c in best["candidates"] if c["cell"] == "lucky")
-    assert lucky["best_val_accuracy_sd"] == pytest.approx(np.std(seeds["lucky"], ddof=1))
-
-    seeds["far"] = [0.60, 0.61, 0.62]
-    best = select(["steady", "far"])
-    assert best["runner_up"] == "far" and best["separation"]["exceeds_noise"] is True
-
-
-def test_one_seed_judges_the_margin_on_the_validation_images(tmp_path):
-    """With one seed there is no seed-to-seed spread: the two validation accuracies are
-    compared as proportions of the validation images."""
-    paths = [
-        write_cell(tmp_path, "a", [0.80], [0.5], {"learning_rate": 0.001}, n_val=600),
-        write_cell(tmp_path, "b", [0.78], [0.5], {"learning_rate": 0.001}, n_val=600),
-    ]
-    select_best([p / "history.csv" for p in paths], [p / "train.json" for p in paths], tmp_path / "best.json")
-    best = json.loads((tmp_path / "best.json").read_text())
-    assert best["separation"]["test"] == "two-proportion"
-    assert best["separation"]["exceeds_noise"] is False  # 2 points on 600 images: noise
-    assert "on 600 and 600 validation images" in best["separation"]["explanation"]
-    assert best["margin"] == pytest.approx(0.02)
 
 
 # ------------------------------------------------------------------------------------ jobs

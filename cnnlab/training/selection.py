@@ -1,5 +1,7 @@
 """Pick the best cell of a hyper-parameter grid from the cells' histories, over the seeds, and say
-whether its lead over the runner-up exceeds the noise."""
+whether its lead over the runner-up exceeds the noise: over the seeds where both cells have
+several, and image by image on the validation set (McNemar, from each run's
+val_predictions.npz) for each seed both cells ran."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from pathlib import Path
 
 from cnnlab.history import read_history
 from cnnlab.jobio import read_json, write_json
-from cnnlab.stats import difference_verdict
+from cnnlab.predictions import read_predictions
+from cnnlab.stats import PairingError, difference_verdict, paired_comparison
 
 log = logging.getLogger(__name__)
 
@@ -25,19 +28,30 @@ SELECTION_RULE = (
     "alphabetical order"
 )
 
+# Said in best.json beside the paired tests, because the two numbers come from different epochs.
+PAIRED_ON = (
+    "McNemar's test compares the two cells' saved models, the final epoch's, on the validation "
+    "images (val_predictions.npz); the ranking and the margin use each run's best epoch's "
+    "validation accuracy. That accuracy is a maximum over epochs, and the selected cell's a "
+    "maximum over cells too, so it is optimistic: the test accuracy of the selected cell is "
+    "the honest estimate."
+)
+
 
 def select_best(
     history_paths: list[str | os.PathLike],
     info_paths: list[str | os.PathLike],
+    prediction_paths: list[str | os.PathLike],
     out_path: str | os.PathLike,
 ) -> dict:
     """Write best.json: the chosen cell, its hyper-parameters, its margin over the runner-up
     and whether that margin exceeds the noise, and every candidate's scores.
 
-    A run is the folder holding its history.csv and train.json, <cell>/seed<n> (e.g.
-    lr0.001_f32/seed1337); a cell's runs are its seeds.
+    A run is the folder holding its history.csv, train.json and val_predictions.npz,
+    <cell>/seed<n> (e.g. lr0.001_f32/seed1337); a cell's runs are its seeds.
     """
     infos = {_run_of(path): Path(path) for path in info_paths}
+    predictions = {_run_of(path): Path(path) for path in prediction_paths}
     runs_of_cell = defaultdict(list)
     for history_path in map(Path, history_paths):
         cell, seed = _run_of(history_path)
@@ -62,7 +76,8 @@ def select_best(
         "best_val_accuracy": best["best_val_accuracy"],
         "seeds": [run["seed"] for run in best["runs"]],
         "selection_rule": SELECTION_RULE,
-        **_separation(best, candidates[1] if len(candidates) > 1 else None),
+        **_separation(best, candidates[1] if len(candidates) > 1 else None, predictions),
+        "paired_on": PAIRED_ON,
         "candidates": candidates,
     }
     write_json(out_path, result)
@@ -116,12 +131,18 @@ def _score_cell(cell: str, runs: list[dict]) -> dict:
     }
 
 
-def _separation(best: dict, runner_up: dict | None) -> dict:
+def _separation(best: dict, runner_up: dict | None, predictions: dict) -> dict:
     """The best cell's lead over the runner-up, and whether it exceeds the noise: Welch's t-test
-    over the seeds when both have several, else a two-proportion test of the two validation
-    accuracies on the validation images (`cnnlab.stats.difference_verdict`)."""
+    over the seeds when both have several; with one seed, the configurations are not compared
+    and McNemar's test says whether the two runs differ on the validation images
+    (`cnnlab.stats.difference_verdict`). Each seed both cells ran gets its McNemar test."""
     if runner_up is None:
         return {"runner_up": None, "margin": None, "separation": None}
+    common_seeds = {run["seed"] for run in best["runs"]} & {run["seed"] for run in runner_up["runs"]}
+    pairs = [
+        {"seed": seed, **_paired(runner_up["cell"], best["cell"], seed, predictions)}
+        for seed in sorted(common_seeds)
+    ]
     # B is the best cell, A the runner-up: the difference is the best cell's lead.
     verdict = difference_verdict(
         [run["best_val_accuracy"] for run in runner_up["runs"]],
@@ -130,9 +151,30 @@ def _separation(best: dict, runner_up: dict | None) -> dict:
         best["n_val"],
         labels=(runner_up["cell"], best["cell"]),
         scored_on="validation",
+        paired=pairs,
     )
     return {
         "runner_up": runner_up["cell"],
         "margin": best["best_val_accuracy"] - runner_up["best_val_accuracy"],
         "separation": verdict,
     }
+
+
+def _paired(runner_up: str, best: str, seed: int, predictions: dict) -> dict:
+    """McNemar's test of one seed's runs of the runner-up (A) and the best cell (B)."""
+    paths = {cell: predictions.get((cell, seed)) for cell in (runner_up, best)}
+    missing = [f"{cell}/seed{seed}" for cell, path in paths.items() if path is None]
+    if missing:
+        raise ValueError(
+            f"no val_predictions.npz given for {', '.join(missing)}: select_best pairs the best "
+            "cell with its runner-up on the validation images; rerun the evaluate jobs of the grid"
+        )
+    try:
+        return paired_comparison(
+            read_predictions(paths[runner_up]), read_predictions(paths[best]), (runner_up, best)
+        )
+    except PairingError as error:
+        raise ValueError(
+            f"{paths[runner_up]} and {paths[best]}: {error}. Every cell is scored on the same "
+            "validation split; rerun their evaluate jobs"
+        ) from None
