@@ -85,6 +85,17 @@ def test_augmentation_runs_compiled_on_jax_with_the_uncompiled_result(tmp_path):
     assert findings["max_abs_difference"] < 1e-2
 
 
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_models_built_with_augmentation_augment_their_training_input(tmp_path, backend):
+    """Inside the models (not only the standalone block): in training the layer after the
+    augmentation sees transformed images; at inference, the images as they are."""
+    changed = worker(backend, "augmented_models", tmp_path)["changed_pixels"]
+    assert set(changed) == {"catsdogs_basic", "vgg16_augmented"}
+    for model, fractions in changed.items():
+        assert fractions["training"] > 0.5, (model, fractions)
+        assert fractions["inference"] == 0, (model, fractions)
+
+
 def test_filter_ascent_gives_the_same_pictures_on_both_backends(saved):
     folder = saved / "tensorflow"  # tiny.keras, saved under TensorFlow
     on_tensorflow = worker("tensorflow", "ascent", folder)["activation_before_after"]
