@@ -134,8 +134,9 @@ def mutants_of(module: str, repo: Path = REPO) -> list[Mutant]:
     ]
 
 
-def mutated_source(module: str, index: int, repo: Path = REPO) -> str:
-    tree = ast.parse((repo / module).read_text())
+def mutated_source(module: str, index: int, repo: Path | None = REPO, source: str | None = None) -> str:
+    """The module (from `repo`, or `source` when given) with its `index`-th mutant planted."""
+    tree = ast.parse(source if source is not None else (repo / module).read_text())
     skip = _is_docstring_or_annotation(tree)
     spots = [spot for spot in _spots(tree) if id(spot[0]) not in skip]
     spots[index][2]()
@@ -179,23 +180,24 @@ def check(modules, max_mutants, budget_s, seed, log=print) -> dict:
         for module in modules:
             test_args = MODULE_TESTS[module]
             original = (scratch / module).read_text()
+            # Numbered by the module as written (unparsing keeps the nodes, not the lines).
+            everything = mutants_of(module, scratch)
             # The unmutated module, unparsed as the mutants are: the baseline must pass.
             (scratch / module).write_text(ast.unparse(ast.parse(original)))
             baseline, seconds = run_tests(scratch, test_args, timeout=max(600.0, budget_s))
             if baseline != "passed":
                 raise SystemExit(f"{module}: its tests do not pass unmutated ({baseline}): fix that first")
-            everything = mutants_of(module, scratch)
             chosen = random.Random(f"{seed}:{module}").sample(everything, min(max_mutants, len(everything)))
             results = {"mutants": len(everything), "checked": 0, "killed": 0, "survived": [], "timeouts": 0}
             for mutant in sorted(chosen, key=lambda mutant: mutant.index):
                 if time.monotonic() + seconds > deadline:
                     log(f"{module}: time budget spent after {results['checked']} mutants")
                     break
-                (scratch / module).write_text(mutated_source(module, mutant.index, scratch))
+                (scratch / module).write_text(mutated_source(module, mutant.index, repo=None, source=original))
                 outcome, _ = run_tests(scratch, test_args, timeout=5 * seconds + 30)
                 results["checked"] += 1
                 if outcome == "passed":
-                    results["survived"].append({"line": mutant.line, "change": mutant.change})
+                    results["survived"].append({"line": mutant.line, "change": mutant.change, "index": mutant.index})
                 else:
                     results["killed"] += 1
                     results["timeouts"] += outcome == "timeout"
