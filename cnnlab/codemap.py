@@ -1,157 +1,163 @@
 """Which code each Snakemake job's results depend on, and a version of that code.
 
-Snakemake reruns a job when its `script:` changes, but not when a module the script imports
-does. So every rule passes `code_version(script)` as a param: a hash of the *contents* of the
-cnnlab modules that script runs. Editing a model retrains, editing a plot only replots, and
-nothing reruns for a new modification time alone (a copied or moved run folder, a fresh
-clone, `git checkout`).
+Snakemake judges a `script:` by its file's modification time, and not at all by the modules the
+script imports. So every rule passes `code_version(script)` as a param, a hash of the
+*contents* of the script and of every cnnlab module it runs, and the profiles leave `code` out
+of Snakemake's rerun triggers: editing a model retrains, editing a plot only replots, and
+nothing reruns for a new modification time alone (a copied or moved run folder, a fresh clone,
+`git checkout`, `touch`).
 
-`SCRIPT_MODULES` is written out by hand, so that a reader sees what each job depends on;
-tests/test_codemap.py checks it against the scripts' real imports (`imports_of`), so an
-import added without its entry here fails the tests.
+The modules a script runs are computed, not listed: `script_modules` follows its imports with
+`ast` (in function bodies too; relative imports resolved; `importlib.import_module` or
+`__import__` of a constant name followed), then theirs. An import this cannot follow (a
+computed module name) is refused with the file and line, rather than left out of the version.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
 REPOSITORY = PACKAGE.parent
 SCRIPTS = REPOSITORY / "scripts"
-
-_JOBIO = ["cnnlab/__init__.py", "cnnlab/jobio.py"]
-_DATA = [*_JOBIO, "cnnlab/data/__init__.py"]
-_KERAS = [*_JOBIO, "cnnlab/runtime.py"]
-_MODELS = [
-    "cnnlab/models/__init__.py",
-    "cnnlab/models/augmentation.py",
-    "cnnlab/models/blocks.py",
-    "cnnlab/models/catsdogs.py",
-    "cnnlab/models/cifar10.py",
-]
-_PLOTS = ["cnnlab/plots.py", "cnnlab/history.py"]
-_VISUALIZE = [*_KERAS, *_PLOTS, "cnnlab/visualize/__init__.py", "cnnlab/visualize/images.py"]
-
-# Script (in scripts/) -> every cnnlab module its job runs, its own imports and theirs.
-SCRIPT_MODULES: dict[str, list[str]] = {
-    "download.py": [
-        *_DATA,
-        "cnnlab/data/cifar10.py",
-        "cnnlab/data/extract.py",
-        "cnnlab/data/petimages.py",
-        "cnnlab/data/sources.py",
-        "cnnlab/data/synthetic.py",
-    ],
-    "clean_petimages.py": [*_DATA, "cnnlab/data/petimages.py"],
-    "split_petimages.py": [*_DATA, "cnnlab/data/petimages.py"],
-    "decode_petimages_split.py": [*_DATA, "cnnlab/data/petimages.py"],
-    "prepare_cifar10.py": [*_DATA, "cnnlab/data/cifar10.py"],
-    "train.py": [
-        *_KERAS,
-        *_MODELS,
-        "cnnlab/history.py",
-        "cnnlab/provenance.py",
-        "cnnlab/training/__init__.py",
-        "cnnlab/training/callbacks.py",
-        "cnnlab/training/datasets.py",
-        "cnnlab/training/jobs.py",
-    ],
-    "evaluate.py": [
-        *_KERAS,
-        *_MODELS,
-        "cnnlab/history.py",
-        "cnnlab/predictions.py",
-        "cnnlab/training/__init__.py",
-        "cnnlab/training/datasets.py",
-        "cnnlab/training/evaluation.py",
-    ],
-    "select_best.py": [
-        *_JOBIO,
-        "cnnlab/history.py",
-        "cnnlab/predictions.py",
-        "cnnlab/stats.py",
-        "cnnlab/training/__init__.py",
-        "cnnlab/training/selection.py",
-    ],
-    "plot_curves.py": [*_JOBIO, *_PLOTS],
-    "plot_grid.py": [*_JOBIO, *_PLOTS],
-    "plot_activations.py": [*_VISUALIZE, *_MODELS, "cnnlab/visualize/activations.py"],
-    "plot_filters.py": [
-        *_VISUALIZE,
-        *_MODELS,
-        "cnnlab/visualize/activations.py",
-        "cnnlab/visualize/filters.py",
-    ],
-    "plot_augmentation.py": [
-        *_VISUALIZE,
-        *_MODELS,
-        "cnnlab/visualize/augmentation.py",
-    ],
-    "plot_confusion_matrices.py": [*_JOBIO, *_PLOTS, "cnnlab/prediction_plots.py", "cnnlab/predictions.py"],
-    "plot_failures.py": [*_JOBIO, *_PLOTS, "cnnlab/prediction_plots.py", "cnnlab/predictions.py"],
-    "plot_gradcam.py": [
-        *_KERAS,
-        *_PLOTS,
-        *_MODELS,
-        "cnnlab/visualize/__init__.py",
-        "cnnlab/visualize/gradcam.py",
-    ],
-    "summarize_results.py": [*_JOBIO, "cnnlab/stats.py", "cnnlab/summary.py"],
-}
+DYNAMIC_IMPORTS = {"import_module", "__import__"}
 
 # Modules a job may skip for some configs, with the reason: the real (url or path) download
 # never generates synthetic archives, so editing the generator must not re-extract 825 MB.
 SYNTHETIC_ONLY = ["cnnlab/data/synthetic.py"]
 
 
+class CodeMapError(ValueError):
+    """An import the code map cannot follow; the message names the file and line."""
+
+
 def code_version(script: str, leave_out: list[str] | tuple[str, ...] = ()) -> str:
-    """A short hash of the contents of the modules `script`'s job runs (less `leave_out`)."""
+    """A short hash of the contents of `script` (in scripts/) and of the modules its job runs
+    (less `leave_out`)."""
     digest = hashlib.sha256()
-    for module in sorted(set(SCRIPT_MODULES[script]) - set(leave_out)):
-        digest.update(module.encode() + b"\0" + (REPOSITORY / module).read_bytes() + b"\0")
+    files = [f"scripts/{script}", *sorted(set(script_modules(script)) - set(leave_out))]
+    for name in files:
+        digest.update(name.encode() + b"\0" + (REPOSITORY / name).read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
-def imports_of(path: Path) -> set[str]:
-    """Every cnnlab module `path` runs: its `import cnnlab...` / `from cnnlab... import`
-    statements anywhere in the file (functions too), then theirs, with the packages' __init__
-    files, as paths relative to the repository."""
+def script_modules(script: str) -> tuple[str, ...]:
+    """Every cnnlab module the job of `script` (a file name in scripts/) runs, sorted, as paths
+    relative to the repository. Computed once per process (the DAG asks once per rule)."""
+    return _script_modules(REPOSITORY, script)
+
+
+@functools.cache
+def _script_modules(repository: Path, script: str) -> tuple[str, ...]:
+    path = repository / "scripts" / script
+    if not path.is_file():
+        raise CodeMapError(f"code_version('{script}'): no such script {path}")
+    return tuple(sorted(imports_of(path, repository)))
+
+
+def imports_of(path: Path, repository: Path | None = None) -> set[str]:
+    """Every cnnlab module `path` runs: its imports of cnnlab anywhere in the file (functions
+    too), then theirs, with the packages' __init__ files, as paths relative to `repository`."""
+    repository = REPOSITORY if repository is None else repository
     found: set[str] = set()
     pending = [Path(path)]
     while pending:
-        for module in _direct_imports(pending.pop()):
+        for module in _direct_imports(pending.pop(), repository):
             if module not in found:
                 found.add(module)
-                pending.append(REPOSITORY / module)
+                pending.append(repository / module)
     return found
 
 
-def _direct_imports(path: Path) -> set[str]:
+def _direct_imports(path: Path, repository: Path) -> set[str]:
+    package = _package_of(path, repository)
     modules = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif isinstance(node, ast.ImportFrom):
+            base = _absolute(node.module or "", node.level, package, path, node.lineno)
             # `from cnnlab.data import petimages` imports a module; `from cnnlab.jobio import
             # log_to` a name: try each as a module.
-            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Call) and _called_name(node.func) in DYNAMIC_IMPORTS:
+            names = [_dynamic_import_target(node, package, path)]
         else:
             continue
         for name in names:
             if name == "cnnlab" or name.startswith("cnnlab."):
-                modules |= _files_of(name)
+                modules |= _files_of(name, repository)
     return modules
 
 
-def _files_of(dotted: str) -> set[str]:
+def _package_of(path: Path, repository: Path) -> str | None:
+    """The dotted package `path` belongs to ('cnnlab.data' for cnnlab/data/extract.py), or None
+    outside the repository's packages (a script)."""
+    try:
+        parts = Path(path).resolve().relative_to(repository.resolve()).parts
+    except ValueError:
+        return None
+    if parts[0] != "cnnlab":
+        return None
+    return ".".join(parts[:-1])
+
+
+def _absolute(module: str, level: int, package: str | None, path: Path, line: int) -> str:
+    """The absolute name of `from <level dots><module> import ...` in `package`."""
+    if level == 0:
+        return module
+    if package is None:
+        raise CodeMapError(f"{path}:{line}: a relative import outside the cnnlab package")
+    parts = package.split(".")
+    if level > len(parts):
+        raise CodeMapError(f"{path}:{line}: a relative import beyond the top-level package")
+    base = parts[: len(parts) - level + 1]
+    return ".".join(base + ([module] if module else []))
+
+
+def _called_name(func: ast.expr) -> str | None:
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return None
+
+
+def _dynamic_import_target(call: ast.Call, package: str | None, path: Path) -> str:
+    """The module `import_module("...")` or `__import__("...")` imports: its name must be a
+    constant (and a relative name's package too), or the code map could miss what it runs."""
+    def constant(node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        raise CodeMapError(
+            f"{path}:{call.lineno}: {ast.unparse(call)} imports a module whose name is computed, "
+            f"which cnnlab.codemap cannot follow: import it by a constant name"
+        )
+
+    if not call.args:
+        raise CodeMapError(f"{path}:{call.lineno}: {ast.unparse(call)}: no module name")
+    name = constant(call.args[0])
+    if not name.startswith("."):
+        return name
+    # import_module(".x", package="cnnlab.data") or import_module(".x", "cnnlab.data")
+    anchor = [keyword.value for keyword in call.keywords if keyword.arg == "package"]
+    anchor += call.args[1:2] if _called_name(call.func) == "import_module" else []
+    if not anchor:
+        raise CodeMapError(f"{path}:{call.lineno}: {ast.unparse(call)}: a relative name without a package")
+    level = len(name) - len(name.lstrip("."))
+    return _absolute(name.lstrip("."), level, constant(anchor[0]), path, call.lineno)
+
+
+def _files_of(dotted: str, repository: Path) -> set[str]:
     """The files importing `dotted` runs: each package's __init__.py on the way, and the module
     (nothing when `dotted` names an attribute, not a module)."""
     parts = dotted.split(".")
     files = set()
     for depth in range(1, len(parts) + 1):
-        folder = REPOSITORY.joinpath(*parts[:depth])
+        folder = repository.joinpath(*parts[:depth])
         if (folder / "__init__.py").is_file():
             files.add(f"{'/'.join(parts[:depth])}/__init__.py")
         elif folder.with_suffix(".py").is_file():

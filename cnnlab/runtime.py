@@ -181,7 +181,7 @@ def versions() -> dict:
     import numpy
 
     name = keras.backend.backend()
-    backend_module = __import__(name)
+    backend_module = sys.modules[name]  # Keras has imported its backend already
     return {
         "keras": keras.__version__,
         "backend": name,

@@ -33,9 +33,10 @@ except ConfigError as error:
     sys.exit(str(error))
 
 
-# Snakemake tracks a script's own changes, not the modules it imports: every rule passes the
-# version of the cnnlab code its script runs as a param (cnnlab/codemap.py), so editing a model
-# retrains and editing a plot only replots, by content, wherever the run folder lives.
+# Snakemake tracks a script by its file time and not the modules it imports: every rule passes
+# the version of its script and of the cnnlab code that script runs (computed from the imports,
+# cnnlab/codemap.py) as a param, and the profiles leave `code` out of the rerun triggers; so
+# editing a model retrains, editing a plot only replots, and a clone or a touch reruns nothing.
 def code_version(script, leave_out=()):
     return codemap.code_version(script, leave_out)
 

@@ -14,6 +14,7 @@ rule download:
         dataset=lambda wildcards: wildcards.archive,
         source=lambda wildcards: data_source(wildcards.archive),
         downloads_dir=config["data"]["downloads_dir"],
+        retries=config["data"]["download_retries"],
         extract_limits=config["data"]["extract"],
         seed=SEED,
         code=download_code_version,

@@ -11,5 +11,6 @@ with log_to(snakemake.log[0]):
         downloads_dir=snakemake.params.downloads_dir,
         out_dir=snakemake.output[0],
         seed=snakemake.params.seed,
+        retries=snakemake.params.retries,
         extract_limits=snakemake.params.extract_limits,
     )

@@ -6,6 +6,7 @@ Keras is first imported, so each backend gets its own process).
     python tests/backend_worker.py BACKEND ascent DIR   # filter ascent of DIR/tiny.keras
     python tests/backend_worker.py BACKEND augment DIR  # augmentation: compiled vs uncompiled
     python tests/backend_worker.py BACKEND gradcam DIR  # Grad-CAM of DIR's cats/dogs models
+    python tests/backend_worker.py BACKEND augmented_models DIR  # what augmented models' layers see
 
 Prints one JSON line of findings; the test asserts on them.
 """
@@ -150,6 +151,29 @@ def augment(folder: Path) -> dict:
     }
 
 
+def augmented_models(folder: Path) -> dict:
+    """In each model built with augmentation, the input its first layer after the augmentation
+    (the rescaling or the VGG16 preprocessing) receives, in training and in inference mode:
+    the fraction of pixels more than 1 off the image fed in."""
+    augmentation = augmentation_layers(AUGMENTATION, seed=2)
+    built = {
+        "catsdogs_basic": catsdogs.basic_cnn(CATSDOGS_SIZE, 4, 8, augmentation=augmentation),
+        "vgg16_augmented": vgg16(augmented=True, name="vgg16_augmented"),
+    }
+    changed = {}
+    for name, model in built.items():
+        first = next(
+            layer for layer in model.layers[1:] if not isinstance(layer, keras.Sequential)
+        )
+        seen = keras.Model(model.input, first.input)
+        images = images_for(model).astype("float32")
+        changed[name] = {
+            mode: float(np.mean(np.abs(np.asarray(seen(images, training=training)) - images) > 1))
+            for mode, training in (("training", True), ("inference", False))
+        }
+    return {"changed_pixels": changed}
+
+
 def _loss(model: keras.Model) -> str:
     return "binary_crossentropy" if model.output_shape[-1] == 1 else "sparse_categorical_crossentropy"
 
@@ -159,9 +183,10 @@ if __name__ == "__main__":
         findings = save(FOLDER)
         save_tiny(FOLDER)
     else:
-        findings = {"check": check, "ascent": ascent, "augment": augment, "gradcam": gradcam}[
-            COMMAND
-        ](FOLDER)
+        findings = {
+            "check": check, "ascent": ascent, "augment": augment, "gradcam": gradcam,
+            "augmented_models": augmented_models,
+        }[COMMAND](FOLDER)
     findings["backend"] = keras.backend.backend()
     findings["tensorflow_imported"] = "tensorflow" in sys.modules
     print(json.dumps(findings))

@@ -123,3 +123,17 @@ def backed_up_epochs(metadata: Path) -> int:
         return json.loads(metadata.read_text())["epoch"]
     except (OSError, ValueError, KeyError):
         return 0
+
+
+def assert_drawn_png(path: Path, size: tuple[int, int] | None = None) -> None:
+    """`path` is a PNG with something drawn in it (not one flat colour), `size` pixels if given
+    (within a pixel: Matplotlib rounds inches x dpi down)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.format == "PNG", path
+        if size is not None:
+            assert all(abs(got - want) <= 1 for got, want in zip(image.size, size)), (path, image.size, size)
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 16)
+    # getcolors gives None past maxcolors: a photograph-like panel, certainly drawn.
+    assert colours is None or len(colours) > 16, f"{path}: only {len(colours)} colours"

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO, run_snakemake
+from conftest import REPO, assert_drawn_png, run_snakemake
 
 TESTS = Path(__file__).resolve().parent
 NO_TENSORFLOW = TESTS / "no_tensorflow"
@@ -83,6 +83,17 @@ def test_augmentation_runs_compiled_on_jax_with_the_uncompiled_result(tmp_path):
     assert findings["changed_pixels"] > 0.5
     # ... and compiled and uncompiled draw and resample alike (pixels in 0..255).
     assert findings["max_abs_difference"] < 1e-2
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_models_built_with_augmentation_augment_their_training_input(tmp_path, backend):
+    """Inside the models (not only the standalone block): in training the layer after the
+    augmentation sees transformed images; at inference, the images as they are."""
+    changed = worker(backend, "augmented_models", tmp_path)["changed_pixels"]
+    assert set(changed) == {"catsdogs_basic", "vgg16_augmented"}
+    for model, fractions in changed.items():
+        assert fractions["training"] > 0.5, (model, fractions)
+        assert fractions["inference"] == 0, (model, fractions)
 
 
 def test_filter_ascent_gives_the_same_pictures_on_both_backends(saved):
@@ -156,4 +167,4 @@ def test_the_demo_dag_runs_on_jax_without_tensorflow(tmp_path):
     assert catsdogs and catsdogs[0] >= 0.65, best
     assert cifar and cifar[0] >= 0.5, best
     for figure in ("activations.png", "filters.png", "augmentation_samples.png"):
-        assert (results / "figures" / "catsdogs" / figure).stat().st_size > 1000
+        assert_drawn_png(results / "figures" / "catsdogs" / figure)

@@ -60,6 +60,19 @@ def test_a_zip_bomb_is_refused_by_its_ratio_before_anything_is_extracted(tmp_pat
     assert list((tmp_path / "out").iterdir()) == []
 
 
+def test_a_zip_bomb_of_many_small_members_is_refused_by_their_running_total(tmp_path):
+    """400 members of 1 MB of zeros: no one member is over the ratio, their total is."""
+    member_bytes = 1 << 20
+    bomb = write_zip(
+        tmp_path / "bomb.zip", {f"PetImages/Cat/{n}.jpg": bytes(member_bytes) for n in range(400)}
+    )
+    archive_bytes = bomb.stat().st_size
+    assert member_bytes < 100 * archive_bytes < 400 * member_bytes
+    with pytest.raises(ArchiveTooLargeError, match=r"more than data\.extract\.max_ratio = 100 times its size"):
+        safe_extract(bomb, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_a_tar_bomb_is_refused_at_the_member_that_crosses_the_line(tmp_path):
     bomb = tmp_path / "bomb.tar.gz"
     with tarfile.open(bomb, "w:gz") as archive:

@@ -2,6 +2,7 @@
 times from Snakemake's metadata, images/s from train.json, TFLOP/s only where the counted
 full-scale job matches. Nothing is timed; no Keras is imported."""
 
+import base64
 import csv
 import json
 
@@ -22,11 +23,17 @@ def fake_run(run_dir, train_infos):
         (folder / "benchmark.tsv").write_text(f"s\th:m:s\n{job_seconds}\t0:00:{job_seconds:02.0f}\n")
         record = {"rule": "train", "job_hash": index, "starttime": 1000.0 + 10 * index,
                   "endtime": 1000.0 + 10 * index + job_seconds, "incomplete": False}
-        (metadata / f"record{index}").write_text(json.dumps(record))
+        write_record(metadata, f"results/{model}/train.json", record)
 
 
-def train_info(n_train, epochs, seconds, filters):
+def write_record(metadata, output, record):
+    """Snakemake's metadata record of `output`, named as Snakemake names it."""
+    (metadata / base64.urlsafe_b64encode(output.encode()).decode()).write_text(json.dumps(record))
+
+
+def train_info(n_train, epochs, seconds, filters, restored=0):
     return {"n_train": n_train, "n_val": 5000, "epochs_run": epochs, "wall_time_seconds": seconds,
+            "epochs_restored_from_backup": restored,
             "device": "NVIDIA H100", "runtime": {"backend": "jax", "mixed_precision": "mixed_bfloat16"},
             "hyperparameters": {"filters": filters}}
 
@@ -58,3 +65,41 @@ def test_report_from_a_fake_run(tmp_path, monkeypatch):
     assert result["summary"]["first job start to last job end (s)"] == 40.0
     with open(tmp_path / "out" / "jobs.csv") as handle:
         assert [row["rule"] for row in csv.DictReader(handle)] == ["train"] * 2
+
+
+def test_a_resumed_job_counts_only_the_epochs_it_trained(tmp_path, monkeypatch):
+    """7 of 60 epochs restored from the backup: the 30 s trained the other 53."""
+    flops_file = tmp_path / "flops.json"
+    flops_file.write_text(json.dumps({"jobs": [{**FULLSCALE_JOB, "training_FLOP": 3.0e15}]}))
+    monkeypatch.setattr(report, "FLOPS_FILE", flops_file)
+    run_dir = tmp_path / "run"
+    fake_run(run_dir, [("cifar10/residual/seed1337", train_info(45000, 60, 30.0, 256, restored=7), 40.0)])
+
+    (residual,) = report.build_report(run_dir, tmp_path / "no.log", tmp_path / "out")["training"]
+
+    assert residual["epochs"] == 60 and residual["epochs trained here"] == 53
+    assert residual["images/s"] == 45000 * 53 / 30.0
+    assert residual["TFLOP"] == 3.0e15 * 53 / 60 / 1e12
+    assert residual["TFLOP/s"] == 3.0e15 * 53 / 60 / 30.0 / 1e12
+
+
+def test_a_rate_measured_beside_other_keras_jobs_says_it_shared_the_card(tmp_path):
+    run_dir = tmp_path / "run"
+    fake_run(run_dir, [  # job 0 runs 1000-1030 s, job 1 1010-1015 s, job 2 1020-1021 s
+        ("cifar10/residual/seed1337", train_info(450, 1, 30.0, 8), 30.0),
+        ("cifar10/inception/seed1337", train_info(450, 1, 5.0, 8), 5.0),
+        ("cifar10/basic/lr0.001_f8/seed1337", train_info(450, 1, 1.0, 8), 1.0),
+    ])
+    metadata = run_dir / ".snakemake" / "metadata"
+    # An evaluation during job 0 only; a table job (no Keras) during job 1.
+    write_record(metadata, "results/cifar10/residual/seed1337/metrics.json",
+                 {"rule": "evaluate", "job_hash": 10, "starttime": 1025.0, "endtime": 1029.0})
+    write_record(metadata, "results/summary.csv",
+                 {"rule": "summarize_results", "job_hash": 11, "starttime": 1011.0, "endtime": 1012.0})
+
+    rows = {row["model"]: row for row in report.build_report(run_dir, tmp_path / "no.log", tmp_path / "out")["training"]}
+
+    assert rows["cifar10/residual/seed1337"]["card shared with"] == 3
+    assert rows["cifar10/inception/seed1337"]["card shared with"] == 1
+    assert rows["cifar10/basic/lr0.001_f8/seed1337"]["card shared with"] == 1
+    assert "card shared with" in (tmp_path / "out" / "report.md").read_text()

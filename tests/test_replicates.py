@@ -102,7 +102,6 @@ def test_best_json_holds_the_margin_and_the_verdict(two_seed_run, grid):
     separation = best["separation"]
     assert separation["test"] in ("welch", "two-proportion")
     assert separation["seed_noise_measured"] is True  # two seeds per cell
-    assert separation["exceeds_noise"] == (separation["p_value"] < 0.05)
     assert separation["difference"] == pytest.approx(best["margin"])  # best - runner-up
     # Each seed's runs of the two cells, paired on the validation images (val_predictions.npz).
     assert [pair["seed"] for pair in separation["mcnemar"]] == SEEDS
@@ -111,6 +110,21 @@ def test_best_json_holds_the_margin_and_the_verdict(two_seed_run, grid):
         assert pair["n"] == read_json(
             two_seed_run / grid / "basic" / best["cell"] / f"seed{pair['seed']}" / "train.json"
         )["n_val"]
+    # The verdict, worked out here from the runs' own numbers (not from best.json's p-value).
+    per_seed = {cell: [run["best_val_accuracy"] for run in candidate["runs"]]
+                for cell, candidate in candidates.items()}
+    if separation["test"] == "welch":
+        expected_p = scipy.stats.ttest_ind(
+            per_seed[best["cell"]], per_seed[best["runner_up"]], equal_var=False
+        ).pvalue
+    else:  # the seeds did not vary: a pooled two-proportion z-test on the validation images
+        n_val = candidates[best["cell"]]["n_val"]
+        lead, runner = means[best["cell"]], means[best["runner_up"]]
+        pooled = (lead + runner) / 2
+        z = (lead - runner) / np.sqrt(pooled * (1 - pooled) * 2 / n_val) if 0 < pooled < 1 else 0.0
+        expected_p = 2 * scipy.stats.norm.sf(abs(z))
+    assert separation["p_value"] == pytest.approx(expected_p, rel=1e-6)
+    assert separation["exceeds_noise"] is bool(expected_p < 0.05)
     for cell, candidate in candidates.items():
         assert [run["seed"] for run in candidate["runs"]] == SEEDS
         assert candidate["best_val_accuracy"] == pytest.approx(

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -148,3 +151,51 @@ def test_a_run_folder_moved_elsewhere_has_nothing_to_redo(demo_run, tmp_path):
     complete there: no job's inputs or code count as changed."""
     moved = copy_workdir(demo_run, tmp_path / "somewhere" / "else")
     assert job_counts(run_snakemake(moved, "-n").stdout) == {}
+
+
+def checkout_copy(target: Path) -> Path:
+    """The workflow's code as a fresh clone has it: every file git would check out (the
+    working tree's content, uncommitted edits included), each with a new modification time,
+    newer than any result."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO, check=True, stdout=subprocess.PIPE,
+    ).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        if (REPO / name).is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(REPO / name, target / name)  # content only: the time is now
+    return target
+
+
+def planned_in(run_dir: Path, checkout: Path) -> dict[str, int]:
+    """What `snakemake -n` plans for `run_dir` with the Snakefile, profile and cnnlab of
+    `checkout` (as after `pip install -e` there)."""
+    output = run_snakemake(
+        run_dir, "-n", "--snakefile", str(checkout / "Snakefile"),
+        env={"PYTHONPATH": str(checkout)},
+    ).stdout
+    assert f"workflow specific profile {checkout / 'profiles' / 'default'}" in output
+    return job_counts(output)
+
+
+@pytest.mark.workflow
+def test_a_fresh_clone_or_a_touch_reruns_nothing_and_a_script_edit_only_its_jobs(
+    demo_run, tmp_path
+):
+    """A finished run's results/ and .snakemake/ copied with their times (`cp -a`) beside a
+    fresh checkout, whose every file is newer than them: Snakemake's own code trigger would
+    rerun all 56 jobs; the content-based code version reruns none. Then every script touched:
+    still nothing. Then one script edited: exactly its jobs and what reads their outputs."""
+    run_dir = copy_workdir(demo_run, tmp_path / "run")
+    checkout = checkout_copy(tmp_path / "clone")
+    assert planned_in(run_dir, checkout) == {}
+
+    later = time.time() + 3600
+    for script in (checkout / "scripts").glob("*.py"):
+        os.utime(script, (later, later))
+    assert planned_in(run_dir, checkout) == {}
+
+    with open(checkout / "scripts" / "plot_grid.py", "a") as script:
+        script.write("\n# an edited figure script\n")
+    assert planned_in(run_dir, checkout) == {"plot_grid_comparison": 2, "all": 1}

@@ -11,6 +11,7 @@ from PIL import Image
 
 from cnnlab.plots import save_figure, selected_cell_path
 from cnnlab.visualize import activations, augmentation, filters, images
+from conftest import assert_drawn_png
 
 IMAGE_SIZE = (24, 24)
 
@@ -123,8 +124,9 @@ def test_activations_and_filters_figures_from_saved_models(tmp_path):
     assert any(title.startswith("block2_conv: 4 channels") for title in panel_titles)
     assert sum(axes.get_ylabel() in ("block1_conv", "block2_conv") for axes in filters_figure.axes) == 2
     for name, figure in (("activations.png", activations_figure), ("filters.png", filters_figure)):
+        width, height = figure.get_size_inches()
         save_figure(figure, tmp_path / name, dpi=40)
-        assert (tmp_path / name).stat().st_size > 0
+        assert_drawn_png(tmp_path / name, size=(round(width * 40), round(height * 40)))
 
 
 def test_an_image_index_past_the_split_says_how_many_images_there_are(tmp_path):

@@ -39,6 +39,16 @@ def read_json(path):
     return json.loads(path.read_text())
 
 
+def configured_epochs(config: dict, model: str) -> int:
+    """The epochs demo.yaml sets for "<dataset>/<model>"."""
+    dataset, name = model.split("/", 1)
+    if name.startswith("basic/"):
+        return config[dataset]["basic"]["epochs"]
+    if name.startswith("vgg16_"):
+        return config[dataset]["vgg16"][name.removeprefix("vgg16_")]["epochs"]
+    return config[dataset][name]["epochs"]
+
+
 def test_every_model_is_trained_and_evaluated(demo_run):
     config = demo_config()
     expected = (
@@ -50,6 +60,7 @@ def test_every_model_is_trained_and_evaluated(demo_run):
         | ({"cifar10/vgg16_base"} if config["catsdogs"]["vgg16"]["weights"] == "cifar10" else set())
     )
     results = demo_run / "results"
+    data_folder = {"catsdogs": "petimages", "cifar10": "cifar10"}
     # One run per model: the demo has one training seed.
     evaluated = {
         path.parent.parent.relative_to(results).as_posix() for path in results.rglob("metrics.json")
@@ -61,8 +72,15 @@ def test_every_model_is_trained_and_evaluated(demo_run):
         run = results / model / "seed1337"
         metrics = read_json(run / "metrics.json")
         info = read_json(run / "train.json")
-        assert 0.0 <= metrics["test_accuracy"] <= 1.0
-        assert info["epochs_run"] == metrics["epochs"]
+        # The accuracy counts images of the data stage's own test split (another file): a
+        # whole number of them right.
+        with np.load(results / "data" / data_folder[model.split("/")[0]] / "test.npz") as test:
+            n_test = len(test["labels"])
+        assert metrics["n_test"] == n_test
+        right = metrics["test_accuracy"] * n_test
+        assert right == pytest.approx(round(right), abs=1e-3), f"{model}: {right} of {n_test}"
+        # Every model ran the epochs the config asks of it (no early stop in the demo).
+        assert info["epochs_run"] == metrics["epochs"] == configured_epochs(config, model), model
         with open(run / "history.csv") as handle:
             epochs = [int(row["epoch"]) for row in csv.DictReader(handle)]
         assert epochs == list(range(info["epochs_run"])), f"{model}: epochs {epochs}"
@@ -125,7 +143,9 @@ def test_summary_table_has_a_row_per_model(demo_run):
     with open(results / "summary.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == len(list(results.rglob("metrics.json")))
-    assert (results / "summary.md").read_text().count("\n|") >= len(rows)
+    # One line per row, below the header and its rule.
+    table_lines = [line for line in (results / "summary.md").read_text().splitlines() if line.startswith("|")]
+    assert len(table_lines) == len(rows) + 2
 
 
 def test_cleanup_manifest_accounts_for_every_junk_kind_of_the_demo_archive(demo_run):

@@ -9,6 +9,10 @@ model images per second and achieved TFLOP/s.
   (fullscale_flops.json, beside this file). A model gets them only where its train.json matches
   the counted job (examples, epochs, width); TFLOP/s is then FLOPs over the training job's wall
   time, start-up and compilation included: what the run achieved, not the peak of a kernel.
+* Rates count only the epochs the reporting process trained: a job resumed from its backup
+  (`epochs_restored_from_backup` in train.json) restored the others, and its wall time is this
+  process's alone. A rate measured while other Keras jobs ran (the time spans in Snakemake's
+  metadata overlap) shared the card with them: the row says so ("card shared with").
 
 Nothing here imports Keras or TensorFlow: it runs on the GPU machine after the workflow.
 
@@ -18,6 +22,7 @@ Nothing here imports Keras or TensorFlow: it runs on the GPU machine after the w
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
 import json
 import re
@@ -27,6 +32,9 @@ from benchmarks.harness import machine
 from benchmarks.workflow_dag import finished_jobs, per_rule
 
 FLOPS_FILE = Path(__file__).with_name("fullscale_flops.json")
+# The rules whose jobs run Keras, so on the GPU: a training rate measured beside one of them was
+# measured on a shared card.
+KERAS_RULES = {"train", "evaluate", "plot_activations", "plot_filters", "plot_augmentation_samples"}
 
 
 def progress(snakemake_log: Path) -> str | None:
@@ -55,7 +63,42 @@ def counted_flops(info: dict, model: str, counts: list[dict]) -> float | None:
     return None
 
 
-def training_rows(results_dir: Path, counts: list[dict]) -> list[dict]:
+def job_records(run_dir: Path) -> dict[str, dict]:
+    """Snakemake's metadata record of every finished output, by the output's path: each file of
+    .snakemake/metadata is named by the output's path in URL-safe base64 (long names split into
+    folders, every part but the last starting with '@')."""
+    records = {}
+    metadata = run_dir / ".snakemake" / "metadata"
+    for path in metadata.rglob("*"):
+        if not path.is_file():
+            continue
+        try:
+            output = base64.urlsafe_b64decode(
+                "".join(part.removeprefix("@") for part in path.relative_to(metadata).parts)
+            ).decode()
+            record = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError):
+            continue  # not a record, or one being written when the run was stopped
+        if not record.get("incomplete") and record.get("starttime"):
+            records[output] = record
+    return records
+
+
+def sharing_jobs(own: dict | None, records: dict[str, dict]) -> int | None:
+    """How many other Keras jobs ran while the job of record `own` did (None: no record)."""
+    if own is None:
+        return None
+    others = {
+        record["job_hash"]
+        for record in records.values()
+        if record["rule"] in KERAS_RULES and record["job_hash"] != own["job_hash"]
+        and record["starttime"] < own["endtime"] and own["starttime"] < record["endtime"]
+    }
+    return len(others)
+
+
+def training_rows(results_dir: Path, counts: list[dict], records: dict[str, dict] | None = None) -> list[dict]:
+    records = {} if records is None else records
     rows = []
     for info_path in sorted(results_dir.rglob("train.json")):
         info = json.loads(info_path.read_text())
@@ -63,6 +106,10 @@ def training_rows(results_dir: Path, counts: list[dict]) -> list[dict]:
         # A run is <model>/seed<n>; the FLOPs are counted per model, the same for every seed.
         flops = counted_flops(info, re.sub(r"/seed\d+$", "", run), counts)
         seconds = info["wall_time_seconds"]
+        # A resumed job restored some epochs from its backup; its wall time covers the rest.
+        epochs_here = info["epochs_run"] - info.get("epochs_restored_from_backup", 0)
+        flops_here = None if flops is None else flops * epochs_here / info["epochs_run"]
+        own = records.get(f"{results_dir.name}/{run}/train.json")
         rows.append({
             "model": run,
             "device": info["device"],
@@ -70,11 +117,13 @@ def training_rows(results_dir: Path, counts: list[dict]) -> list[dict]:
             "precision": info["runtime"]["mixed_precision"],
             "training images": info["n_train"],
             "epochs": info["epochs_run"],
+            "epochs trained here": epochs_here,
             "job seconds": job_seconds(info_path.with_name("benchmark.tsv")),
             "training seconds": seconds,
-            "images/s": info["n_train"] * info["epochs_run"] / seconds,
-            "TFLOP": None if flops is None else flops / 1e12,
-            "TFLOP/s": None if flops is None else flops / seconds / 1e12,
+            "images/s": info["n_train"] * epochs_here / seconds,
+            "TFLOP": None if flops_here is None else flops_here / 1e12,
+            "TFLOP/s": None if flops_here is None else flops_here / seconds / 1e12,
+            "card shared with": sharing_jobs(own, records),
         })
     return rows
 
@@ -105,7 +154,7 @@ def build_report(run_dir: Path, snakemake_log: Path, out: Path) -> dict:
     """Write jobs.csv, training.csv, report.md and report.json into `out`; return the JSON."""
     counts = json.loads(FLOPS_FILE.read_text())["jobs"]
     jobs = finished_jobs(run_dir, since=0)
-    training = training_rows(run_dir / "results", counts)
+    training = training_rows(run_dir / "results", counts, job_records(run_dir))
     with_flops = [row for row in training if row["TFLOP"] is not None]
     summary = {
         "progress": progress(snakemake_log),
@@ -129,6 +178,9 @@ def build_report(run_dir: Path, snakemake_log: Path, out: Path) -> dict:
         + markdown_table([summary])
         + "\n## Per rule\n\n" + markdown_table(report["rules"])
         + "\n## Trained models\n\n" + markdown_table(training)
+        + "\nRates count the epochs trained by the job that wrote train.json (a resumed job restored"
+        " the others). \"card shared with\": how many other Keras jobs ran meanwhile; where it is"
+        " above 0, the rate is not the card's alone.\n"
     )
     return report
 
