@@ -97,4 +97,5 @@ def test_imagenet_weights_that_cannot_be_downloaded_say_how_to_work_offline(monk
         vgg16_base((64, 64), "imagenet")
     assert "Could not download VGG16's ImageNet weights (URL fetch failure on" in str(error.value)
     assert ("Offline, put vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 in $KERAS_HOME/models/ "
-            "(default ~/.keras/models/), or set catsdogs.vgg16.weights to the path of a local copy.") in str(error.value)
+            "(default ~/.keras/models/), set catsdogs.vgg16.weights to the path of a local copy, or to "
+            "cifar10 to pretrain the base on CIFAR-10 here.") in str(error.value)
