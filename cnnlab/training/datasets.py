@@ -95,8 +95,9 @@ class ArrayBatches(keras.utils.PyDataset):
         On TensorFlow, a tf.data pipeline over the same arrays (copied once into TensorFlow's
         memory): batch i of an epoch gathers the same examples as `self[i]`, since both read the
         epoch's order, which `set_epoch` also writes into the pipeline's variable. Keras makes
-        each epoch's iterator before the epoch callback has run, but tf.data starts computing
-        only at the first batch asked for (its `warm_start` option is off), after that callback.
+        an epoch's iterator at the end of the epoch before, ahead of the epoch callback, but
+        tf.data computes nothing until the first batch is asked for (its `warm_start` option
+        is off), after that callback.
         Elsewhere (JAX), this PyDataset itself.
         """
         if keras.backend.backend() != "tensorflow":
@@ -117,9 +118,11 @@ def _tensorflow_batches(batches: ArrayBatches):
     """(tf.data dataset, order variable): batch i is `batches[i]` under the variable's order."""
     import tensorflow as tf  # the TensorFlow backend's alone
 
-    inputs = tf.convert_to_tensor(batches.inputs)
-    labels = tf.convert_to_tensor(batches.labels)
-    order = tf.Variable(batches._order_or_identity(), trainable=False, dtype=tf.int64)
+    # On the host: tf.data runs its functions there, and cannot read a variable on a GPU.
+    with tf.device("/CPU:0"):
+        inputs = tf.convert_to_tensor(batches.inputs)
+        labels = tf.convert_to_tensor(batches.labels)
+        order = tf.Variable(batches._order_or_identity(), trainable=False, dtype=tf.int64)
     size, count = batches.batch_size, len(batches.labels)
 
     def batch(index):
