@@ -62,8 +62,7 @@ class ArrayBatches(keras.utils.PyDataset):
         start, stop = index * self.batch_size, (index + 1) * self.batch_size
         if self._order is None:
             return self.inputs[start:stop], self.labels[start:stop]
-        # Sorted, the gather reads memory in order; the batch holds the same examples.
-        picked = np.sort(self._order[start:stop])
+        picked = self._order[start:stop]
         return self.inputs[picked], self.labels[picked]
 
     @property
@@ -84,7 +83,13 @@ class ArrayBatches(keras.utils.PyDataset):
         )
 
     def _order_of(self, epoch: int):
-        return epoch_order(self.seed, epoch, len(self.labels)) if self.shuffle else None
+        """The epoch's order, each batch's share sorted: a gather then reads memory in order,
+        and the batch holds the same examples."""
+        if not self.shuffle:
+            return None
+        order = epoch_order(self.seed, epoch, len(self.labels))
+        starts = range(self.batch_size, len(order), self.batch_size)
+        return np.concatenate([np.sort(part) for part in np.split(order, starts)])
 
     def _order_or_identity(self) -> np.ndarray:
         return np.arange(len(self.labels)) if self._order is None else self._order
@@ -127,8 +132,7 @@ def _tensorflow_batches(batches: ArrayBatches):
 
     def batch(index):
         start = index * size
-        # Sorted, as ArrayBatches gathers: the same examples, read in memory order.
-        picked = tf.sort(order[start:tf.minimum(start + size, count)])
+        picked = order[start:tf.minimum(start + size, count)]  # sorted per batch already
         return tf.gather(inputs, picked), tf.gather(labels, picked)
 
     dataset = tf.data.Dataset.range(len(batches)).map(
