@@ -10,11 +10,13 @@ deliver shuffled batches at the training size (config `data.petimages.image_size
   `git show HEAD~3:cnnlab/training/datasets.py`): `keras.utils.image_dataset_from_directory`
   then tf.data cache, shuffle, batch, prefetch. Its first epoch decodes and fills the cache;
   later epochs read the cache;
-* after (the package now): `cnnlab.data.petimages.split_to_arrays` decodes the split once into
-  an .npz (the data rule; counted in the first epoch here) and `ArrayBatches` (a
-  `keras.utils.PyDataset`) cuts batches from the arrays, with and without the seeded reshuffle,
-  read through Keras' own adapter as `fit` reads it: a tf.data dataset on TensorFlow, a
-  JAX iterator on JAX (in a child process: a process's backend is fixed at Keras' first import).
+* after: `cnnlab.data.petimages.split_to_arrays` decodes the split once into an .npz (the data
+  rule; counted in the first epoch here) and `ArrayBatches` (a `keras.utils.PyDataset`) cuts
+  batches from the arrays, with and without the seeded reshuffle, read through Keras' own
+  adapter: a tf.data dataset made by `from_generator` on TensorFlow, a JAX iterator on JAX (in a
+  child process: a process's backend is fixed at Keras' first import). JAX's `fit` reads that;
+* now, on TensorFlow: `ArrayBatches.for_fit()`, what `fit` reads there, a tf.data pipeline over
+  the same arrays in the same seeded order (one gather per batch, no Python per batch).
 
 The same for CIFAR-10's arrays at the report's batch of 1024 (before: the .npz through tf.data;
 after: ArrayBatches). Beside the rates, what a model consumes: training images/s on this CPU
@@ -119,9 +121,12 @@ def time_before(source, batch_size, image_size, seed, threads, later_epochs) -> 
     return epoch_rows(first, later, "first (decode, fill cache)", "later (cached)")
 
 
-def time_array_batches(path, batch_size, seed, later_epochs, shuffle) -> list[dict]:
-    """ArrayBatches of an .npz through Keras' adapter for this process's backend, as `fit`
-    draws them: the first epoch (loading the .npz included) and later ones."""
+def time_array_batches(path, batch_size, seed, later_epochs, shuffle, pipeline="PyDataset") -> list[dict]:
+    """ArrayBatches of an .npz as `fit` draws them: the first epoch (loading the .npz included)
+    and later ones. `pipeline` "PyDataset": through Keras' PyDataset adapter for this process's
+    backend (a tf.data dataset made by from_generator on TensorFlow, a JAX iterator on JAX);
+    "for_fit": what cnnlab's `fit` reads (`ArrayBatches.for_fit()`: on TensorFlow the tf.data
+    pipeline over the arrays, whose adapter hands the dataset itself to the trainer)."""
     import keras
     from keras.src.trainers.data_adapters import PyDatasetAdapter
 
@@ -130,6 +135,8 @@ def time_array_batches(path, batch_size, seed, later_epochs, shuffle) -> list[di
     def one_epoch(batches, adapter, epoch):
         # As fit's epoch iterator does: the dataset's epoch callback, then the adapter's hooks.
         batches.set_epoch(epoch)
+        if adapter is None:
+            return timed_epoch(batches.for_fit())
         adapter.on_epoch_begin()
         draw = adapter.get_jax_iterator() if keras.backend.backend() == "jax" else adapter.get_tf_dataset()
         timed = timed_epoch(draw)
@@ -138,25 +145,33 @@ def time_array_batches(path, batch_size, seed, later_epochs, shuffle) -> list[di
 
     with Stopwatch() as load:
         batches = load_split(path, batch_size, shuffle=shuffle, seed=seed)
-        adapter = PyDatasetAdapter(batches, shuffle=False)
+        adapter = PyDatasetAdapter(batches, shuffle=False) if pipeline == "PyDataset" else None
+        if adapter is None:
+            batches.for_fit()  # made once per job, before the first epoch
     images, seconds = one_epoch(batches, adapter, 0)
     later = [one_epoch(batches, adapter, epoch) for epoch in range(1, 1 + later_epochs)]
     return epoch_rows((images, load.seconds + seconds), later, "first (load .npz)", "later")
 
 
 def array_rows(args, arrays: dict) -> list[dict]:
-    """This process's ArrayBatches rows, on its backend."""
+    """This process's ArrayBatches rows, on its backend: through Keras' PyDataset adapter and,
+    on TensorFlow, through the tf.data pipeline `fit` reads there (`for_fit`)."""
     import keras
 
+    backend = keras.backend.backend()
+    pipelines = {"PyDataset": f"after: ArrayBatches (PyDataset) on {backend}"}
+    if backend == "tensorflow":
+        pipelines["for_fit"] = "now: ArrayBatches.for_fit() (tf.data) on tensorflow"
     rows = []
     for data, path, batch_size in (("cats/dogs", arrays["catsdogs"], args.batch_size),
                                    ("CIFAR-10", arrays["cifar10"], args.cifar10_batch_size)):
         if path is None:
             continue
         for shuffle in (True, False):
-            for row in time_array_batches(path, batch_size, args.seed, args.later_epochs, shuffle):
-                rows.append({"data": data, "pipeline": f"after: ArrayBatches on {keras.backend.backend()}",
-                             "shuffle": "yes" if shuffle else "no", "batch": batch_size, **row})
+            for pipeline, label in pipelines.items():
+                for row in time_array_batches(path, batch_size, args.seed, args.later_epochs, shuffle, pipeline):
+                    rows.append({"data": data, "pipeline": label,
+                                 "shuffle": "yes" if shuffle else "no", "batch": batch_size, **row})
     return rows
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import copy
 import shutil
 import subprocess
 import sys
@@ -86,6 +87,51 @@ def demo_run(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("demo")
     run_snakemake(workdir)
     return workdir
+
+
+# demo.yaml's DAG at the smallest sizes its jobs take: the same models and grids (so the same
+# jobs and the same result files as the demo), few small images, one epoch per model, tiny
+# figures. For the real runs that prove something other than learning (the JAX backend without
+# TensorFlow, SLURM, several seeds): the demo itself (`demo_run`) is where models must learn.
+TINY_RUN = {
+    "data": {
+        "petimages": {
+            "synthetic": {"images_per_class": 24}, "images_per_class": 20, "image_size": [32, 32],
+        },
+        "cifar10": {"synthetic": {"train_images": 300, "test_images": 100}, "validation_size": 50},
+    },
+    "catsdogs": {
+        "basic": {"epochs": 1, "hidden_units": 8},
+        "vgg16": {
+            "pretraining": {"epochs": 1},  # demo.yaml's base from CIFAR-10, one epoch
+            "frozen": {"epochs": 1}, "finetune": {"epochs": 1}, "augmented": {"epochs": 1},
+        },
+    },
+    "cifar10": {
+        "basic": {"epochs": 1},
+        "inception": {"epochs": 1},
+        "residual": {"epochs": 1},
+    },
+    "figures": {"filter_visualization": {"filters_per_layer": 2, "steps": 2}},
+}
+
+
+def merged(base: dict, overlay: dict) -> dict:
+    """`overlay` laid over a copy of `base`, as Snakemake merges its config files."""
+    result = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def tiny_overlay(folder: Path, name: str = "tiny.yaml", changes: dict | None = None) -> Path:
+    """TINY_RUN with `changes` laid over it, written as an overlay on demo.yaml."""
+    path = folder / name
+    path.write_text(yaml.safe_dump(merged(TINY_RUN, changes or {})))
+    return path
 
 
 def copy_workdir(source: Path, target: Path) -> Path:

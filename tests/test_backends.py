@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
-from conftest import REPO, assert_drawn_png, run_snakemake
+from cnnlab.history import read_history
+from conftest import REPO, assert_drawn_png, run_snakemake, tiny_overlay
 
 TESTS = Path(__file__).resolve().parent
 NO_TENSORFLOW = TESTS / "no_tensorflow"
@@ -133,23 +133,32 @@ def test_gradcam_gives_the_same_heat_maps_on_both_backends(saved):
         assert np.all(maps.max(axis=(1, 2)) - maps.min(axis=(1, 2)) > 0.2), name
 
 
+# The JAX run: the demo's DAG at conftest's tiny sizes, but the basic grids train a few epochs of
+# small batches, so their training loss shows the optimiser at work on JAX. Learning on the
+# demo's data is the TensorFlow demo's to prove (tests/test_workflow_demo.py); what this run adds
+# is every job of the DAG on JAX, with `import tensorflow` refused.
+JAX_RUN = {
+    "training": {"backend": "jax"},
+    "catsdogs": {"basic": {"epochs": 5, "batch_size": 8}},
+    "cifar10": {"basic": {"epochs": 3}},
+}
+
+
 @pytest.mark.workflow
 def test_the_demo_dag_runs_on_jax_without_tensorflow(tmp_path):
     """Every job of the demo DAG (data, training, evaluation, figures, summary) on the JAX
     backend, in processes where `import tensorflow` fails."""
-    overlay = tmp_path / "jax.yaml"
-    overlay.write_text(yaml.safe_dump({"training": {"backend": "jax"}}))
     workdir = tmp_path / "run"
     workdir.mkdir()
     run_snakemake(
         workdir,
-        configfiles=(REPO / "demo.yaml", overlay),
+        configfiles=(REPO / "demo.yaml", tiny_overlay(tmp_path, "jax.yaml", JAX_RUN)),
         env=without_tensorflow(),
         timeout=1800,
     )
     results = workdir / "results"
     infos = sorted(results.rglob("train.json"))
-    assert len(infos) == 13
+    assert len(infos) == 14  # demo.yaml's 13 models and its VGG16 base pretrained on CIFAR-10
     for path in infos:
         info = json.loads(path.read_text())
         assert info["runtime"]["backend"] == "jax" and info["versions"]["backend"] == "jax"
@@ -158,13 +167,13 @@ def test_the_demo_dag_runs_on_jax_without_tensorflow(tmp_path):
         assert info["runtime"]["xla"] is True
     with open(results / "summary.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 13 and {row["backend"] for row in rows} == {"jax"}
-    # Models learn on JAX as on TensorFlow, well above chance (0.5 and 0.1). The demo's
-    # cats/dogs grid is hard on purpose: its best cell measured 0.733 on JAX (0.783 on TF).
-    best = {row["model"]: float(row["test_accuracy"]) for row in rows if row["best_of_grid"] == "yes"}
-    catsdogs = [accuracy for model, accuracy in best.items() if model.startswith("catsdogs")]
-    cifar = [accuracy for model, accuracy in best.items() if model.startswith("cifar10")]
-    assert catsdogs and catsdogs[0] >= 0.65, best
-    assert cifar and cifar[0] >= 0.5, best
+    assert len(rows) == 14 and {row["backend"] for row in rows} == {"jax"}
+    # The optimiser works on JAX: every basic cell's training loss fell from its first epoch to
+    # its last (a broken gradient or update step leaves it flat or rising).
+    histories = sorted(results.glob("*/basic/*/seed*/history.csv"))
+    assert len(histories) == 8
+    for path in histories:
+        losses = [row["loss"] for row in read_history(path)]
+        assert losses[-1] < losses[0], (path, losses)
     for figure in ("activations.png", "filters.png", "augmentation_samples.png"):
         assert_drawn_png(results / "figures" / "catsdogs" / figure)

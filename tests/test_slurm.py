@@ -5,7 +5,8 @@ The cluster (tests/slurm_cluster.py) needs root, and Debian's slurm-wlm and mung
 installs with apt when missing. Where that is impossible the cluster tests skip and say why,
 except under CI=true: there they must run, so they fail instead.
 
-One run of the demo DAG (one epoch per model) on the cluster feeds most cluster tests. Another
+One run of the demo DAG on the cluster, at conftest's tiny sizes (the demo's models and grids,
+so the demo's jobs and files), feeds most cluster tests. Another
 run trains one small model for many epochs, and the test cancels its SLURM job mid-training
 (`scancel`, as a pre-empting scheduler does): the job must come back as a new SLURM job and
 resume from its checkpoint.
@@ -36,6 +37,7 @@ from conftest import (
     one_cell_overlay,
     run_snakemake,
     snakemake_command,
+    tiny_overlay,
 )
 from slurm_cluster import (
     NODE_GPUS,
@@ -48,7 +50,6 @@ from slurm_cluster import (
 from cnnlab.history import read_history
 
 PROFILE = REPO / "profiles" / "slurm"
-ONE_EPOCH = Path(__file__).parent / "slurm" / "one_epoch.yaml"
 # Test overrides on top of the profile: a job limit this machine can take, small defaults for
 # the jobs that are not training, quick status checks, and squeue to follow jobs with (the test
 # cluster has no accounting database). SLURM job logs are kept.
@@ -123,7 +124,7 @@ def slurm_run(slurm_cluster, tmp_path_factory) -> SlurmRun:
     result = run_snakemake(
         workdir,
         *SLURM_TEST_OPTIONS,
-        configfiles=(DEMO_CONFIG, ONE_EPOCH),
+        configfiles=(DEMO_CONFIG, tiny_overlay(workdir)),
         env=slurm_cluster.environment(),
         wrapper=TIMEOUT,
         timeout=RUN_LIMIT_SECONDS + 60,
@@ -182,17 +183,35 @@ def test_training_jobs_were_given_a_gpu(slurm_run):
 
 
 @pytest.mark.slurm
-def test_slurm_run_writes_the_same_files_as_a_local_run(slurm_run, demo_run):
-    assert result_files(slurm_run.workdir) == result_files(demo_run)
+def test_slurm_run_writes_the_same_files_as_a_local_run(slurm_run, demo_run, local_data):
+    """The models, figures and tables of the demo's DAG (the cluster run has the demo's models
+    and grids), and the data stage's files of a local run of the cluster run's sizes (their
+    names follow the number of images)."""
+    assert result_files(slurm_run.workdir, data_stage=False) == result_files(demo_run, data_stage=False)
+    assert result_files(slurm_run.workdir, data_stage=True) == result_files(local_data, data_stage=True)
+
+
+# Every file of the data stage: the split folders, manifests and raw archives come with them.
+DATA_TARGETS = (
+    "results/data/petimages/train.npz", "results/data/petimages/val.npz",
+    "results/data/petimages/test.npz", "results/data/cifar10/test.npz",
+)
+
+
+@pytest.fixture(scope="module")
+def local_data(tmp_path_factory) -> Path:
+    """The data stage of the cluster run's config, run locally."""
+    workdir = tmp_path_factory.mktemp("local-data")
+    run_snakemake(workdir, *DATA_TARGETS, configfiles=(DEMO_CONFIG, tiny_overlay(workdir)))
+    return workdir
 
 
 @pytest.mark.slurm
-def test_slurm_run_prepares_the_same_data_as_a_local_run(slurm_run, demo_run):
+def test_slurm_run_prepares_the_same_data_as_a_local_run(slurm_run, local_data):
     """The data stage is deterministic wherever it runs: the same bytes in every file under
     results/data, and the same arrays in its .npz files (whose zip entries carry the time they
-    were written). The models differ by design: the cluster run trains one epoch per model
-    (tests/slurm/one_epoch.yaml), and wall times and devices are the run's own."""
-    local, cluster = demo_run / "results" / "data", slurm_run.workdir / "results" / "data"
+    were written)."""
+    local, cluster = local_data / "results" / "data", slurm_run.workdir / "results" / "data"
     files = sorted(path.relative_to(local) for path in local.rglob("*") if path.is_file())
     assert any(path.name == "clean_manifest.csv" for path in files)
     assert any(path.name == "split_manifest.csv" for path in files)
@@ -206,9 +225,15 @@ def test_slurm_run_prepares_the_same_data_as_a_local_run(slurm_run, demo_run):
             assert (local / path).read_bytes() == (cluster / path).read_bytes(), path
 
 
-def result_files(workdir: Path) -> set[str]:
+# The data stage's folders under results/: what they hold follows the data's sizes.
+DATA_STAGE_FOLDERS = {"data", "downloads"}
+
+
+def result_files(workdir: Path, data_stage: bool) -> set[str]:
+    """The files under results/, of the data stage's folders or of all the others."""
     results = workdir / "results"
-    return {str(path.relative_to(results)) for path in results.rglob("*") if path.is_file()}
+    files = (path.relative_to(results) for path in results.rglob("*") if path.is_file())
+    return {str(path) for path in files if (path.parts[0] in DATA_STAGE_FOLDERS) == data_stage}
 
 
 # conftest's one small cell of many quick epochs, so the cancel lands mid-training; one

@@ -162,8 +162,8 @@ def fit(
         keras.callbacks.BackupAndRestore(scratch_dir / "backup", double_checkpoint=True),
     ]
     model.fit(
-        train,
-        validation_data=val,
+        train.for_fit(),  # on TensorFlow a tf.data pipeline, in the same order
+        validation_data=val.for_fit(),
         epochs=epochs,
         callbacks=callbacks,
         shuffle=False,  # the training pipeline shuffles, with the job's seed
