@@ -52,8 +52,10 @@ def test_one_training_job_per_grid_cell(tmp_path):
     )
     result = run_snakemake(tmp_path, "--dry-run", configfiles=(DEMO_CONFIG, overlay))
     counts = job_counts(result.stdout)
-    # 4 + 3 grid cells, 3 VGG16 stages, 2 CIFAR-10 variants; a best cell per grid.
-    assert counts["train"] == 12 and counts["select_best"] == 2
+    # 4 + 3 grid cells, 3 VGG16 stages, 2 CIFAR-10 variants, demo.yaml's VGG16 base pretrained
+    # on CIFAR-10; a best cell per grid.
+    assert counts["train"] == 13 and counts["select_best"] == 2
+    assert "results/cifar10/vgg16_base/seed1337/model.keras" in result.stdout
     for cell in ("lr0.001_f4", "lr0.001_f8", "lr0.01_f4", "lr0.01_f8"):
         assert f"results/catsdogs/basic/{cell}/seed1337/model.keras" in result.stdout
     for cell in ("lr0.001_f4", "lr0.01_f4", "lr0.1_f4"):
