@@ -47,6 +47,9 @@ rule clean_petimages:
     log:
         "logs/data/clean_petimages.log",
     threads: 2
+    # Everything of cats vs dogs waits for it: start it before a long training job takes a core
+    # (then it would wait for two free cores, and the whole cats/dogs branch with it).
+    priority: 10
     script:
         "../scripts/clean_petimages.py"
 

@@ -38,7 +38,7 @@ rule train:
         "logs/{dataset}/{model}/seed{seed}/train.log",
     benchmark:
         "results/{dataset}/{model}/seed{seed}/benchmark.tsv"
-    threads: 2
+    threads: config["training"]["threads"]
     resources:
         gpu=GPUS_PER_TRAIN_JOB,
     retries: config["training"]["retries"]
