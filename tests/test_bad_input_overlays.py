@@ -133,7 +133,7 @@ def test_an_activation_image_past_the_test_split_is_refused_with_the_range():
          "config error at 'cifar10.basic.learning_rates': 0.001 and 0.0010000001 are different learning rates "
          "with one folder name, lr0.001_*"),
         ("catsdogs:\n  vgg16: {weights: imagenett}\n",
-         "config error at 'catsdogs.vgg16.weights': 'imagenett' is neither a known name nor a .h5 file; "
+         "config error at 'catsdogs.vgg16.weights': 'imagenett' is neither a known name nor a .h5 or .keras file; "
          "did you mean 'imagenet'?"),
         ("figures: {activation_image_index: 60}\n",
          "config error at 'figures.activation_image_index': 60 is past the end of the cats/dogs test split, "
