@@ -44,6 +44,8 @@ def configured_epochs(config: dict, model: str) -> int:
     dataset, name = model.split("/", 1)
     if name.startswith("basic/"):
         return config[dataset]["basic"]["epochs"]
+    if model == "cifar10/vgg16_base":  # trained for the cats/dogs stages, with their settings
+        return config["catsdogs"]["vgg16"]["pretraining"]["epochs"]
     if name.startswith("vgg16_"):
         return config[dataset]["vgg16"][name.removeprefix("vgg16_")]["epochs"]
     return config[dataset][name]["epochs"]
@@ -143,9 +145,12 @@ def test_summary_table_has_a_row_per_model(demo_run):
     with open(results / "summary.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == len(list(results.rglob("metrics.json")))
-    # One line per row, below the header and its rule.
-    table_lines = [line for line in (results / "summary.md").read_text().splitlines() if line.startswith("|")]
+    # The results table, first in the file: one line per row, below the header and its rule
+    # (the per-class tables follow after a blank line).
+    markdown = (results / "summary.md").read_text().split("\n\n")
+    table_lines = next(block for block in markdown if block.startswith("| model |")).splitlines()
     assert len(table_lines) == len(rows) + 2
+    assert [line.split("|")[1].strip(" *") for line in table_lines[2:]] == [row["model"] for row in rows]
 
 
 def test_cleanup_manifest_accounts_for_every_junk_kind_of_the_demo_archive(demo_run):
