@@ -37,8 +37,10 @@ REPO = Path(__file__).resolve().parents[1]
 # Module -> the pytest arguments that run its fast tests (files, and a -k filter where a file
 # tests other modules too).
 MODULE_TESTS: dict[str, list[str]] = {
-    "cnnlab/stats.py": ["tests/test_stats.py", "tests/test_compare.py"],
-    "cnnlab/training/selection.py": ["tests/test_training.py", "-k", "select_best or margin"],
+    "cnnlab/stats.py": [
+        "tests/test_stats.py", "tests/test_compare.py", "tests/test_selection.py", "tests/test_summary.py",
+    ],
+    "cnnlab/training/selection.py": ["tests/test_selection.py"],
     "cnnlab/training/evaluation.py": ["tests/test_training.py", "-k", "evaluat"],
     "cnnlab/data/extract.py": ["tests/test_data_extract.py", "tests/test_bad_input_data.py"],
     "cnnlab/codemap.py": ["tests/test_codemap.py"],
