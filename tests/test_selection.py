@@ -241,3 +241,27 @@ def test_a_missing_or_mismatched_predictions_file_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"b/seed1/val_predictions.npz and .*a/seed1/val_predictions.npz: .*different images"):
         run_select(paths, tmp_path / "best.json")
     assert not (tmp_path / "best.json").exists()
+
+
+def test_a_grid_of_one_cell_has_no_runner_up_and_the_epochs_count_from_one(tmp_path):
+    """The one cell is best, with nothing to be separated from; its best epoch is numbered as
+    people count epochs (the second of three here), not as history.csv's 0-based index."""
+    folder = write_cell(tmp_path, "lr0.001_f32", [0.6, 0.9, 0.7], [0.6, 0.3, 0.5],
+                        {"learning_rate": 0.001, "filters": 32})
+    best = run_select([folder], tmp_path / "best.json")
+    assert best["cell"] == "lr0.001_f32"
+    assert best["runner_up"] is None and best["margin"] is None and best["separation"] is None
+    [candidate] = best["candidates"]
+    assert [run["best_epoch"] for run in candidate["runs"]] == [2]
+
+
+def test_two_seeds_give_a_cell_its_spread(tmp_path):
+    hyperparameters = {"learning_rate": 0.001, "filters": 32}
+    folders = [
+        write_cell(tmp_path, "lr0.001_f32", [0.6, accuracy], [0.5, 0.4], hyperparameters, seed=seed)
+        for seed, accuracy in ((1, 0.7), (2, 0.8))
+    ]
+    best = run_select(folders, tmp_path / "best.json")
+    [candidate] = best["candidates"]
+    assert candidate["best_val_accuracy"] == pytest.approx(0.75)
+    assert candidate["best_val_accuracy_sd"] == pytest.approx(np.std([0.7, 0.8], ddof=1))
