@@ -363,3 +363,15 @@ def test_the_report_comparison_is_signed_ours_minus_report():
     assert lower["exceeds_noise"] is True and lower["verdict"] == "differs"
     higher = difference_from_report([0.80, 0.81, 0.82], 10000, 0.70, 10000)
     assert higher["difference"] == pytest.approx(0.11) and higher["interval"][0] > 0
+
+
+def test_two_seeds_are_enough_to_measure_the_seed_noise_against_the_report():
+    """Two values give a sample variance: the comparison then counts it (and judges the
+    configurations), where one seed could only say whether the runs differ."""
+    result = difference_from_report([0.70, 0.74], 600, 0.709, 600)
+    assert result["seeds"] == 2 and result["seed_noise_measured"] is True
+    assert result["exceeds_noise"] is not None and result["df"] is not None
+    one_seed = difference_from_report([0.72], 600, 0.709, 600)
+    assert one_seed["seed_noise_measured"] is False and one_seed["exceeds_noise"] is None
+    # The seeds' spread widens the interval beyond the two test sets' noise alone.
+    assert result["standard_error"] > one_seed["standard_error"]
