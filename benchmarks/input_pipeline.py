@@ -15,8 +15,9 @@ deliver shuffled batches at the training size (config `data.petimages.image_size
   batches from the arrays, with and without the seeded reshuffle, read through Keras' own
   adapter: a tf.data dataset made by `from_generator` on TensorFlow, a JAX iterator on JAX (in a
   child process: a process's backend is fixed at Keras' first import). JAX's `fit` reads that;
-* now, on TensorFlow: `ArrayBatches.for_fit()`, what `fit` reads there, a tf.data pipeline over
-  the same arrays in the same seeded order (one gather per batch, no Python per batch).
+* now, on TensorFlow: `ArrayBatches.for_fit(epochs)`, what `fit` reads there, one tf.data
+  pipeline over the same arrays in the same seeded order that serves every epoch of the fit (one
+  gather per batch, no Python per batch), drawn as fit draws it (steps per epoch, one iterator).
 
 The same for CIFAR-10's arrays at the report's batch of 1024 (before: the .npz through tf.data;
 after: ArrayBatches). Beside the rates, what a model consumes: training images/s on this CPU
@@ -29,6 +30,7 @@ GPU: `--gpu-sustained-tflops` divided by the model's counted FLOPs per image.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -94,15 +96,15 @@ def tf_data_before(source, batch_size, image_size, seed, threads):
     return examples.with_options(options), count
 
 
-def timed_epoch(batches) -> tuple[int, float]:
-    """(images, seconds) of drawing every batch of an iterable, each one finished as a training
-    step would need it: a tensor of the backend (JAX's adapter yields NumPy arrays, which the
-    trainer copies to the device), its first pixel read back."""
+def timed_epoch(batches, steps: int | None = None) -> tuple[int, float]:
+    """(images, seconds) of drawing every batch of an iterable (or its next `steps`), each one
+    finished as a training step would need it: a tensor of the backend (JAX's adapter yields
+    NumPy arrays, which the trainer copies to the device), its first pixel read back."""
     import keras
 
     images = 0
     with Stopwatch() as watch:
-        for image_batch, _labels in batches:
+        for image_batch, _labels in itertools.islice(batches, steps):
             keras.ops.convert_to_numpy(keras.ops.convert_to_tensor(image_batch)[0, 0, 0])
             images += len(image_batch)
     return images, watch.seconds
@@ -124,32 +126,42 @@ def time_before(source, batch_size, image_size, seed, threads, later_epochs) -> 
 def time_array_batches(path, batch_size, seed, later_epochs, shuffle, pipeline="PyDataset") -> list[dict]:
     """ArrayBatches of an .npz as `fit` draws them: the first epoch (loading the .npz included)
     and later ones. `pipeline` "PyDataset": through Keras' PyDataset adapter for this process's
-    backend (a tf.data dataset made by from_generator on TensorFlow, a JAX iterator on JAX);
-    "for_fit": what cnnlab's `fit` reads (`ArrayBatches.for_fit()`: on TensorFlow the tf.data
-    pipeline over the arrays, whose adapter hands the dataset itself to the trainer)."""
+    backend (a tf.data dataset made by from_generator on TensorFlow, a JAX iterator on JAX), an
+    iterator per epoch; "for_fit": what cnnlab's `fit` reads on TensorFlow
+    (`ArrayBatches.for_fit(epochs)`, one tf.data pipeline for every epoch), drawn as Keras' fit
+    draws it there: the callback's train and epoch begins, one iterator made after the first."""
     import keras
     from keras.src.trainers.data_adapters import PyDatasetAdapter
 
     from cnnlab.training.datasets import load_split
 
-    def one_epoch(batches, adapter, epoch):
-        # As fit's epoch iterator does: the dataset's epoch callback, then the adapter's hooks.
+    epochs, iterator = 1 + later_epochs, None
+    with Stopwatch() as load:
+        batches = load_split(path, batch_size, shuffle=shuffle, seed=seed)
+        if pipeline == "PyDataset":
+            adapter = PyDatasetAdapter(batches, shuffle=False)
+        else:
+            fit_input = batches.for_fit(epochs)  # made once per job, before the first epoch
+            fit_input.callback.on_train_begin()
+
+    def one_epoch(epoch):
+        nonlocal iterator
+        if pipeline == "for_fit":
+            fit_input.callback.on_epoch_begin(epoch)
+            with Stopwatch() as making:
+                iterator = iterator or iter(fit_input.data)
+            images, seconds = timed_epoch(iterator, fit_input.steps_per_epoch)
+            return images, making.seconds + seconds
+        # As fit's epoch iterator does: the dataset's epoch, then the adapter's hooks.
         batches.set_epoch(epoch)
-        if adapter is None:
-            return timed_epoch(batches.for_fit())
         adapter.on_epoch_begin()
         draw = adapter.get_jax_iterator() if keras.backend.backend() == "jax" else adapter.get_tf_dataset()
         timed = timed_epoch(draw)
         adapter.on_epoch_end()
         return timed
 
-    with Stopwatch() as load:
-        batches = load_split(path, batch_size, shuffle=shuffle, seed=seed)
-        adapter = PyDatasetAdapter(batches, shuffle=False) if pipeline == "PyDataset" else None
-        if adapter is None:
-            batches.for_fit()  # made once per job, before the first epoch
-    images, seconds = one_epoch(batches, adapter, 0)
-    later = [one_epoch(batches, adapter, epoch) for epoch in range(1, 1 + later_epochs)]
+    images, seconds = one_epoch(0)
+    later = [one_epoch(epoch) for epoch in range(1, epochs)]
     return epoch_rows((images, load.seconds + seconds), later, "first (load .npz)", "later")
 
 
@@ -161,7 +173,7 @@ def array_rows(args, arrays: dict) -> list[dict]:
     backend = keras.backend.backend()
     pipelines = {"PyDataset": f"after: ArrayBatches (PyDataset) on {backend}"}
     if backend == "tensorflow":
-        pipelines["for_fit"] = "now: ArrayBatches.for_fit() (tf.data) on tensorflow"
+        pipelines["for_fit"] = "now: ArrayBatches.for_fit(epochs) (tf.data) on tensorflow"
     rows = []
     for data, path, batch_size in (("cats/dogs", arrays["catsdogs"], args.batch_size),
                                    ("CIFAR-10", arrays["cifar10"], args.cifar10_batch_size)):

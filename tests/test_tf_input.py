@@ -1,7 +1,8 @@
-"""TensorFlow's input path (`ArrayBatches.for_fit`): a tf.data pipeline that yields exactly the
-batches of ArrayBatches, in the same seeded order per epoch, through Keras' own `fit`, resumed
-or not. (This process's backend is TensorFlow, the tests' default; the JAX path reads the
-PyDataset itself and never imports TensorFlow: tests/test_backends.py.)"""
+"""TensorFlow's input path (`ArrayBatches.for_fit`): one tf.data pipeline per fit that yields exactly
+the batches of ArrayBatches, in the same seeded order per epoch, through Keras' own `fit`, resumed
+or not; and `for_reading`, the arrays in order. (This process's backend is TensorFlow, the tests'
+default; the JAX path reads the PyDataset itself and never imports TensorFlow:
+tests/test_backends.py.)"""
 
 from __future__ import annotations
 
@@ -30,16 +31,31 @@ def expected_batches(batches: ArrayBatches, epoch: int):
     return [batches[index] for index in range(len(batches))]
 
 
+def drawn_by_fit_protocol(fit_input, first_epoch: int, epochs: int):
+    """Each epoch's batches as Keras' fit draws them with steps_per_epoch: the callback's
+    train begin, then per epoch its epoch begin and that many batches, from one iterator made
+    after the first epoch begin; then whether the iterator has run out."""
+    assert fit_input.steps_per_epoch is not None
+    fit_input.callback.on_train_begin()
+    iterator, per_epoch = None, []
+    for epoch in range(first_epoch, epochs):
+        fit_input.callback.on_epoch_begin(epoch)
+        iterator = iterator or iter(fit_input.data)
+        per_epoch.append([(images.numpy(), labels.numpy())
+                          for images, labels in (next(iterator) for _ in range(fit_input.steps_per_epoch))])
+    with pytest.raises(StopIteration):
+        next(iterator)
+    return per_epoch
+
+
 @pytest.mark.parametrize("shuffle", [True, False])
 def test_the_pipeline_yields_the_batches_of_array_batches_in_each_epoch(shuffle):
     batches = ArrayBatches(*arrays(), BATCH, shuffle=shuffle, seed=SEED)
     reference = ArrayBatches(*arrays(), BATCH, shuffle=shuffle, seed=SEED)
-    dataset = batches.for_fit()
-    assert dataset is not batches
+    fit_input = batches.for_fit(epochs=3)
+    assert fit_input.data is not batches and fit_input.steps_per_epoch == len(batches) == 4
     orders = []
-    for epoch in (0, 1, 2, 1):
-        batches.set_epoch(epoch)
-        drawn = [(images.numpy(), labels.numpy()) for images, labels in dataset]
+    for epoch, drawn in enumerate(drawn_by_fit_protocol(fit_input, 0, 3)):
         wanted = expected_batches(reference, epoch)
         assert len(drawn) == len(wanted) == 4
         for (images, labels), (wanted_images, wanted_labels) in zip(drawn, wanted, strict=True):
@@ -47,20 +63,31 @@ def test_the_pipeline_yields_the_batches_of_array_batches_in_each_epoch(shuffle)
             np.testing.assert_array_equal(images, wanted_images)
             np.testing.assert_array_equal(labels, wanted_labels)
         orders.append(np.concatenate([labels for _, labels in drawn]))
+    # A fit that starts at epoch 1 (a resumed job) draws epochs 1 and 2 as they were, then ends.
+    resumed = drawn_by_fit_protocol(batches.for_fit(epochs=3), 1, 3)
+    for epoch, drawn in zip((1, 2), resumed, strict=True):
+        np.testing.assert_array_equal(np.concatenate([labels for _, labels in drawn]), orders[epoch])
     if shuffle:
-        # The order is the seed's and the epoch's: new each epoch, the same for the same epoch.
+        # The order is the seed's and the epoch's: new each epoch.
         assert not np.array_equal(orders[0], orders[1]) and not np.array_equal(orders[1], orders[2])
-        np.testing.assert_array_equal(orders[1], orders[3])
-        for epoch, order in zip((0, 1, 2), orders, strict=False):
-            np.testing.assert_array_equal(
-                np.sort(order), np.arange(COUNT)
-            )  # every example once
+        for epoch, order in enumerate(orders):
+            np.testing.assert_array_equal(np.sort(order), np.arange(COUNT))  # every example once
             np.testing.assert_array_equal(
                 order, np.concatenate([np.sort(part) for part in np.split(
                     epoch_order(SEED, epoch, COUNT), range(BATCH, COUNT, BATCH))])
             )
     else:
         assert all(np.array_equal(order, np.arange(COUNT)) for order in orders)
+
+
+def test_reading_is_in_array_order_and_refuses_a_shuffled_split():
+    images, labels = arrays()
+    drawn = list(ArrayBatches(images, labels, BATCH).for_reading())
+    assert [len(batch_labels) for _, batch_labels in drawn] == [8, 8, 8, 6]
+    np.testing.assert_array_equal(np.concatenate([image_batch for image_batch, _ in drawn]), images)
+    np.testing.assert_array_equal(np.concatenate([batch_labels for _, batch_labels in drawn]), labels)
+    with pytest.raises(ValueError, match="for_fit"):
+        ArrayBatches(images, labels, BATCH, shuffle=True, seed=SEED).for_reading()
 
 
 class LabelRecorder(keras.Model):
@@ -78,30 +105,56 @@ class LabelRecorder(keras.Model):
         return {"loss": keras.ops.convert_to_tensor(0.0)}
 
 
-def labels_fit_draws(epochs: int, initial_epoch: int = 0) -> list[np.ndarray]:
-    """The label batches that Keras' fit draws, epoch by epoch, as jobs.fit feeds it."""
+class StopAfter(keras.callbacks.Callback):
+    """Kills the fit at the end of an epoch, after its backup (as a pre-empted job dies)."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def labels_fit_draws(epochs: int, backup_dir, stop_after: int | None = None) -> list[np.ndarray]:
+    """The label batches that Keras' fit draws, epoch by epoch, as jobs.fit feeds it: a new
+    job's batches and a BackupAndRestore that resumes where a killed run stopped."""
     batches = ArrayBatches(*arrays(), BATCH, shuffle=True, seed=SEED)
     model = LabelRecorder()
-    model.compile(run_eagerly=True)
-    model.fit(
-        batches.for_fit(), epochs=epochs, initial_epoch=initial_epoch,
-        callbacks=[batches.epoch_callback()], shuffle=False, verbose=0,
-    )
+    model(arrays()[0][:1])  # built, as BackupAndRestore needs
+    # A loss to build: fit then draws a batch to build it before the first epoch (and must not
+    # shift the epochs' batches by doing so).
+    model.compile(loss="mse", run_eagerly=True)
+    fit_input = batches.for_fit(epochs)
+    callbacks = [fit_input.callback, keras.callbacks.BackupAndRestore(backup_dir)]
+    if stop_after is not None:
+        callbacks.append(StopAfter(stop_after))
+    try:
+        model.fit(
+            fit_input.data, steps_per_epoch=fit_input.steps_per_epoch, epochs=epochs,
+            callbacks=callbacks, shuffle=False, verbose=0,
+        )
+    except KeyboardInterrupt:
+        pass
     per_epoch = len(batches)
     return [np.concatenate(model.seen[start:start + per_epoch])
             for start in range(0, len(model.seen), per_epoch)]
 
 
-def test_fit_draws_each_epochs_order_and_a_resumed_fit_draws_the_same():
-    uninterrupted = labels_fit_draws(epochs=3)
+def test_fit_draws_each_epochs_order_and_a_resumed_fit_draws_the_same(tmp_path):
+    uninterrupted = labels_fit_draws(epochs=3, backup_dir=tmp_path / "whole")
     reference = ArrayBatches(*arrays(), BATCH, shuffle=True, seed=SEED)
     assert len(uninterrupted) == 3
     for epoch, drawn in enumerate(uninterrupted):
         wanted = np.concatenate([labels for _, labels in expected_batches(reference, epoch)])
         np.testing.assert_array_equal(drawn, wanted)
-    # A job resumed at epoch 1 (BackupAndRestore sets fit's initial epoch) draws what the
-    # uninterrupted one drew in epochs 1 and 2.
-    resumed = labels_fit_draws(epochs=3, initial_epoch=1)
+    # A job killed after epoch 0, then rerun: BackupAndRestore makes its fit start at epoch 1,
+    # and it draws what the uninterrupted one drew in epochs 1 and 2.
+    killed = labels_fit_draws(epochs=3, backup_dir=tmp_path / "killed", stop_after=0)
+    np.testing.assert_array_equal(killed[0], uninterrupted[0])
+    assert len(killed) == 1
+    resumed = labels_fit_draws(epochs=3, backup_dir=tmp_path / "killed")
     assert len(resumed) == 2
     for drawn, wanted in zip(resumed, uninterrupted[1:], strict=True):
         np.testing.assert_array_equal(drawn, wanted)

@@ -103,7 +103,7 @@ def test_training_batches_follow_the_seed_and_the_epoch_alone(npz_path):
 def test_fit_tells_the_batches_each_epoch(npz_path):
     batches = load_split(npz_path, 8, shuffle=True, seed=1)
     seen = []
-    callback = batches.epoch_callback()
+    callback = batches.for_fit(epochs=3).callback
     for epoch in range(3):
         callback.on_epoch_begin(epoch)
         seen.append(batches.epoch)

@@ -3,10 +3,10 @@
 Both data sets reach training as .npz files of `images` (N, H, W, 3) uint8 and `labels` (N,):
 CIFAR-10 as parsed from its binary batches, cats vs dogs as its split folders decoded once
 (`cnnlab.data.petimages.split_to_arrays`). So no epoch decodes a JPEG and no Python runs per
-image. `fit` reads `ArrayBatches.for_fit()`: on JAX the `PyDataset` itself; on TensorFlow a
-tf.data pipeline over the same arrays in the same order (Keras would hand a PyDataset to
-TensorFlow through `from_generator`, a Python call per batch). TensorFlow is imported there
-alone, so the JAX path never imports it.
+image. `fit` reads `ArrayBatches.for_fit(epochs)`: on JAX the `PyDataset` itself; on TensorFlow
+one tf.data pipeline over the same arrays that serves every epoch of the fit in the same order
+(Keras would hand a PyDataset to TensorFlow through `from_generator`, a Python call per batch).
+TensorFlow is imported there alone, so the JAX path never imports it.
 Images stay uint8 until the model's own rescaling layer (a quarter of float32's memory and
 host-to-device traffic).
 """
@@ -14,6 +14,7 @@ host-to-device traffic).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -26,9 +27,9 @@ class ArrayBatches(keras.utils.PyDataset):
 
     The order of epoch e is a function of (seed, e) alone, so a job resumed from its backup at
     epoch e draws the batches an uninterrupted run would have: `fit` passes the epoch through
-    the callback from `epoch_callback()`. Batches are slices of the arrays, cut in the main
-    thread: copying a few MB is far cheaper than a training step, and Keras' JAX trainer
-    already puts the next batches on the device while the current one trains.
+    the callback of `for_fit()`. Batches are slices of the arrays, cut in the main thread:
+    copying a few MB is far cheaper than a training step, and Keras' JAX trainer already puts
+    the next batches on the device while the current one trains.
     """
 
     def __init__(
@@ -51,7 +52,7 @@ class ArrayBatches(keras.utils.PyDataset):
         self.shuffle, self.seed = shuffle, seed
         self.epoch = 0
         self._order = self._order_of(0)
-        self._tensorflow_pipeline = None  # (dataset, its order variable), made by for_fit()
+        self._tensorflow_arrays = None  # (inputs, labels) as tensors on the host, made once
 
     def __len__(self) -> int:
         return -(-len(self.labels) // self.batch_size)
@@ -73,14 +74,6 @@ class ArrayBatches(keras.utils.PyDataset):
         """Draw the order of `epoch` (0-based)."""
         self.epoch = epoch
         self._order = self._order_of(epoch)
-        if self._tensorflow_pipeline is not None:
-            self._tensorflow_pipeline[1].assign(self._order_or_identity())
-
-    def epoch_callback(self) -> keras.callbacks.Callback:
-        """A callback that tells this dataset which epoch `fit` is starting."""
-        return keras.callbacks.LambdaCallback(
-            on_epoch_begin=lambda epoch, logs=None: self.set_epoch(epoch)
-        )
 
     def _order_of(self, epoch: int):
         """The epoch's order, each batch's share sorted: a gather then reads memory in order,
@@ -91,25 +84,72 @@ class ArrayBatches(keras.utils.PyDataset):
         starts = range(self.batch_size, len(order), self.batch_size)
         return np.concatenate([np.sort(part) for part in np.split(order, starts)])
 
-    def _order_or_identity(self) -> np.ndarray:
-        return np.arange(len(self.labels)) if self._order is None else self._order
+    def for_fit(self, epochs: int) -> FitInput:
+        """What `fit` reads to train `epochs` epochs on these batches (see `FitInput`).
 
-    def for_fit(self):
-        """What `fit` reads: these batches, in this order, on the process's backend.
-
-        On TensorFlow, a tf.data pipeline over the same arrays (copied once into TensorFlow's
-        memory): batch i of an epoch gathers the same examples as `self[i]`, since both read the
-        epoch's order, which `set_epoch` also writes into the pipeline's variable. Keras makes
-        an epoch's iterator at the end of the epoch before, ahead of the epoch callback, but
-        tf.data computes nothing until the first batch is asked for (its `warm_start` option
-        is off), after that callback.
-        Elsewhere (JAX), this PyDataset itself.
+        On JAX, this PyDataset, which the callback tells each epoch. On TensorFlow, one tf.data
+        pipeline for the whole fit: batch i of epoch e gathers the examples of `self[i]` after
+        `set_epoch(e)`. Keras makes a new iterator each epoch unless told the steps per epoch,
+        and making one instantiates the pipeline's functions (about 4 ms: more than an epoch of
+        410 cats/dogs images takes to gather), so here one iterator serves every epoch. The
+        epoch a fit starts at is known only once it runs (BackupAndRestore sets it when
+        resuming): the callback writes it into the pipeline before the first batch is drawn.
         """
         if keras.backend.backend() != "tensorflow":
+            return FitInput(self, None, _EpochCallback(self))
+        dataset, first_epoch = _tensorflow_epochs(self, epochs)
+        return FitInput(dataset, len(self), _EpochCallback(self, first_epoch))
+
+    def for_reading(self):
+        """These batches in array order, for one pass (`predict`, `fit`'s validation data): on
+        TensorFlow a tf.data pipeline of slices of the arrays, elsewhere this PyDataset."""
+        if self.shuffle:
+            raise ValueError("a shuffled ArrayBatches is read through for_fit(); for_reading() is in array order")
+        if keras.backend.backend() != "tensorflow":
             return self
-        if self._tensorflow_pipeline is None:
-            self._tensorflow_pipeline = _tensorflow_batches(self)
-        return self._tensorflow_pipeline[0]
+        import tensorflow as tf  # the TensorFlow backend's alone
+
+        return tf.data.Dataset.from_tensor_slices(self._tensors()).batch(self.batch_size)
+
+    def _tensors(self):
+        """(inputs, labels) copied once into TensorFlow's memory on the host, where tf.data runs
+        its functions."""
+        if self._tensorflow_arrays is None:
+            import tensorflow as tf
+
+            with tf.device("/CPU:0"):
+                self._tensorflow_arrays = (tf.convert_to_tensor(self.inputs), tf.convert_to_tensor(self.labels))
+        return self._tensorflow_arrays
+
+
+@dataclass(frozen=True)
+class FitInput:
+    """What `fit` reads: `model.fit(data, steps_per_epoch=steps_per_epoch, callbacks=[callback,
+    ...])`. The callback tells the batches each epoch and belongs in every fit that reads them."""
+
+    data: object
+    steps_per_epoch: int | None
+    callback: keras.callbacks.Callback
+
+
+class _EpochCallback(keras.callbacks.Callback):
+    """Tells an ArrayBatches which epoch `fit` is starting and, for TensorFlow's pipeline, which
+    epoch the fit started at (written into the pipeline's `first_epoch` variable)."""
+
+    def __init__(self, batches: ArrayBatches, first_epoch=None):
+        super().__init__()
+        self.batches, self.first_epoch = batches, first_epoch
+        self.starting = True
+
+    def on_train_begin(self, logs=None):
+        self.starting = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.set_epoch(epoch)
+        if self.first_epoch is not None and self.starting:
+            # Keras makes the fit's iterator after this, so no batch was drawn before.
+            self.first_epoch.assign(epoch)
+        self.starting = False
 
 
 def epoch_order(seed: int, epoch: int, count: int) -> np.ndarray:
@@ -119,26 +159,36 @@ def epoch_order(seed: int, epoch: int, count: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(count)
 
 
-def _tensorflow_batches(batches: ArrayBatches):
-    """(tf.data dataset, order variable): batch i is `batches[i]` under the variable's order."""
+def _tensorflow_epochs(batches: ArrayBatches, epochs: int):
+    """(tf.data dataset, first-epoch variable): every batch of epochs first_epoch .. epochs - 1,
+    epoch after epoch, each epoch's batch i the examples of `batches[i]` in that epoch."""
     import tensorflow as tf  # the TensorFlow backend's alone
 
+    count, size, per_epoch = len(batches.labels), batches.batch_size, len(batches)
+    identity = np.arange(count)
+    # Every epoch's order up front (int32: 60 epochs of CIFAR-10's training split are 11 MB),
+    # computed by the same numpy code as the PyDataset's: the order is defined once.
+    orders = np.concatenate([
+        identity if order is None else order
+        for order in (batches._order_of(epoch) for epoch in range(epochs))
+    ]).astype(np.int32)
+    inputs, labels = batches._tensors()
     # On the host: tf.data runs its functions there, and cannot read a variable on a GPU.
     with tf.device("/CPU:0"):
-        inputs = tf.convert_to_tensor(batches.inputs)
-        labels = tf.convert_to_tensor(batches.labels)
-        order = tf.Variable(batches._order_or_identity(), trainable=False, dtype=tf.int64)
-    size, count = batches.batch_size, len(batches.labels)
+        orders = tf.convert_to_tensor(orders)
+        first_epoch = tf.Variable(0, trainable=False, dtype=tf.int64)
 
-    def batch(index):
-        start = index * size
-        picked = order[start:tf.minimum(start + size, count)]  # sorted per batch already
+    def batch(position):
+        epoch, index = first_epoch + position // per_epoch, position % per_epoch
+        start = epoch * count + index * size
+        picked = orders[start:start + tf.minimum(np.int64(size), count - index * size)]  # sorted
         return tf.gather(inputs, picked), tf.gather(labels, picked)
 
-    dataset = tf.data.Dataset.range(len(batches)).map(
-        batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    positions = tf.data.Dataset.range(epochs * per_epoch).take_while(
+        lambda position: first_epoch * per_epoch + position < epochs * per_epoch  # resumed: fewer
     )
-    return dataset.prefetch(tf.data.AUTOTUNE), order
+    dataset = positions.map(batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return dataset.prefetch(tf.data.AUTOTUNE), first_epoch
 
 
 def read_arrays(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:

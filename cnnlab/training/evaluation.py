@@ -31,7 +31,7 @@ def predict_split(model, split_path: str | os.PathLike, batch_size: int) -> Pred
     labels and class names."""
     batches = load_split(split_path, batch_size)
     ids, class_names = read_identities(split_path)
-    outputs = model.predict(batches.for_fit(), verbose=0)  # tf.data on TensorFlow, as fit reads
+    outputs = model.predict(batches.for_reading(), verbose=0)  # tf.data on TensorFlow
     return Predictions(
         ids=ids,
         labels=batches.labels.astype(np.int64),

@@ -156,14 +156,17 @@ def fit(
     Returns how many epochs came from the backup of a killed run (0 for a fresh start).
     """
     history_logger = ResumableCSVLogger(scratch_dir / "history.csv")
+    # On TensorFlow a tf.data pipeline for the whole fit, in the same order as the PyDataset.
+    training_input = train.for_fit(epochs)
     callbacks = [
-        train.epoch_callback(),  # each epoch's order follows from the seed and the epoch
+        training_input.callback,  # each epoch's order follows from the seed and the epoch
         history_logger,  # before the backup: see ResumableCSVLogger
         keras.callbacks.BackupAndRestore(scratch_dir / "backup", double_checkpoint=True),
     ]
     model.fit(
-        train.for_fit(),  # on TensorFlow a tf.data pipeline, in the same order
-        validation_data=val.for_fit(),
+        training_input.data,
+        steps_per_epoch=training_input.steps_per_epoch,
+        validation_data=val.for_reading(),
         epochs=epochs,
         callbacks=callbacks,
         shuffle=False,  # the training pipeline shuffles, with the job's seed
