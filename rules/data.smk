@@ -46,9 +46,10 @@ rule clean_petimages:
         "../envs/data.yaml"
     log:
         "logs/data/clean_petimages.log",
-    threads: 2
-    # Everything of cats vs dogs waits for it: start it before a long training job takes a core
-    # (then it would wait for two free cores, and the whole cats/dogs branch with it).
+    threads: config["data"]["petimages"]["clean_threads"]
+    # Everything of cats vs dogs waits for it: start it before any other job that is ready.
+    # With more threads than the cores left beside a long training job it would wait for that
+    # job, and the whole cats/dogs branch with it: the demo asks for 1.
     priority: 10
     script:
         "../scripts/clean_petimages.py"
