@@ -15,8 +15,8 @@ from PIL import Image
 from cnnlab.data.petimages import split_to_arrays
 from cnnlab.history import read_history
 from cnnlab.models import catsdogs, load_model
-from cnnlab.predictions import read_predictions
-from cnnlab.training.evaluation import evaluate_job
+from cnnlab.predictions import Predictions, read_predictions
+from cnnlab.training.evaluation import evaluate_job, per_class_accuracy
 from cnnlab.training.jobs import train_job
 from cnnlab.training.callbacks import ResumableCSVLogger
 from cnnlab.training.datasets import load_split
@@ -330,6 +330,19 @@ def test_evaluation_scores_the_test_split_exactly(split_dir, tmp_path):
     np.testing.assert_allclose(predictions.probabilities.sum(axis=1), 1, rtol=1e-6)
     val = read_predictions(tmp_path / "val_predictions.npz")
     assert len(val.ids) == 8 and all(image_id.startswith("val/") for image_id in val.ids)
+
+
+def test_per_class_accuracy_names_a_class_without_test_images_and_counts_the_others():
+    # Three classes; no test image is a bird. Cats: 1 of 2 right; dogs: 2 of 3.
+    labels = np.array([0, 0, 1, 1, 1])
+    predicted = np.array([0, 1, 1, 1, 0])
+    predictions = Predictions(
+        ids=np.array([f"image{i}" for i in range(5)]),
+        labels=labels,
+        probabilities=np.eye(3)[predicted],
+        class_names=np.array(["cat", "dog", "bird"]),
+    )
+    assert per_class_accuracy(predictions) == {"cat": 0.5, "dog": pytest.approx(2 / 3), "bird": None}
 
 
 def test_the_frozen_fast_path_trains_as_the_whole_model_would(split_dir, tmp_path):
