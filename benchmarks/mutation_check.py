@@ -24,13 +24,14 @@ import ast
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from cnnlab.provenance import copy_checkout
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -163,14 +164,7 @@ def run_tests(scratch: Path, test_args: list[str], timeout: float) -> tuple[str,
 
 def scratch_copy(target: Path) -> Path:
     """The files git would check out (working-tree content), in `target`."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO, check=True, stdout=subprocess.PIPE,
-    ).stdout.decode().split("\0")
-    for name in filter(None, listed):
-        if (REPO / name).is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, target / name)
+    copy_checkout(target, keep_times=True)
     # A git checkout, as the tests expect (provenance records the commit).
     git = ["git", "-c", "user.name=mutation-check", "-c", "user.email=none@localhost"]
     subprocess.run(["git", "init", "-q"], cwd=target, check=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from cnnlab.provenance import copy_checkout
 from conftest import DEMO_CONFIG, REPO, copy_workdir, run_snakemake
 
 FIGURE_RULES = {
@@ -157,15 +157,7 @@ def checkout_copy(target: Path) -> Path:
     """The workflow's code as a fresh clone has it: every file git would check out (the
     working tree's content, uncommitted edits included), each with a new modification time,
     newer than any result."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO, check=True, stdout=subprocess.PIPE,
-    ).stdout.decode().split("\0")
-    for name in filter(None, listed):
-        if (REPO / name).is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(REPO / name, target / name)  # content only: the time is now
-    return target
+    return copy_checkout(target, keep_times=False)
 
 
 def planned_in(run_dir: Path, checkout: Path) -> dict[str, int]:
