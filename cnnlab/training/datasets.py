@@ -104,7 +104,9 @@ class ArrayBatches(keras.utils.PyDataset):
         """These batches in array order, for one pass (`predict`, `fit`'s validation data): on
         TensorFlow a tf.data pipeline of slices of the arrays, elsewhere this PyDataset."""
         if self.shuffle:
-            raise ValueError("a shuffled ArrayBatches is read through for_fit(); for_reading() is in array order")
+            raise ValueError(
+                "a shuffled ArrayBatches is read through for_fit(); for_reading() is in array order"
+            )
         if keras.backend.backend() != "tensorflow":
             return self
         import tensorflow as tf  # the TensorFlow backend's alone
@@ -118,7 +120,9 @@ class ArrayBatches(keras.utils.PyDataset):
             import tensorflow as tf
 
             with tf.device("/CPU:0"):
-                self._tensorflow_arrays = (tf.convert_to_tensor(self.inputs), tf.convert_to_tensor(self.labels))
+                self._tensorflow_arrays = (
+                    tf.convert_to_tensor(self.inputs), tf.convert_to_tensor(self.labels)
+                )
         return self._tensorflow_arrays
 
 
