@@ -64,24 +64,55 @@ def chromium(browser_paths, tmp_path):
     session.quit()
 
 
+def click(chromium, find) -> None:
+    """Click the element `find(chromium)` returns, as a reader would.
+
+    The report is a React page that re-renders after every click, and on a loaded machine a
+    button can still be moving when Chromium checks what lies under its centre: the click is
+    then refused ("element click intercepted", nothing is dispatched) or the element is gone
+    ("stale"). So find it afresh and click again until the page has settled.
+    """
+    from selenium.common.exceptions import (
+        ElementClickInterceptedException, StaleElementReferenceException,
+    )
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def clicked(page) -> bool:
+        find(page).click()
+        return True
+
+    WebDriverWait(
+        chromium, WAIT_SECONDS,
+        ignored_exceptions=(ElementClickInterceptedException, StaleElementReferenceException),
+    ).until(clicked)
+
+
 def show_each_result(chromium, category: str, subcategory: str, subcategory_count: int):
     """Open a category (and subcategory) from the menu, then click every result's view button
     that opens in the page; yield after each click, so the caller can look at what it shows."""
     from selenium.webdriver.common.by import By
 
-    chromium.find_element(By.CSS_SELECTOR, "nav ol li:first-child a").click()  # home
-    chromium.find_element(By.XPATH, f"//nav//a[normalize-space()='{category}']").click()
+    def menu_entry(label: str):
+        return lambda page: page.find_element(By.XPATH, f"//nav//a[normalize-space()='{label}']")
+
+    click(chromium, lambda page: page.find_element(By.CSS_SELECTOR, "nav ol li:first-child a"))  # home
+    click(chromium, menu_entry(category))
     if subcategory_count > 1:
-        chromium.find_element(By.XPATH, f"//nav//a[normalize-space()='{subcategory}']").click()
+        click(chromium, menu_entry(subcategory))
     view_buttons = "nav table a[iconname='eye']"
-    count = len(chromium.find_elements(By.CSS_SELECTOR, view_buttons))
-    assert count, f"no results listed under {category} / {subcategory}"
-    for index in range(count):
-        # Found afresh each time: showing a result re-renders the page.
-        button = chromium.find_elements(By.CSS_SELECTOR, view_buttons)[index]
-        # Images and HTML open in the page (href "#"); other files are downloads.
-        if button.get_attribute("href").endswith("#"):
-            button.click()
+    # Images and HTML open in the page (href "#"); other files are downloads. Read in one
+    # script, so no button can go stale between finding it and reading its link.
+    opens_in_page = chromium.execute_script(
+        f"return Array.from(document.querySelectorAll(\"{view_buttons}\"))"
+        ".map(button => button.getAttribute('href').endsWith('#'))"
+    )
+    assert opens_in_page, f"no results listed under {category} / {subcategory}"
+    for index, in_page in enumerate(opens_in_page):
+        if in_page:
+            # Found afresh each time: showing a result re-renders the page.
+            click(
+                chromium, lambda page, index=index: page.find_elements(By.CSS_SELECTOR, view_buttons)[index]
+            )
             yield
 
 
