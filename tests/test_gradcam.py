@@ -65,6 +65,8 @@ def test_the_last_conv_layer_is_found_inside_a_nested_base():
     assert conv.name == "brightness"
 
 
+# Fed a bare tensor, such a model makes Keras warn that the input structure does not match.
+@pytest.mark.filterwarnings("error::UserWarning")
 def test_a_model_whose_input_is_a_list_works_too():
     """A model rebuilt from a loaded one (the fine-tuned VGG16 stage) may keep its one input
     in a list."""

@@ -72,6 +72,15 @@ def _chain_model(layers, input_shape, name) -> keras.Model:
     return keras.Model(inputs, x, name=name)
 
 
+def predict_probabilities(model: keras.Model, images) -> np.ndarray:
+    """The model's output for a batch of images, in inference mode, as NumPy.
+
+    A model rebuilt from a loaded one (the fine-tuned VGG16 stage) may keep its one input in a
+    list; it is then fed a list, as Keras expects, rather than warned about a bare tensor."""
+    inputs = [images] if isinstance(model.input, list) else images
+    return keras.ops.convert_to_numpy(model(inputs, training=False))
+
+
 def split_at_last_conv(model: keras.Model, check_image: np.ndarray):
     """(image -> last conv output, last conv output -> class logits, the conv layer).
 
@@ -98,7 +107,7 @@ def split_at_last_conv(model: keras.Model, check_image: np.ndarray):
     logits = keras.ops.convert_to_numpy(
         from_conv(to_conv(check_image, training=False), training=False)
     )
-    expected = keras.ops.convert_to_numpy(model(check_image, training=False))
+    expected = predict_probabilities(model, check_image)
     through = (1 / (1 + np.exp(-logits)) if expected.shape[-1] == 1
                else np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True))
     if not np.allclose(through, expected, atol=1e-4):
@@ -171,7 +180,7 @@ def gradcam(model: keras.Model, images: np.ndarray) -> tuple[np.ndarray, np.ndar
     A map is scaled by its own maximum; a map with no positive evidence stays all zeros."""
     images = np.asarray(images, dtype=np.float32)
     to_conv, from_conv, _ = split_at_last_conv(model, images[:1])
-    probabilities = keras.ops.convert_to_numpy(model(images, training=False))
+    probabilities = predict_probabilities(model, images)
     classes = predicted_classes(probabilities)
     conv_output = keras.ops.convert_to_numpy(to_conv(images, training=False))
     gradient = score_gradient(from_conv)(conv_output, classes)
