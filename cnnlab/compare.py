@@ -19,8 +19,8 @@ How to read the table, one row per model:
 * **Wilson 95%**: the interval that the test set's size alone allows around that accuracy
   (about ±3.6 points on 600 images). Seeds are scored on the same images, so several seeds
   do not narrow it.
-* **t 95%**: with several seeds, the confidence interval of the mean over seeds (Student t):
-  the training seed's noise. A dash for a single seed, whose spread is unknown.
+* **t 95%**: with several seeds, the confidence interval of the mean over seeds (Student t,
+  cut at 0 and 1): the training seed's noise. A dash for a single seed, whose spread is unknown.
 * **B − A**: the difference of the mean test accuracies.
 * **p**: the two-sided p-value of that difference, by Welch's t-test over seeds where both
   sides have several; else, with one run per side, by McNemar's exact test when both runs
@@ -54,6 +54,7 @@ from cnnlab.jobio import read_json
 from cnnlab.plots import runs_comparison_figure, save_figure
 from cnnlab.predictions import read_predictions
 from cnnlab.stats import (
+    ACCURACY_RANGE,
     SEEDS_PER_SIDE_NEEDED,
     PairingError,
     difference_verdict,
@@ -185,7 +186,7 @@ def shared_test_set_size(model: str, seeds: list[SeedResult], results: Path) -> 
 def side_values(side: str, model: str, seeds: list[SeedResult], results: Path) -> dict:
     """One run's columns of a model's row, raw: accuracy, its Wilson and t intervals."""
     n_test = shared_test_set_size(model, seeds, results)
-    summary = seed_summary([seed.test_accuracy for seed in seeds], CONFIDENCE)
+    summary = seed_summary([seed.test_accuracy for seed in seeds], CONFIDENCE, ACCURACY_RANGE)
     wilson_low, wilson_high = wilson_interval(summary["mean"], n_test, CONFIDENCE)
     t_low, t_high = summary["interval"] or (None, None)
     return {
@@ -412,7 +413,8 @@ def left_out_lines(comparison: Comparison, labels: tuple[str, str]) -> list[str]
 READING_GUIDE = (
     "test acc: the mean over seeds ± their standard deviation (number of seeds). Wilson 95%: "
     "the interval that the test set's size alone allows. t 95%: the interval of the mean over "
-    "seeds (a dash for one seed). p: Welch's t-test over seeds where both runs have several; "
+    "seeds, cut at 0 and 1 (a dash for one seed). p: Welch's t-test over seeds where both "
+    "runs have several; "
     "with one run per side, McNemar's exact test on the images one run gets right and the "
     "other wrong where both kept predictions of the same images (paired), else a "
     "two-proportion z-test on the test images (unpaired). "

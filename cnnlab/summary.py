@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 
 from cnnlab.jobio import atomic_output, read_json
-from cnnlab.stats import difference_from_report, seed_summary, wilson_interval
+from cnnlab.stats import ACCURACY_RANGE, difference_from_report, seed_summary, wilson_interval
 
 NOT_APPLICABLE = "-"
 
@@ -68,8 +68,9 @@ TEXT_COLUMNS = {"model", "device", "backend", "report_verdict"}
 NOTES = (
     "Accuracies are fractions of images classified correctly, averaged over the seeds; train "
     "and val are the last epoch's. 95% CI over seeds: the t-interval of the mean test accuracy "
-    "across seeds (several seeds only); it says where the mean over seeds is likely to lie, not "
-    "where another seed's accuracy would fall (that range is wider, by about sqrt(seeds + 1)). "
+    "across seeds (several seeds only; cut at 0 and 1, where it would pass them); it says where "
+    "the mean over seeds is likely to lie, not where another seed's accuracy would fall (that "
+    "range is wider, by about sqrt(seeds + 1)). "
     "95% CI of the test set: the Wilson interval of that accuracy on this many test images, the "
     "noise of a finite test set alone. Ours vs report: the report's number is one training run "
     "on its own test set, whose size follows from its protocol (cats/dogs: 2,000 images per "
@@ -77,7 +78,8 @@ NOTES = (
     "official 10,000 test images; config report_test_images). The 95% CI of the difference and "
     "its p count both test sets' sampling noise and, with several seeds, the seed-to-seed noise "
     "twice: our mean's (sd²/seeds) and the report's single run's (sd², assumed as large as "
-    "ours). Our seeds share one test set, so more seeds do not shrink our test set's noise. "
+    "ours); the interval is cut at -1 and +1. Our seeds share one test set, so more seeds do "
+    "not shrink our test set's noise. "
     "'consistent' or 'differs' (p < 0.05) compares the configurations; with one seed the "
     "seed-to-seed noise is unmeasured, and the verdict says only whether our run and the "
     "report's differ beyond the two test sets' noise. A grid's best cell (by mean validation "
@@ -197,7 +199,7 @@ def model_results(runs: list[tuple]) -> tuple[dict, list[float]]:
         return sum(required(record, key, path) for record, path in records) / len(records)
 
     test_accuracies = [required(record, "test_accuracy", path) for record, path in metrics]
-    over_seeds = seed_summary(test_accuracies)
+    over_seeds = seed_summary(test_accuracies, value_range=ACCURACY_RANGE)
     n_test = required(metrics[0][0], "n_test", metrics[0][1])
     test_set = wilson_interval(over_seeds["mean"], n_test)
     seeds_interval = over_seeds["interval"] or (None, None)

@@ -64,6 +64,20 @@ def read_rows(path):
         return {row["model"]: row for row in csv.DictReader(handle)}
 
 
+def test_an_interval_over_widely_spread_seeds_is_cut_at_1(tmp_path):
+    """The demo's three CIFAR-10 residual seeds: the t-interval of their mean would pass 1."""
+    spread = {"cifar10/residual": {1: 0.802, 2: 0.825, 3: 0.48}}
+    before = write_results(tmp_path / "before", spread)
+    after = write_results(tmp_path / "after", {"cifar10/residual": {1: 0.81, 2: 0.82, 3: 0.83}})
+    out = tmp_path / "out"
+    assert main([str(before), str(after), "--out", str(out)]) == 0
+    row = read_rows(out / "comparison.csv")["cifar10/residual"]
+    uncut = seed_summary(list(spread["cifar10/residual"].values()))["interval"]
+    assert uncut[1] > 1
+    assert float(row["a_t_low"]) == pytest.approx(uncut[0], rel=1e-5)
+    assert float(row["a_t_high"]) == 1.0
+
+
 def test_a_single_seed_against_three_seeds_uses_the_test_images(compared):
     row = read_rows(compared / "comparison.csv")["catsdogs/basic/lr0.001_f32"]
     wilson_before, wilson_after = wilson_interval(0.709, N_TEST), wilson_interval(0.79, N_TEST)

@@ -11,6 +11,7 @@ from scipy import stats as scipy_stats
 
 from cnnlab.predictions import Predictions
 from cnnlab.stats import (
+    ACCURACY_RANGE,
     SEEDS_PER_SIDE_NEEDED,
     PairingError,
     difference_from_report,
@@ -65,6 +66,22 @@ def test_seed_summary_of_three_seeds():
     assert summary["mean"] == pytest.approx(0.71, abs=1e-12)
     assert summary["sd"] == pytest.approx(0.01, abs=1e-12)
     assert summary["interval"] == pytest.approx((0.71 - half_width, 0.71 + half_width), abs=1e-7)
+
+
+def test_an_accuracys_seed_interval_is_cut_at_0_and_1():
+    """The demo's three CIFAR-10 residual seeds: a t-interval of their mean passes 1."""
+    values = [0.802, 0.825, 0.48]
+    uncut = seed_summary(values)["interval"]
+    mean, sd = np.mean(values), np.std(values, ddof=1)
+    half_width = scipy_stats.t.ppf(0.975, df=2) * sd / math.sqrt(3)
+    assert uncut == pytest.approx((mean - half_width, mean + half_width), abs=1e-12)
+    assert uncut[1] > 1
+    assert seed_summary(values, value_range=ACCURACY_RANGE)["interval"] == pytest.approx(
+        (mean - half_width, 1.0), abs=1e-12
+    )
+    low_values = [0.02, 0.30, 0.05]
+    low = seed_summary(low_values, value_range=ACCURACY_RANGE)["interval"]
+    assert low[0] == 0.0 and low[1] == pytest.approx(seed_summary(low_values)["interval"][1])
 
 
 def test_seed_summary_of_one_seed_has_no_spread():
@@ -363,6 +380,16 @@ def test_the_report_comparison_is_signed_ours_minus_report():
     assert lower["exceeds_noise"] is True and lower["verdict"] == "differs"
     higher = difference_from_report([0.80, 0.81, 0.82], 10000, 0.70, 10000)
     assert higher["difference"] == pytest.approx(0.11) and higher["interval"][0] > 0
+
+
+def test_the_difference_interval_stays_within_what_two_accuracies_can_differ_by():
+    """Three widely spread seeds against a report's 0.05: the t-interval would pass +1. Cut
+    there, it still leaves out 0 exactly when the p-value says 'differs'."""
+    result = difference_from_report([0.98, 0.50, 0.99], 600, 0.05, 600)
+    half = scipy_stats.t.ppf(0.975, result["df"]) * result["standard_error"]
+    assert result["difference"] + half > 1
+    assert result["interval"] == pytest.approx((result["difference"] - half, 1.0), abs=1e-12)
+    assert (result["interval"][0] > 0) is (result["verdict"] == "differs")
 
 
 def test_two_seeds_are_enough_to_measure_the_seed_noise_against_the_report():

@@ -179,12 +179,13 @@ def test_a_metrics_file_without_a_field_names_the_file(tmp_path):
     assert not (tmp_path / "s.csv").exists()
 
 
-def test_several_seeds_give_a_mean_sd_and_intervals(tmp_path):
-    """Three seeds of the best cats/dogs cell: the row holds their mean, sd and t-interval,
-    the test set's Wilson interval of the mean, and whether the report's number is inside."""
+SEEDED_MODEL = "catsdogs/basic/lr0.001_f32"  # the best cats/dogs cell in write_inputs
+
+
+def summarize_seeds(tmp_path, accuracies: dict[int, float]) -> dict:
+    """The summary row of the best cats/dogs cell trained with these seeds' test accuracies."""
     models, runs, metrics_paths, info_paths, best_paths = write_inputs(tmp_path)
-    model = "catsdogs/basic/lr0.001_f32"
-    accuracies = {1: 0.69, 2: 0.72, 3: 0.75}
+    model = SEEDED_MODEL
     for seed, accuracy in accuracies.items():
         run = f"{model}/seed{seed}"
         folder = tmp_path / "results" / run
@@ -208,7 +209,15 @@ def test_several_seeds_give_a_mean_sd_and_intervals(tmp_path):
         csv_path=tmp_path / "s.csv",
         markdown_path=tmp_path / "s.md", html_path=tmp_path / "s.html",
     )
-    row = read_csv_rows(tmp_path / "s.csv")[model]
+    return read_csv_rows(tmp_path / "s.csv")[model]
+
+
+def test_several_seeds_give_a_mean_sd_and_intervals(tmp_path):
+    """Three seeds of the best cats/dogs cell: the row holds their mean, sd and t-interval,
+    the test set's Wilson interval of the mean, and whether the report's number is inside."""
+    model = SEEDED_MODEL
+    accuracies = {1: 0.69, 2: 0.72, 3: 0.75}
+    row = summarize_seeds(tmp_path, accuracies)
 
     values = np.array(list(accuracies.values()))
     mean, sd = values.mean(), values.std(ddof=1)
@@ -242,6 +251,23 @@ def test_several_seeds_give_a_mean_sd_and_intervals(tmp_path):
     assert "| **+0.011** | **[-0.101, +0.123]** | **0.81** | **consistent** |" in markdown_line
     # Per class, too, the mean over the three seeds (cat: each seed's accuracy - 0.05).
     assert f"| {model} | {mean - 0.05:.3f} | {mean + 0.05:.3f} |" in (tmp_path / "s.md").read_text()
+
+
+def test_intervals_of_widely_spread_seeds_stay_within_what_accuracies_can_be(tmp_path):
+    """Seeds 0.50, 0.98, 0.99: the t-interval of their mean would pass 1, and that of the
+    difference from the report's 0.709 both -1 and +1; the table cuts both at what can be."""
+    accuracies = {1: 0.50, 2: 0.98, 3: 0.99}
+    row = summarize_seeds(tmp_path, accuracies)
+    values = np.array(list(accuracies.values()))
+    mean, sd = values.mean(), values.std(ddof=1)
+    half = scipy.stats.t.ppf(0.975, df=2) * sd / np.sqrt(3)
+    assert mean + half > 1
+    assert float(row["seeds_interval_low"]) == pytest.approx(mean - half, rel=1e-5)
+    assert float(row["seeds_interval_high"]) == 1.0
+    # Three seeds this spread leave the difference free to be anything: -1 to +1, no further.
+    assert float(row["difference"]) == pytest.approx(mean - 0.709, abs=1e-6)
+    assert (float(row["difference_interval_low"]), float(row["difference_interval_high"])) == (-1, 1)
+    assert row["report_verdict"] == "consistent"
 
 
 def test_one_seed_is_set_beside_the_report_with_both_test_sets_noise(tmp_path):
