@@ -186,6 +186,9 @@ def architectures(config: dict, catsdogs_filters: int, cifar10_filters: int):
         ("VGG16 fine-tune (whole net trains)", vgg16["batch_size"], finetune, "train"),
         ("VGG16 frozen + augmentation (end to end)", vgg16["batch_size"],
          lambda: BUILDERS["vgg16_augmented"](vgg_hp, 0, None), "train"),
+        # weights: cifar10, where ImageNet's are out of reach: VGG16 trained from random weights.
+        ("VGG16 pretraining on CIFAR-10 (whole net trains)", vgg16["pretraining"]["batch_size"],
+         lambda: BUILDERS["cifar10_vgg16"](vgg_hp, 0, None), "train"),
         *[
             (f"CIFAR-10 {variant}, {cifar10_filters} filters", config["cifar10"][variant]["batch_size"],
              lambda variant=variant: BUILDERS[f"cifar10_{variant}"](cifar10_hp, 0, None), "train")
