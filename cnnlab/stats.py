@@ -62,8 +62,8 @@ def wilson_interval(
     centre = (correct_fraction + z**2 / (2 * n)) / shrink
     variance = correct_fraction * (1 - correct_fraction) / n + z**2 / (4 * n**2)
     half_width = z / shrink * math.sqrt(variance)
-    # max/min: rounding must not push a bound past 0 or 1 when the accuracy is exactly 0 or 1.
-    return max(0.0, centre - half_width), min(1.0, centre + half_width)
+    # Cut: rounding must not push a bound past 0 or 1 when the accuracy is exactly 0 or 1.
+    return within((centre - half_width, centre + half_width), ACCURACY_RANGE)
 
 
 def within(interval: tuple[float, float], value_range: tuple[float, float]) -> tuple[float, float]:

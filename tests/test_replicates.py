@@ -61,8 +61,12 @@ def test_the_table_shows_mean_sd_and_both_intervals(two_seed_run):
         assert float(row["test_accuracy_sd"]) == pytest.approx(sd, rel=1e-4, abs=1e-6)
         half = scipy.stats.t.ppf(0.975, df=1) * sd / np.sqrt(2)
         # The t-interval, cut at an accuracy's 0 and 1 (two seeds: t = 12.7, so it often passes).
-        assert float(row["seeds_interval_low"]) == pytest.approx(max(0, mean - half), rel=1e-4, abs=1e-6)
-        assert float(row["seeds_interval_high"]) == pytest.approx(min(1, mean + half), rel=1e-4, abs=1e-6)
+        assert float(row["seeds_interval_low"]) == pytest.approx(
+            max(0, mean - half), rel=1e-4, abs=1e-6
+        )
+        assert float(row["seeds_interval_high"]) == pytest.approx(
+            min(1, mean + half), rel=1e-4, abs=1e-6
+        )
         low, high = wilson_interval(mean, n_test)
         assert float(row["test_set_interval_low"]) == pytest.approx(low, rel=1e-5)
         assert float(row["test_set_interval_high"]) == pytest.approx(high, rel=1e-5)
