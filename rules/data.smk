@@ -22,6 +22,8 @@ rule download:
         "../envs/data.yaml"
     log:
         "logs/data/download_{archive}.log",
+    benchmark:
+        "results/resources/data/download_{archive}.tsv"
     script:
         "../scripts/download.py"
 
@@ -46,6 +48,8 @@ rule clean_petimages:
         "../envs/data.yaml"
     log:
         "logs/data/clean_petimages.log",
+    benchmark:
+        "results/resources/data/clean_petimages.tsv"
     threads: config["data"]["petimages"]["clean_threads"]
     # Everything of cats vs dogs waits for it: start it before any other job that is ready.
     # With more threads than the cores left beside a long training job it would wait for that
@@ -73,6 +77,8 @@ rule split_petimages:
         "../envs/data.yaml"
     log:
         "logs/data/split_petimages.log",
+    benchmark:
+        "results/resources/data/split_petimages.tsv"
     script:
         "../scripts/split_petimages.py"
 
@@ -89,6 +95,8 @@ rule decode_petimages_split:
         "../envs/data.yaml"
     log:
         "logs/data/decode_petimages_{split}.log",
+    benchmark:
+        "results/resources/data/decode_petimages_{split}.tsv"
     script:
         "../scripts/decode_petimages_split.py"
 
@@ -109,5 +117,7 @@ rule prepare_cifar10:
         "../envs/data.yaml"
     log:
         "logs/data/prepare_cifar10.log",
+    benchmark:
+        "results/resources/data/prepare_cifar10.tsv"
     script:
         "../scripts/prepare_cifar10.py"

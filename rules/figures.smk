@@ -45,6 +45,8 @@ rule plot_training_curves:
         title=lambda wildcards: model_title(wildcards.dataset, wildcards.model),
     log:
         "logs/figures/{dataset}/{model}/curves.log",
+    benchmark:
+        "results/resources/figures/{dataset}/{model}/curves.tsv"
     conda:
         "../envs/figures.yaml"
     script:
@@ -79,6 +81,8 @@ rule plot_grid_comparison:
         "validation accuracy per cell",
     log:
         "logs/figures/{dataset}/grid_comparison.log",
+    benchmark:
+        "results/resources/figures/{dataset}/grid_comparison.tsv"
     conda:
         "../envs/figures.yaml"
     script:
@@ -114,6 +118,8 @@ rule plot_activations:
         title="Cats vs dogs: conv activations of the best basic CNN",
     log:
         "logs/figures/catsdogs/activations.log",
+    benchmark:
+        "results/resources/figures/catsdogs/activations.tsv"
     # A forward pass (activations) or a few gradient steps per filter: one thread is plenty.
     threads: 1
     conda:
@@ -143,6 +149,8 @@ rule plot_filters:
         title="Cats vs dogs: filter patterns of the best basic CNN",
     log:
         "logs/figures/catsdogs/filters.log",
+    benchmark:
+        "results/resources/figures/catsdogs/filters.tsv"
     # A forward pass (activations) or a few gradient steps per filter: one thread is plenty.
     threads: 1
     conda:
@@ -172,6 +180,8 @@ rule plot_augmentation_samples:
         title="Cats vs dogs: augmented training samples",
     log:
         "logs/figures/catsdogs/augmentation_samples.log",
+    benchmark:
+        "results/resources/figures/catsdogs/augmentation_samples.tsv"
     conda:
         KERAS_ENV
     script:
@@ -210,6 +220,8 @@ rule plot_confusion_matrices:
         },
     log:
         "logs/figures/confusion_matrices.log",
+    benchmark:
+        "results/resources/figures/confusion_matrices.tsv"
     conda:
         "../envs/figures.yaml"
     script:
@@ -270,6 +282,8 @@ rule plot_failure_galleries:
         test_data={dataset: str(path) for dataset, path in TEST_DATA.items()},
     log:
         "logs/figures/failure_galleries.log",
+    benchmark:
+        "results/resources/figures/failure_galleries.tsv"
     conda:
         "../envs/figures.yaml"
     script:
@@ -303,6 +317,8 @@ rule plot_gradcam:
         title=f"Cats vs dogs: where the models look (seed {SEEDS[0]})",
     log:
         "logs/figures/catsdogs/gradcam.log",
+    benchmark:
+        "results/resources/figures/catsdogs/gradcam.tsv"
     # A forward and a backward pass over a few images per model: one thread is plenty.
     threads: 1
     conda:

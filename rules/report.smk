@@ -38,6 +38,8 @@ rule summarize_results:
         report_test_images=config["report_test_images"],
     log:
         "logs/summarize_results.log",
+    benchmark:
+        "results/resources/summarize_results.tsv"
     conda:
         "../envs/figures.yaml"
     script:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 
 import keras
 import numpy as np
@@ -147,6 +148,24 @@ def test_resumed_history_keeps_each_epoch_once(tmp_path):
     assert [row["epoch"] for row in rows] == [0, 1, 2, 3]
     assert [row["accuracy"] for row in rows] == [0.5, 0.6, 0.9, 0.9]
     assert rows[3]["loss"] == pytest.approx(0.3)
+    # This history began without epoch times: it goes on without them, its rows aligned.
+    assert "epoch_seconds" not in rows[3]
+
+
+def test_a_new_history_times_every_epoch(tmp_path):
+    """Each row holds the epoch's wall time (what cnnlab.estimate scales by epochs)."""
+    path = tmp_path / "history.csv"
+    logger = ResumableCSVLogger(path)
+    logger.set_params({"epochs": 2})
+    logger.on_train_begin()
+    for epoch in (0, 1):
+        logger.on_epoch_begin(epoch)
+        time.sleep(0.05)
+        logger.on_epoch_end(epoch, {"accuracy": 0.5, "loss": 0.7, "val_accuracy": 0.5, "val_loss": 0.7})
+    logger.on_train_end()
+    rows = read_history(path)
+    assert [row["epoch"] for row in rows] == [0, 1]
+    assert all(0.05 <= row["epoch_seconds"] < 5 for row in rows)
 
 
 # ------------------------------------------------------------------------------------ jobs

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
+import time
 from pathlib import Path
 
 import keras
@@ -20,23 +22,33 @@ class ResumableCSVLogger(keras.callbacks.CSVLogger):
     after a kill the file holds every epoch the backup holds, and perhaps one more. When
     training starts (after the backup has been restored, so Keras knows the first epoch to
     run) the rows of that epoch and later ones are dropped, and logging appends from there.
+
+    Each row also holds `epoch_seconds`, the epoch's wall time with its validation pass: what
+    `cnnlab.estimate` multiplies by a longer run's epochs. (A history begun without that column
+    goes on without it, so its rows stay aligned with its header.)
     """
 
     def __init__(self, filename: str | os.PathLike):
         super().__init__(str(filename), append=True)
         self.first_epoch = None
+        self.times_epochs = True
+        self.epoch_started = None
 
     def on_train_begin(self, logs=None):
         # Opening waits for the first epoch: only then is the restored epoch known.
         self.first_epoch = None
 
     def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.monotonic()
         if self.first_epoch is not None:
             return
         self.first_epoch = epoch
         path = Path(self.filename)
         if path.exists():
             kept = keep_epochs_before(path, epoch)
+            with open(path, newline="") as handle:
+                header = next(csv.reader(handle), [])
+            self.times_epochs = not header or "epoch_seconds" in header
             if epoch > 0:
                 log.info(
                     "resuming at epoch %d of %d from the backup; history keeps its %d earlier "
@@ -46,3 +58,8 @@ class ResumableCSVLogger(keras.callbacks.CSVLogger):
                     kept,
                 )
         super().on_train_begin()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.times_epochs:
+            logs = {**(logs or {}), "epoch_seconds": round(time.monotonic() - self.epoch_started, 3)}
+        super().on_epoch_end(epoch, logs)
