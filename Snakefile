@@ -34,4 +34,5 @@ rule all:
     input:
         rules.summarize_results.output,
         FIGURES,
+        rules.summarize_resources.output,
     default_target: True

@@ -300,3 +300,35 @@ def test_the_prediction_figures_are_drawn_for_every_model(demo_run):
     for path in [*matrices, figures / "catsdogs" / "gradcam.png"]:
         with Image.open(path) as image:
             assert np.asarray(image.convert("L")).std() > 10, path  # not a blank page
+
+
+def test_every_job_of_the_demo_is_measured_and_the_estimate_of_the_same_run_is_its_measurement(
+    demo_run, tmp_path
+):
+    """resources.csv has a measured row for every job the demo ran, training jobs with their
+    epochs; the estimate of the demo from the demo's own measurements plans the same jobs and
+    gives each exactly what it took (a plumbing check: keys, columns, epochs; no timing)."""
+    from cnnlab import estimate
+    from cnnlab.resources import read_resources
+
+    rows = read_resources(demo_run / "results" / "resources.csv")
+    planned = estimate.plan([DEMO_CONFIG], cores=2)
+    # Every job but the table's own (it is written while that job runs).
+    expected = {job.key for job in planned if job.rule != "summarize_resources"}
+    assert {(row["rule"], row["wildcards"]) for row in rows} == expected
+    assert [(row["rule"], row["wildcards"]) for row in rows if row["wall_s"] is None] == []
+    config = demo_config()
+    for row in rows:
+        if row["rule"] == "train":
+            wildcards = dict(part.split("=", 1) for part in row["wildcards"].split())
+            model = f"{wildcards['dataset']}/{wildcards['model']}"
+            assert row["epochs"] == configured_epochs(config, model), row
+            assert 0 < row["seconds_per_epoch"] < row["wall_s"], row
+            assert row["max_rss_mb"] > 0, row
+    out = tmp_path / "estimate.json"
+    arguments = ["--measured", str(demo_run / "results"), "--configfile", str(DEMO_CONFIG)]
+    assert estimate.main([*arguments, "--check", str(demo_run / "results"), "--json", str(out)]) == 0
+    for job in json.loads(out.read_text())["jobs"]:
+        if job["rule"] != "summarize_resources":
+            assert job["basis"] == "measured", job
+            assert job["estimate_s"] == pytest.approx(job["actual_s"]), job
