@@ -28,7 +28,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cnnlab.resources import format_seconds, read_resources, wildcards_label
+from cnnlab.resources import format_seconds, job_row, read_resources, wildcards_label
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,6 +44,8 @@ class PlannedJob:
     epochs: int | None = None
     batch_size: int | None = None
     dependencies: list[int] = field(default_factory=list)  # indices into the plan
+    benchmark: str | None = None  # its benchmark file, relative to the run's folder
+    history: str | None = None  # a training job's history.csv, likewise
 
     @property
     def key(self) -> tuple[str, str]:
@@ -100,6 +102,8 @@ def plan(configfiles: list[Path], cores: int, snakefile: Path = REPO / "Snakefil
                     epochs=settings["epochs"] if settings else None,
                     batch_size=settings.get("batch_size") if settings else None,
                     dependencies=sorted(index[dep] for dep in dag.dependencies[job] if dep in index),
+                    benchmark=str(job.benchmark) if job.benchmark else None,
+                    history=str(job.output.history) if job.rule.name == "train" else None,
                 )
             )
         return planned
@@ -122,17 +126,29 @@ def _same_compute(wildcards: str) -> str:
 
 
 class Measurements:
-    """A finished run's resources.csv, looked up by job, and its training jobs' batch sizes."""
+    """A run's measurements, looked up by job, and its training jobs' batch sizes: its
+    resources.csv, or for a run stopped before its last job wrote that (a GPU lease ran out),
+    the benchmark files and histories of `planned` jobs that finished there."""
 
-    def __init__(self, results: Path):
+    def __init__(self, results: Path, planned: list[PlannedJob] | None = None):
         self.results = Path(results)
         path = self.results / "resources.csv"
-        if not path.exists():
+        if path.exists():
+            rows = read_resources(path)
+        elif planned and any((self.results.parent / job.benchmark).exists() for job in planned if job.benchmark):
+            run_folder = self.results.parent
+            rows = [
+                job_row(job.rule, job.wildcards, job.threads, str(run_folder / job.benchmark),
+                        job.history and str(run_folder / job.history))
+                for job in planned
+                if job.benchmark
+            ]
+        else:
             raise FileNotFoundError(
                 f"{path} does not exist: finish a run first (snakemake --cores all ..., whose "
                 "last job writes it), or name its results folder with --measured"
             )
-        self.rows = [row for row in read_resources(path) if row["wall_s"] is not None]
+        self.rows = [row for row in rows if row["wall_s"] is not None]
         self.by_key = {(row["rule"], row["wildcards"]): row for row in self.rows}
 
     def batch_size(self, row: dict) -> int | None:
@@ -375,12 +391,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.cores < 1 or not args.slurm_margin >= 1:
         parser.error("--cores must be at least 1 and --slurm-margin at least 1")
 
+    if not args.measured.is_dir():
+        print(f"error: {args.measured} is not a folder: name the results folder of a finished run",
+              file=sys.stderr)
+        return 2
+    jobs = plan(args.configfile, args.cores)
     try:
-        measurements = Measurements(args.measured)
+        measurements = Measurements(args.measured, jobs)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    jobs = plan(args.configfile, args.cores)
     estimates = [estimate_job(job, measurements) for job in jobs]
     checked = None
     if args.check is not None:

@@ -170,14 +170,37 @@ def test_the_plan_is_the_workflows_own_dag_with_epochs_threads_and_dependencies(
     cell = ("train", "dataset=catsdogs model=basic/lr0.001_f16 seed=1337")
     train = jobs[by_key[cell]]
     assert train.epochs == 8 and train.batch_size == 16 and train.threads == 1  # demo.yaml's values
+    assert train.benchmark == "results/catsdogs/basic/lr0.001_f16/seed1337/benchmark.tsv"
+    assert train.history == "results/catsdogs/basic/lr0.001_f16/seed1337/history.csv"
     evaluation = by_key["evaluate", cell[1]]
     assert by_key[cell] in jobs[evaluation].dependencies
     assert jobs[by_key["clean_petimages", ""]].priority == 10
 
 
-def test_the_estimate_refuses_a_folder_without_measurements(tmp_path, capsys):
+def test_the_estimate_refuses_a_folder_without_measurements(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(estimate, "plan", lambda configfiles, cores: [PlannedJob("a", {}, 1, benchmark="a.tsv")])
     assert estimate.main(["--measured", str(tmp_path)]) == 2
     assert "resources.csv does not exist: finish a run first" in capsys.readouterr().err
+    assert estimate.main(["--measured", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere is not a folder" in capsys.readouterr().err
+
+
+def test_a_run_stopped_before_its_table_is_measured_from_the_jobs_that_finished(tmp_path):
+    """A GPU lease ends before the last job writes resources.csv: the finished jobs' files."""
+    write_benchmark(tmp_path / "results" / "cifar10" / "residual" / "benchmark.tsv", 50.0)
+    write_history(tmp_path / "results" / "cifar10" / "residual" / "history.csv", [20.0, 10.0])
+    planned = [
+        PlannedJob("train", {"dataset": "cifar10", "model": "residual", "seed": "1"}, 2, epochs=5,
+                   benchmark="results/cifar10/residual/benchmark.tsv",
+                   history="results/cifar10/residual/history.csv"),
+        PlannedJob("train", {"dataset": "cifar10", "model": "inception", "seed": "1"}, 2, epochs=5,
+                   benchmark="results/cifar10/inception/benchmark.tsv",
+                   history="results/cifar10/inception/history.csv"),
+    ]
+    measured = Measurements(tmp_path / "results", planned)
+    assert [row["wildcards"] for row in measured.rows] == ["dataset=cifar10 model=residual seed=1"]
+    assert estimate.estimate_job(planned[0], measured).seconds == pytest.approx(80.0)
+    assert estimate.estimate_job(planned[1], measured).seconds is None
 
 
 def test_the_json_holds_every_job(tmp_path, monkeypatch):

@@ -13,7 +13,8 @@
 # The report says how far Snakemake got ("k of n steps"), the exit status (124: stopped) and
 # every job that finished; a job stopped mid-way reports nothing.
 # The report goes to $OUT (the device tool brings it back; default results/gpu_run/report):
-# jobs.csv, training.csv, report.md, report.json and snakemake.log.
+# jobs.csv, training.csv, report.md, report.json, snakemake.log and estimate.txt / .json (the
+# whole run on this GPU, estimated by cnnlab.estimate from the jobs that finished).
 # Extra arguments are more overlays, e.g. benchmarks/gpu/rehearsal.yaml for a CPU rehearsal;
 # RUN_DIR (default results/gpu_run/workdir) is Snakemake's working folder.
 set -uo pipefail
@@ -56,4 +57,9 @@ status=$?
 echo "snakemake exit status $status (124: stopped after ${snakemake_seconds} s)" | tee -a "$out/snakemake.log"
 
 python3 -m benchmarks.gpu.report --run-dir "$run_dir" --snakemake-log "$out/snakemake.log" --out "$out"
+# What the whole full-scale run would take on this GPU, from the jobs that finished (each
+# training job's epochs scaled to the full run's): estimate.txt, with the jobs not reached marked.
+timeout 60 python3 -m cnnlab.estimate --measured "$run_dir/results" --configfile "${configfiles[@]}" \
+    --cores "$(nproc)" --json "$out/estimate.json" > "$out/estimate.txt" 2>&1 \
+    || echo "estimate failed: see $out/estimate.txt"
 echo "run.sh took $((SECONDS - started)) s in all"
