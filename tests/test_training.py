@@ -19,7 +19,7 @@ from cnnlab.models import catsdogs, load_model
 from cnnlab.predictions import Predictions, read_predictions
 from cnnlab.training.evaluation import evaluate_job, per_class_accuracy
 from cnnlab.training.jobs import train_job
-from cnnlab.training.callbacks import ResumableCSVLogger
+from cnnlab.training.callbacks import ProgressLog, ResumableCSVLogger
 from cnnlab.training.datasets import load_split
 from cnnlab.training.jobs import compute_features
 from conftest import default_config
@@ -150,6 +150,22 @@ def test_resumed_history_keeps_each_epoch_once(tmp_path):
     assert rows[3]["loss"] == pytest.approx(0.3)
     # This history began without epoch times: it goes on without them, its rows aligned.
     assert "epoch_seconds" not in rows[3]
+
+
+def test_a_long_epoch_says_how_far_it_is_in_the_log(caplog):
+    progress = ProgressLog(every_seconds=0)
+    progress.set_params({"epochs": 3, "steps": 5})
+    with caplog.at_level("INFO", logger="cnnlab.training.callbacks"):
+        progress.on_epoch_begin(1)
+        progress.on_train_batch_end(1)
+    assert "epoch 2/3: step 2 of 5 after" in caplog.text
+    assert "s left in the epoch" in caplog.text
+    quiet = ProgressLog(every_seconds=3600)
+    quiet.set_params({"epochs": 3, "steps": 5})
+    caplog.clear()
+    quiet.on_epoch_begin(0)
+    quiet.on_train_batch_end(0)
+    assert caplog.text == ""
 
 
 def test_a_new_history_times_every_epoch(tmp_path):

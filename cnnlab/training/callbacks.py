@@ -63,3 +63,32 @@ class ResumableCSVLogger(keras.callbacks.CSVLogger):
         if self.times_epochs:
             logs = {**(logs or {}), "epoch_seconds": round(time.monotonic() - self.epoch_started, 3)}
         super().on_epoch_end(epoch, logs)
+
+
+class ProgressLog(keras.callbacks.Callback):
+    """A line in the job's log every `every_seconds` within an epoch: where the epoch is and
+    when it will end. Keras' own epoch lines (verbose=2) come only at an epoch's end, and at
+    full size on a CPU an epoch takes up to half an hour: a log silent that long reads as hung."""
+
+    def __init__(self, every_seconds: float = 60.0):
+        super().__init__()
+        self.every_seconds = every_seconds
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        self.epoch_started = self.last_logged = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.monotonic()
+        if now - self.last_logged < self.every_seconds:
+            return
+        self.last_logged = now
+        steps = self.params.get("steps")
+        done = batch + 1
+        per_step = (now - self.epoch_started) / done
+        left = f", about {per_step * (steps - done):.0f} s left in the epoch" if steps else ""
+        log.info(
+            "epoch %d/%d: step %d%s after %.0f s (%.2f s a step)%s",
+            self.epoch + 1, self.params["epochs"], done, f" of {steps}" if steps else "",
+            now - self.epoch_started, per_step, left,
+        )

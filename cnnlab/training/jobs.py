@@ -19,7 +19,7 @@ from cnnlab.models import catsdogs, cifar10, load_model
 from cnnlab.models.augmentation import augmentation_layers
 from cnnlab.provenance import git_state
 from cnnlab.runtime import configure, device_description, resolve_speed_switches, versions
-from cnnlab.training.callbacks import ResumableCSVLogger
+from cnnlab.training.callbacks import ProgressLog, ResumableCSVLogger
 from cnnlab.training.datasets import ArrayBatches, read_arrays
 from cnnlab.history import read_history
 
@@ -162,6 +162,7 @@ def fit(
         training_input.callback,  # each epoch's order follows from the seed and the epoch
         history_logger,  # before the backup: see ResumableCSVLogger
         keras.callbacks.BackupAndRestore(scratch_dir / "backup", double_checkpoint=True),
+        ProgressLog(),  # a long epoch says how far it is
     ]
     model.fit(
         training_input.data,
