@@ -52,7 +52,7 @@ from pathlib import Path
 
 from cnnlab.jobio import read_json
 from cnnlab.plots import runs_comparison_figure, save_figure
-from cnnlab.predictions import read_predictions
+from cnnlab.predictions import Predictions, check_against_metrics, read_predictions
 from cnnlab.stats import (
     ACCURACY_RANGE,
     SEEDS_PER_SIDE_NEEDED,
@@ -96,6 +96,8 @@ CSV_COLUMNS = [
     "exceeds_noise", "runs_differ", "verdict", "pairing", "mcnemar_by_seed", "explanation",
 ]
 PREDICTIONS_FILE = "test_predictions.npz"
+# The workflow's results table: its model column lists the models the config made when it ran.
+SUMMARY_FILE = "summary.csv"
 TEXT_COLUMNS = {"model", "verdict"}  # left-aligned in the HTML table
 
 
@@ -121,6 +123,11 @@ class Comparison:
     only_in_b: list[str]
     # Old-layout metrics.json files left aside because the same model has seed folders.
     ignored: list[Path] = field(default_factory=list)
+    # Model folders left aside because their results folder's summary.csv does not list them
+    # (the config no longer makes them), as "<results folder>: <model>".
+    stale: list[str] = field(default_factory=list)
+    # Results folders without a summary.csv, whose every model folder was compared.
+    unlisted: list[Path] = field(default_factory=list)
 
 
 def read_seed(metrics_path: Path, seed: int | None) -> SeedResult:
@@ -144,6 +151,16 @@ def read_seed(metrics_path: Path, seed: int | None) -> SeedResult:
         history_path=history_path,
         predictions_path=predictions_path if predictions_path.is_file() else None,
     )
+
+
+def models_the_config_makes(results: Path) -> set[str] | None:
+    """The models listed in `results`/summary.csv, which the workflow rewrites whenever its
+    config's models change; None where there is no summary.csv (a copy of model folders)."""
+    path = results / SUMMARY_FILE
+    if not path.is_file():
+        return None
+    with open(path, newline="") as handle:
+        return {row["model"] for row in csv.DictReader(handle) if row.get("model")}
 
 
 def find_models(results: Path) -> tuple[dict[str, list[SeedResult]], list[Path]]:
@@ -212,6 +229,15 @@ def run_pairs(
     return [(a, b_by_seed[a.seed]) for a in a_seeds if a.seed in b_by_seed]
 
 
+def checked_predictions(seed: SeedResult) -> Predictions:
+    """A run's predictions, refused (PredictionsError, naming the file) when they cannot be read
+    or do not match the metrics.json beside them."""
+    predictions = read_predictions(seed.predictions_path)
+    check_against_metrics(predictions, read_json(seed.predictions_path.with_name("metrics.json")),
+                          seed.predictions_path)
+    return predictions
+
+
 def seed_list(seeds: list[SeedResult]) -> str:
     return ", ".join(
         "none (no seed folder)" if seed.seed is None else str(seed.seed) for seed in seeds
@@ -238,10 +264,15 @@ def paired_tests(
         if missing:
             reasons += missing
             continue
-        try:
-            pair = paired_comparison(
-                read_predictions(a.predictions_path), read_predictions(b.predictions_path), labels
+        a_predictions, b_predictions = checked_predictions(a), checked_predictions(b)
+        if a_predictions.class_names.tolist() != b_predictions.class_names.tolist():
+            raise ComparisonError(
+                f"{a.predictions_path} has the classes {a_predictions.class_names.tolist()} and "
+                f"{b.predictions_path} {b_predictions.class_names.tolist()}: runs that classify into "
+                "different classes (or in another order) cannot be set image by image side by side"
             )
+        try:
+            pair = paired_comparison(a_predictions, b_predictions, labels)
         except PairingError as error:
             reasons.append(str(error))
             continue
@@ -288,6 +319,17 @@ def compare_results(
         )
     models_a, ignored_a = find_models(results_a)
     models_b, ignored_b = find_models(results_b)
+    stale, unlisted = [], []
+    for results, models in ((results_a, models_a), (results_b, models_b)):
+        # A model folder from an earlier config (basic.filters [4] -> [8] leaves lr..._f4) stays
+        # on disk: set beside current models, it would pass for one. Leave it aside, by name.
+        current = models_the_config_makes(results)
+        if current is None:
+            unlisted.append(results)
+            continue
+        for model in sorted(set(models) - current):
+            stale.append(f"{results}: {model}")
+            del models[model]
     common = sorted(set(models_a) & set(models_b))
     if not common:
         raise ComparisonError(
@@ -327,6 +369,8 @@ def compare_results(
         only_in_a=sorted(set(models_a) - set(models_b)),
         only_in_b=sorted(set(models_b) - set(models_a)),
         ignored=ignored_a + ignored_b,
+        stale=stale,
+        unlisted=unlisted,
     )
 
 
@@ -406,6 +450,16 @@ def left_out_lines(comparison: Comparison, labels: tuple[str, str]) -> list[str]
         lines.append(
             "Left aside, because the same model has seed folders beside it: "
             f"{', '.join(str(path) for path in comparison.ignored)}."
+        )
+    if comparison.stale:
+        lines.append(
+            f"Left aside as stale, because the {SUMMARY_FILE} of their results folder does not list "
+            f"them (the config no longer makes them): {', '.join(comparison.stale)}."
+        )
+    for results in comparison.unlisted:
+        lines.append(
+            f"{results} has no {SUMMARY_FILE}, so every model folder in it was compared, including "
+            "any its config no longer makes."
         )
     return lines
 

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 from pathlib import Path
 
 import jsonschema
 import yaml
 
 from cnnlab.jobio import ExpectedError
+from cnnlab.vgg16_weights import weights_file_problem
 
 # CIFAR-10's binary archive holds 5 training batches of 10,000 images.
 CIFAR10_TRAIN_IMAGES = 50_000
@@ -35,6 +37,9 @@ VGG16_WEIGHT_NAMES = {
 }
 # A no-top weights file, or a saved model.keras holding a VGG16 base (another run's cifar10/vgg16_base).
 VGG16_WEIGHT_FILE_SUFFIXES = (".h5", ".keras")
+# The folders the workflow's rules write into (relative to its working directory). Snakemake
+# deletes an output before its job runs, so a data source inside one of them can be lost.
+WORKFLOW_OUTPUT_FOLDERS = ("results", "logs")
 
 
 class ConfigError(ExpectedError, ValueError):
@@ -48,6 +53,29 @@ def config_error(problems):
 
 def load_schema(path):
     return yaml.safe_load(Path(path).read_text())
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping: PyYAML (and so Snakemake)
+    keeps the last one and drops the first with no word, e.g. a second `catsdogs:` block."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    f"while reading the mapping that starts on line {node.start_mark.line + 1}", None,
+                    f"'{key}' is given twice here; the first would be dropped with no word: merge the two "
+                    f"into one", key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def load_config_file(path):
+    """A config file's content, as Snakemake reads it but refusing duplicate keys."""
+    return yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
 
 
 def _with_defaults(validator_class):
@@ -98,6 +126,37 @@ def _unknown_key_problems(error, schema):
     return problems
 
 
+def _yaml_number_text(value):
+    """A non-finite float as YAML spells it: .nan, .inf, -.inf."""
+    return ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
+
+
+def non_finite_problems(node, path=()):
+    """Every NaN or infinity in the config, as (dotted key, what to do) pairs. YAML reads .nan and
+    .inf as numbers, and JSON Schema's minimum and maximum never refuse NaN (every comparison with
+    it is false): a NaN would switch off a limit (data.extract.max_ratio) or train to NaN."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return [(_dotted(path), f"{_yaml_number_text(node)} is not a finite number; write a number")]
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    return [problem for key, child in children for problem in non_finite_problems(child, (*path, key))]
+
+
+def _number_as_text_hint(text):
+    """Why a number written in YAML arrived as text, and how to write it; None if `text` is not a
+    number. YAML 1.1 (PyYAML, so Snakemake) reads 1e-3 as a string: a float needs a dot (1.0e-3)."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if not math.isfinite(value):
+        return None
+    mantissa, has_exponent, exponent = text.strip().lower().partition("e")
+    if has_exponent and "." not in mantissa:
+        return (f"YAML read '{text}' as text, not a number: YAML 1.1 needs a dot in the mantissa; "
+                f"write it as {mantissa}.0e{exponent}")
+    return f"'{text}' is text, not a number (is it in quotes?); write it as {text.strip()} without quotes"
+
+
 def _problems_of(error, schema):
     path = list(error.absolute_path)
     if error.validator in ("additionalProperties", "unevaluatedProperties"):
@@ -117,18 +176,26 @@ def _problems_of(error, schema):
         # leading 0 as octal): the digits cannot be trusted, so ask for quotes.
         return [(_dotted(path), f"YAML read this hash as the number {error.instance} because it is all digits; "
                                 f"put it in quotes: {path[-1]}: \"<the hash>\"")]
+    if error.validator == "type" and isinstance(error.instance, str):
+        wanted = error.validator_value
+        if {"number", "integer"} & set([wanted] if isinstance(wanted, str) else wanted):
+            hint = _number_as_text_hint(error.instance)
+            if hint:
+                return [(_dotted(path), hint)]
     return [(_dotted(path), error.message)]
 
 
 def schema_problems(config, schema):
-    """Every way `config` breaks `schema`, as sorted (dotted key, what is wrong) pairs.
+    """Every way `config` breaks `schema`, as sorted (dotted key, what is wrong) pairs; NaN and
+    infinity, which the schema cannot refuse, are among them.
 
     Works on a copy: the config is left as it is (Snakemake's `validate` sets the defaults).
     """
     validator_class = _with_defaults(jsonschema.validators.validator_for(schema))
-    problems = set()
+    problems = set(non_finite_problems(config))
+    non_finite_keys = {key for key, _ in problems}  # said once, not again as "inf is greater than ..."
     for error in validator_class(schema).iter_errors(copy.deepcopy(config)):
-        problems.update(_problems_of(error, schema))
+        problems.update(problem for problem in _problems_of(error, schema) if problem[0] not in non_finite_keys)
     return sorted(problems)
 
 
@@ -227,7 +294,13 @@ def _vgg16_weights_problems(weights):
     path = Path(weights).expanduser()
     if not path.is_file():
         return [("catsdogs.vgg16.weights", f"{path.absolute()} does not exist (or is not a file); {advice}")]
-    return []
+    problem = weights_file_problem(path)
+    return [("catsdogs.vgg16.weights", f"{problem}; {advice}")] if problem else []
+
+
+def _inside(path, folder):
+    """Whether `path` is `folder` or inside it, links resolved."""
+    return path.resolve().is_relative_to(Path(folder).resolve())
 
 
 def _source_problems(dataset, data):
@@ -240,6 +313,17 @@ def _source_problems(dataset, data):
         problem = plaintext_without_hash_problem(dataset, data["url"])
         if problem:
             return [(f"data.{dataset}.url.address", problem)]
+    if kind == "path":
+        # Relative paths are read from the working directory, as the download job reads them.
+        path = Path(data["path"]).expanduser()
+        for folder in WORKFLOW_OUTPUT_FOLDERS:
+            if _inside(path, folder) or _inside(Path(folder), path):
+                where = "inside" if _inside(path, folder) else "around"
+                return [(f"data.{dataset}.path", (
+                    f"{path} is {where} {folder}/, a folder the workflow writes (and Snakemake deletes "
+                    f"an output, such as results/data/{dataset}/raw, before its job): the source could be "
+                    f"lost. Copy it outside {folder}/ (e.g. to data/) and point data.{dataset}.path there"
+                ))]
     return []
 
 
@@ -296,8 +380,8 @@ def check_config(cfg):
 
 def overlay_file_problems(paths):
     """What keeps each config overlay file from being read, as (file, what to do) pairs: a
-    file that does not exist, is empty, is not YAML (with the line and column), or holds
-    something other than keys at the top level.
+    file that does not exist, is empty, is not YAML (with the line and column), gives a key
+    twice in one mapping, or holds something other than keys at the top level.
 
     Snakemake reads `--configfile` files in its command-line layer, before the Snakefile (and
     so this package) runs, and says only "Config file is not valid JSON or YAML" or gives a raw
@@ -306,12 +390,13 @@ def overlay_file_problems(paths):
     """
     problems = []
     for path in map(Path, paths):
-        if not path.is_file():
+        # exists(), not is_file(): /dev/null or a named pipe is read as what it holds.
+        if not path.exists() or path.is_dir():
             problems.append((str(path), f"{'is a folder' if path.is_dir() else 'does not exist'}; "
                                         f"check the path given to --configfile"))
             continue
         try:
-            content = yaml.safe_load(path.read_text(encoding="utf-8"))
+            content = load_config_file(path)
         except UnicodeDecodeError as error:
             problems.append((str(path), f"is not text (UTF-8): byte {error.start}; save it as a UTF-8 YAML file"))
             continue
@@ -330,6 +415,20 @@ def overlay_file_problems(paths):
     return problems
 
 
+def config_file_error(problems):
+    """A ConfigError listing `problems` ((file, text) pairs of overlay_file_problems), one line each."""
+    return ConfigError("\n".join(f"config file {path}: {text}" for path, text in problems))
+
+
+def check_config_files(paths):
+    """Raise a ConfigError naming each of the config files `paths` that cannot be read as it is
+    written. Snakemake has read them by the time the Snakefile runs, so what this adds there is a
+    key given twice, which its loader drops with no word."""
+    problems = overlay_file_problems(paths)
+    if problems:
+        raise config_file_error(problems)
+
+
 def _merged(base, overlay):
     """`overlay` on top of `base`, nested keys merged, as Snakemake merges --configfile files."""
     merged = dict(base)
@@ -342,12 +441,12 @@ def _merged(base, overlay):
 def check_files(paths, repository=Path(__file__).resolve().parents[1]):
     """Every problem of the workflow's config.yaml with the overlay files `paths` on top, as
     lines: first the files themselves, then the merged config as the Snakefile checks it."""
-    file_problems = overlay_file_problems(paths)
+    file_problems = overlay_file_problems([repository / "config.yaml", *paths])
     if file_problems:
-        return [f"config file {path}: {text}" for path, text in file_problems]
-    config = load_schema(repository / "config.yaml")
+        return str(config_file_error(file_problems)).splitlines()
+    config = load_config_file(repository / "config.yaml")
     for path in paths:
-        config = _merged(config, yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+        config = _merged(config, load_config_file(path))
     schema = load_schema(repository / "schemas" / "config.schema.yaml")
     normalise_whole_numbers(config, schema)
     problems = schema_problems(config, schema)

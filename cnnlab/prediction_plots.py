@@ -147,7 +147,8 @@ def failures_figure(
         return figure
     figure = image_grid_figure(
         [("most confident\nfailures", tiles)],
-        title=f"{title}\n{summary}; the {len(tiles)} most confident shown",
+        title=f"{title}\n{summary}; " + (
+            f"all {wrong} shown" if len(tiles) == wrong else f"the {len(tiles)} most confident shown"),
         columns=min(len(tiles), 8),
     )
     # Four caption lines per tile: room for them under the two-line title.

@@ -18,11 +18,21 @@ No pickle: every array is a plain numeric or fixed-width string dtype.
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
 
-from cnnlab.jobio import atomic_output
+from cnnlab.jobio import ExpectedError, atomic_output
+
+PREDICTIONS_KEYS = ("ids", "labels", "probabilities", "class_names")
+# How far a row of probabilities may sum from 1: float32 softmax outputs are within 1e-6.
+PROBABILITY_SUM_TOLERANCE = 1e-3
+
+
+class PredictionsError(ExpectedError, ValueError):
+    """A predictions file cannot be read, or does not hold what its metrics.json says; the
+    message names the file."""
 
 
 @dataclass(frozen=True)
@@ -84,12 +94,60 @@ def write_predictions(path: str | os.PathLike, predictions: Predictions) -> None
         )
 
 
+def _probability_problem(probabilities: np.ndarray) -> str | None:
+    """What makes `probabilities` not class probabilities (finite, 0 to 1, rows summing to 1)."""
+    if not np.issubdtype(probabilities.dtype, np.floating):
+        return f"probabilities are {probabilities.dtype}, not floats"
+    if not np.all(np.isfinite(probabilities)):
+        return f"{int(np.sum(~np.isfinite(probabilities)))} probabilities are NaN or infinite"
+    if probabilities.size and (probabilities.min() < 0 or probabilities.max() > 1):
+        return f"probabilities run from {probabilities.min():g} to {probabilities.max():g}, outside 0 to 1"
+    sums = probabilities.sum(axis=1) if probabilities.ndim == 2 else np.ones(0)
+    if np.any(np.abs(sums - 1) > PROBABILITY_SUM_TOLERANCE):
+        return f"a row of probabilities sums to {sums[np.argmax(np.abs(sums - 1))]:g}, not 1"
+    return None
+
+
 def read_predictions(path: str | os.PathLike) -> Predictions:
-    """The predictions written by `write_predictions`."""
-    with np.load(path, allow_pickle=False) as arrays:
-        return Predictions(
-            ids=arrays["ids"],
-            labels=arrays["labels"],
-            probabilities=arrays["probabilities"],
-            class_names=arrays["class_names"],
+    """The predictions written by `write_predictions`. Raises PredictionsError, naming the file,
+    for one that is truncated, empty, not an .npz, lacks a key, holds objects (pickles), or
+    whose arrays are not one image per row with class probabilities."""
+    advice = "rerun the evaluate job that writes it (snakemake --forcerun evaluate), or remove it"
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            missing = [key for key in PREDICTIONS_KEYS if key not in arrays.files]
+            if missing:
+                raise PredictionsError(f"{path} has no {', '.join(missing)}: {advice}")
+            predictions = Predictions(**{key: arrays[key] for key in PREDICTIONS_KEYS})
+    except PredictionsError:
+        raise
+    # A truncated file is a BadZipFile or an EOFError, an empty one an EOFError, an object
+    # array (a pickle) a ValueError, a bad shape or repeated id Predictions' ValueError.
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as error:
+        raise PredictionsError(f"{path} cannot be read as predictions ({error}): {advice}") from None
+    problem = _probability_problem(predictions.probabilities)
+    if problem:
+        raise PredictionsError(f"{path}: {problem}: {advice}")
+    return predictions
+
+
+def check_against_metrics(predictions: Predictions, metrics: dict, path: str | os.PathLike) -> None:
+    """Raise PredictionsError, naming `path`, unless `predictions` are of the images and classes
+    its metrics.json describes and give its test accuracy: the two are written together, so a
+    mismatch means one was replaced, edited or swapped (e.g. columns in another class order)."""
+    n_test = len(predictions.labels)
+    class_names = [str(name) for name in predictions.class_names.tolist()]
+    expected_classes = list(metrics.get("per_class_accuracy") or class_names)
+    problems = []
+    if "n_test" in metrics and metrics["n_test"] != n_test:
+        problems.append(f"{n_test} images, where metrics.json has n_test {metrics['n_test']}")
+    if class_names != expected_classes:
+        problems.append(f"classes {class_names}, where metrics.json has {expected_classes}")
+    elif "test_accuracy" in metrics and abs(predictions.accuracy - metrics["test_accuracy"]) > 0.5 / max(n_test, 1):
+        problems.append(
+            f"a test accuracy of {predictions.accuracy:.4f}, where metrics.json has {metrics['test_accuracy']:.4f}")
+    if problems:
+        raise PredictionsError(
+            f"{path} does not match the metrics.json beside it: it holds {'; '.join(problems)}. "
+            "Rerun the evaluate job that writes both, or remove the predictions file"
         )

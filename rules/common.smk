@@ -9,6 +9,7 @@ from cnnlab import codemap
 from cnnlab.configcheck import (
     ConfigError,
     check_config,
+    check_config_files,
     check_schema,
     learning_rate_label,
     load_schema,
@@ -18,6 +19,10 @@ from cnnlab.configcheck import (
 
 SCHEMA_PATH = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
 try:
+    # Snakemake's loader keeps the last of a key given twice (a second `catsdogs:` block) and
+    # drops the first with no word: the files it read (config.yaml, every --configfile) are read
+    # again here, refusing that. `--config key=value` pairs are not files and are not covered.
+    check_config_files(workflow.configfiles)
     # YAML's 2.0 passes the schema as an integer (JSON Schema's rule) but breaks Keras, range()
     # and folder names later: every whole-number float where an integer belongs becomes one first.
     normalise_whole_numbers(config, load_schema(SCHEMA_PATH))

@@ -13,7 +13,9 @@ from cnnlab.configcheck import (
     overlay_file_problems,
     schema_problems,
 )
+from cnnlab.vgg16_weights import VGG16_CONV_LAYERS
 from conftest import DEMO_CONFIG, REPO, default_config, run_snakemake
+from test_bad_input_round4 import write_h5_weights
 
 SCHEMA = load_schema(REPO / "schemas" / "config.schema.yaml")
 
@@ -100,7 +102,7 @@ def test_bad_vgg16_weights_are_refused_before_any_job(tmp_path, monkeypatch, wei
 
 def test_good_vgg16_weights_pass_and_the_names_are_one_list_to_extend(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "vgg16_notop.h5").write_bytes(b"\x89HDF")
+    write_h5_weights(tmp_path / "vgg16_notop.h5", VGG16_CONV_LAYERS)
     config = default_config()
     for weights in ("imagenet", "cifar10", None, "vgg16_notop.h5", str(tmp_path / "vgg16_notop.h5")):
         config["catsdogs"]["vgg16"]["weights"] = weights

@@ -207,3 +207,35 @@ def test_a_macos_finder_zip_is_accepted_and_its_metadata_noted(tmp_path):
     assert len(rows) == 4  # one row per file in the archive
     assert rows["Cat/1.jpg"] == ("cat", "kept", "") and rows["Dog/1.jpg"] == ("dog", "kept", "")
     assert sorted(path.name for path in (tmp_path / "clean").rglob("*") if path.is_file()) == ["1.jpg", "1.jpg"]
+
+
+@pytest.mark.parametrize("source_kind", ["folder", "zip"])
+def test_every_file_outside_cat_and_dog_is_a_manifest_row(tmp_path, source_kind):
+    """Bad input round 4: an extra class folder, a lower-case cat/ beside Cat/ and stray text
+    files are never cleaned; each is a row, so kept + converted + dropped counts every file."""
+    root = tmp_path / "copy"
+    image = save_image(tmp_path / "1.jpg")
+    members = ["PetImages/Cat/1.jpg", "PetImages/Dog/1.jpg", "PetImages/Horse/1.jpg", "PetImages/cat/2.jpg"]
+    for member in members:
+        (root / member).parent.mkdir(parents=True, exist_ok=True)
+        (root / member).write_bytes(image.read_bytes())
+    (root / "PetImages" / "readme.txt").write_text("stray\n")
+    (root / "readme[1].txt").write_text("beside PetImages/, as in the real zip\n")
+    source = root
+    if source_kind == "zip":
+        source = tmp_path / "pets.zip"
+        with zipfile.ZipFile(source, "w") as zip_file:
+            for path in sorted(root.rglob("*")):
+                if path.is_file():
+                    zip_file.write(path, path.relative_to(root).as_posix())
+    rows = clean(tmp_path, fetch(tmp_path, {"kind": "path", "path": str(source)}))
+    files = [path for path in (tmp_path / "raw").rglob("*") if path.is_file()]
+    assert len(rows) == len(files) == 6
+    assert rows["(archive) PetImages/Horse/1.jpg"] == (
+        "", "dropped", "in Horse/, which is not a class of this workflow (Cat/, Dog/); ignored")
+    assert rows["(archive) PetImages/cat/2.jpg"] == (
+        "", "dropped", "in cat/, not Cat/: class folder names are case-sensitive, so it was not cleaned; "
+                       "move it into Cat/ to use it")
+    not_an_image = ("", "dropped", "not in PetImages/Cat/ or Dog/, so not an image to clean; ignored")
+    assert rows["(archive) PetImages/readme.txt"] == rows["(archive) readme[1].txt"] == not_an_image
+    assert rows["Cat/1.jpg"] == ("cat", "kept", "") and rows["Dog/1.jpg"] == ("dog", "kept", "")

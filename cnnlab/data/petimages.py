@@ -260,6 +260,32 @@ def _extraction_rows(raw_dir, petimages_dir):
     return rows
 
 
+def _uncleaned_file_rows(raw_dir, petimages_dir):
+    """Manifest rows for the files under `raw_dir` that are in neither PetImages/Cat/ nor Dog/, so
+    that the manifest counts every file ("kept + converted + dropped = files"): another class
+    folder (Horse/), a lower-case cat/ beside Cat/, a stray readme. __MACOSX/ and the extraction
+    notes have rows of their own (_extraction_rows)."""
+    class_dirs = [petimages_dir / folder for folder in CLASS_FOLDERS]
+    by_lower_case = {folder.lower(): folder for folder in CLASS_FOLDERS}
+    rows = []
+    for path in sorted(raw_dir.rglob("*")):
+        if (not path.is_file() or path == raw_dir / EXTRACTION_NOTES or _is_macos_metadata(path, raw_dir)
+                or any(path.is_relative_to(folder) for folder in class_dirs)):
+            continue
+        in_petimages = path.parent.is_relative_to(petimages_dir) and path.parent != petimages_dir
+        folder = path.relative_to(petimages_dir).parts[0] if in_petimages else None
+        if folder is not None and folder.lower() in by_lower_case:
+            reason = (f"in {folder}/, not {by_lower_case[folder.lower()]}/: class folder names are "
+                      f"case-sensitive, so it was not cleaned; move it into {by_lower_case[folder.lower()]}/ to use it")
+        elif folder is not None:
+            reason = f"in {folder}/, which is not a class of this workflow ({'/, '.join(CLASS_FOLDERS)}/); ignored"
+        else:
+            reason = f"not in {petimages_dir.name}/{'/ or '.join(CLASS_FOLDERS)}/, so not an image to clean; ignored"
+        rows.append({"path": f"(archive) {path.relative_to(raw_dir).as_posix()}", "class": "",
+                     "action": "dropped", "reason": reason})
+    return rows
+
+
 def _write_csv(path, fieldnames, rows):
     with atomic_output(path) as partial, open(partial, "w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=fieldnames, lineterminator="\n")
@@ -311,7 +337,7 @@ def clean_petimages(
                 ),
                 files,
             ))
-        rows += _extraction_rows(raw_dir, petimages_dir)
+        rows += _extraction_rows(raw_dir, petimages_dir) + _uncleaned_file_rows(raw_dir, petimages_dir)
         rows.sort(key=lambda row: row["path"])
         _write_csv(manifest_path, ["path", "class", "action", "reason"], rows)
 

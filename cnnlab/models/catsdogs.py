@@ -12,6 +12,7 @@ from pathlib import Path
 import keras
 
 from cnnlab.jobio import ExpectedError
+from cnnlab.vgg16_weights import VGG16_BASE_NAME, weights_file_problem
 from cnnlab.models.blocks import (
     DEFAULT_BATCHNORM_MOMENTUM,
     classifier_output,
@@ -22,7 +23,6 @@ from cnnlab.models.blocks import (
 # The folder names of the split, in label order: cat = 0, dog = 1.
 CLASS_NAMES = ["cat", "dog"]
 PREPROCESSING_CHOICES = ("vgg", "rescale")
-VGG16_BASE_NAME = "vgg16"
 
 
 def basic_cnn(
@@ -89,6 +89,10 @@ def vgg16_base(image_size: tuple[int, int], weights: str | os.PathLike | None) -
             "'imagenet', 'cifar10', the path of vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5, "
             "or null for random weights"
         )
+    # The config check ran this before any job; again here, as the file may have changed since.
+    problem = weights not in (None, "imagenet") and weights_file_problem(weights)
+    if problem:
+        raise WeightsError(f"catsdogs.vgg16.weights: {problem}")
     from_saved_model = weights is not None and Path(weights).suffix == ".keras"
     try:
         base = keras.applications.VGG16(
