@@ -46,6 +46,11 @@ def verdict_label(row: dict) -> str:
     )
 
 
+def interval_arms(row: dict, value: str, interval: str) -> list[list[float]]:
+    """errorbar's xerr for a value and its interval (not symmetric: Wilson's, or cut at 1)."""
+    return [[row[value] - row[f"{interval}_low"]], [row[f"{interval}_high"] - row[value]]]
+
+
 def overview_figure(rows: list[dict], chance: float, title: str) -> Figure:
     """A forest plot of `rows` (summary rows of one data set, drawn top to bottom): ours as a
     black dot with the interval on new images (one seed: the test set's Wilson interval), the
@@ -55,17 +60,15 @@ def overview_figure(rows: list[dict], chance: float, title: str) -> Figure:
     figure, axes = plt.subplots(figsize=(11, height), layout="constrained")
     positions = np.arange(len(rows))[::-1]  # the first row at the top
     for row, y in zip(rows, positions):
-        ours = row["test_accuracy"]
         axes.errorbar(
-            ours, y + ROW_OFFSET,
-            xerr=[[ours - row["test_accuracy_interval_low"]], [row["test_accuracy_interval_high"] - ours]],
+            row["test_accuracy"], y + ROW_OFFSET,
+            xerr=interval_arms(row, "test_accuracy", "test_accuracy_interval"),
             fmt="o", color=OURS_COLOUR, markersize=6, capsize=3,
         )
         if row["report_test_accuracy"] is not None:
-            report = row["report_test_accuracy"]
             axes.errorbar(
-                report, y - ROW_OFFSET,
-                xerr=[[report - row["report_interval_low"]], [row["report_interval_high"] - report]],
+                row["report_test_accuracy"], y - ROW_OFFSET,
+                xerr=interval_arms(row, "report_test_accuracy", "report_interval"),
                 fmt="D", color=REPORT_COLOUR, markerfacecolor="white", markersize=6, capsize=3,
             )
     axes.axvline(chance, color=CHANCE_COLOUR, linestyle=":", linewidth=1.5)

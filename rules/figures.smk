@@ -53,7 +53,8 @@ rule plot_overview:
             # Subcategories are listed alphabetically: the picture comes before the tables.
             subcategory="At a glance",
             labels=lambda wildcards: {
-                "data set": DATASET_NAMES[wildcards.dataset], "figure": "test accuracy beside the report's",
+                "data set": DATASET_NAMES[wildcards.dataset],
+                "figure": "test accuracy beside the report's",
             },
         ),
     params:
