@@ -20,21 +20,26 @@ How to read the table, one row per model:
   (about ±3.6 points on 600 images). Seeds are scored on the same images, so several seeds
   do not narrow it.
 * **t 95%**: with several seeds, the confidence interval of the mean over seeds (Student t,
-  cut at 0 and 1): the training seed's noise. A dash for a single seed, whose spread is unknown.
+  cut at 0 and 1): the training seed's noise on these test images only, not the test set's.
+  A dash for a single seed, whose spread is unknown.
 * **B − A**: the difference of the mean test accuracies.
 * **p**: the two-sided p-value of that difference, by Welch's t-test over seeds where both
-  sides have several; else, with one run per side, by McNemar's exact test when both runs
-  kept predictions of the same test images (paired: it counts the images one gets right and
-  the other wrong), else by a two-proportion z-test on the test images (unpaired: conservative
-  when both runs used the same images). Both see only the test set's noise.
+  sides have several; else, with one run on a side, of that run against each run of the other
+  side, by McNemar's exact test when the runs kept predictions of the same test images
+  (paired: it counts the images one gets right and the other wrong), else by a two-proportion
+  z-test on the test images (unpaired: conservative when both runs used the same images). Both
+  see only the test set's noise. Against several runs the largest p-value counts: the one run
+  differs from the others only if it differs from each.
 * **verdict**: with several seeds per side, "yes" when p < 0.05 (the configurations differ
-  beyond the noise), "no" otherwise, which does not show they are equal, only that these
-  numbers cannot tell them apart. With one seed on a side the seed-to-seed noise is unmeasured:
+  beyond the seeds' noise on these test images), "no" otherwise, which does not show they are
+  equal, only that these numbers cannot tell them apart. With one seed on a side the
+  seed-to-seed noise is unmeasured:
   the verdict says so, and says only whether *these runs* differ on the test images; a
   difference of configurations (backends, settings) needs about 3 seeds per side.
 
 With several seeds on both sides and predictions kept, each pair of runs with the same seed
-number also gets its McNemar test, listed under the model's heading.
+number also gets its McNemar test, listed under the model's heading; with one run on a side,
+each of its pairs is listed.
 """
 
 from __future__ import annotations
@@ -221,10 +226,11 @@ def side_values(side: str, model: str, seeds: list[SeedResult], results: Path) -
 def run_pairs(
     a_seeds: list[SeedResult], b_seeds: list[SeedResult]
 ) -> list[tuple[SeedResult, SeedResult]]:
-    """The runs of A and B that can be set image by image against each other: the one run of
-    each side, or, with several, the runs of the same seed number."""
-    if len(a_seeds) == len(b_seeds) == 1:
-        return [(a_seeds[0], b_seeds[0])]
+    """The runs of A and B that can be set image by image against each other: a side's one run
+    against each run of the other side, or, with several on both sides, the runs of the same
+    seed number."""
+    if len(a_seeds) == 1 or len(b_seeds) == 1:
+        return [(a, b) for a in a_seeds for b in b_seeds]
     b_by_seed = {seed.seed: seed for seed in b_seeds}
     return [(a, b_by_seed[a.seed]) for a in a_seeds if a.seed in b_by_seed]
 
@@ -276,13 +282,19 @@ def paired_tests(
         except PairingError as error:
             reasons.append(str(error))
             continue
-        results.append({"seed": a.seed if a.seed == b.seed else None, **pair})
+        results.append({"seed": a.seed if a.seed == b.seed else None, "seeds": (a.seed, b.seed), **pair})
     if reasons:
         # All or nothing: a test over some pairs only would mix paired and unpaired evidence.
         more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
         return [], f"unpaired: {reasons[0]}{more}"
     sizes = sorted({pair["n"] for pair in results})
-    runs = "the run pair" if len(results) == 1 else f"each of {len(results)} run pairs (same seed)"
+    if len(results) == 1:
+        runs = "the run pair"
+    elif len(a_seeds) == 1 or len(b_seeds) == 1:
+        single, several = (0, 1) if len(a_seeds) == 1 else (1, 0)
+        runs = f"{labels[single]}'s one run against each of {labels[several]}'s {len(results)}"
+    else:
+        runs = f"each of {len(results)} run pairs (same seed)"
     return results, (
         f"paired: McNemar on the {'/'.join(map(str, sizes))} test images of {runs}, matched by "
         f"image id"
@@ -290,13 +302,25 @@ def paired_tests(
 
 
 def mcnemar_text(pairs: list[dict], labels: tuple[str, str]) -> str:
-    """One clause per pair: 'seed 1: 412 right only by A, 78 only by B, p = 1.8e-06'."""
+    """One clause per pair: 'seed 1: 412 right only by A, 78 only by B, p = 1.8e-06'; runs of
+    different seeds are named by both: 'A seed 1 / B seed 2: ...'."""
     return "; ".join(
-        f"{'seed ' + str(pair['seed']) if pair['seed'] is not None else 'runs'}: "
+        f"{pair_name(pair, labels)}: "
         f"{pair['only_a_right']} right only by {labels[0]}, {pair['only_b_right']} only by "
         f"{labels[1]}, {pair['both_right']} by both, {pair['both_wrong']} by neither, "
         f"p = {pair['p_value']:.3g}"
         for pair in pairs
+    )
+
+
+def pair_name(pair: dict, labels: tuple[str, str]) -> str:
+    if pair["seed"] is not None:
+        return f"seed {pair['seed']}"
+    if pair["seeds"] == (None, None):
+        return "runs"
+    return " / ".join(
+        f"{label} {'run' if seed is None else f'seed {seed}'}"
+        for label, seed in zip(labels, pair["seeds"])
     )
 
 
@@ -467,9 +491,10 @@ def left_out_lines(comparison: Comparison, labels: tuple[str, str]) -> list[str]
 READING_GUIDE = (
     "test acc: the mean over seeds ± their standard deviation (number of seeds). Wilson 95%: "
     "the interval that the test set's size alone allows. t 95%: the interval of the mean over "
-    "seeds, cut at 0 and 1 (a dash for one seed). p: Welch's t-test over seeds where both "
-    "runs have several; "
-    "with one run per side, McNemar's exact test on the images one run gets right and the "
+    "seeds on these test images, cut at 0 and 1 (the seeds' noise only; a dash for one seed). "
+    "p: Welch's t-test over seeds where both runs have several; "
+    "with one run on a side, that run against each run of the other side (the largest p "
+    "counts): McNemar's exact test on the images one run gets right and the "
     "other wrong where both kept predictions of the same images (paired), else a "
     "two-proportion z-test on the test images (unpaired). "
     f"Verdict: with several seeds per side, 'yes' when p < {ALPHA:g}, and a 'no' means these "

@@ -160,21 +160,29 @@ def cell_label(info: dict) -> str:
 
 
 def selection_verdict(best: dict) -> str:
-    """One line on whether best.json's cell is separable from the runner-up. With one seed
-    (`exceeds_noise` None) the cells are not compared: only whether the two runs differ."""
+    """Whether best.json's cell is separable from the runner-up, in two lines that keep apart
+    what comes from different epochs: the lead, between each cell's best epoch; then the test,
+    which with one seed (`exceeds_noise` None: the cells not compared) is McNemar's on the final
+    epochs' models, whose accuracies it names. Where the two cells are the top of several, the
+    p-value is said to be optimistic."""
     if not best.get("runner_up"):
         return "the only cell"
     separation = best["separation"]
+    lead = (f"selected leads {best['runner_up']} by {best['margin']:+.3f} "
+            "(best epochs' validation accuracy)")
     if separation["exceeds_noise"] is None:
         runs = "runs differ" if separation["runs_differ"] else "runs within noise"
+        if separation["test"] == "mcnemar" and separation.get("mcnemar"):
+            pair = separation["mcnemar"][0]
+            runs = (f"final epochs' models {pair['b_accuracy']:.3f} vs {pair['a_accuracy']:.3f}: "
+                    f"{runs}")
         verdict = f"1 seed, cells not comparable; {runs}"
     else:
         separable = "separable" if separation["exceeds_noise"] else "not separable"
-        verdict = f"{separable} from the noise"
-    return (
-        f"selected leads {best['runner_up']} by {best['margin']:+.3f}: {verdict} "
-        f"({separation['test']}, p = {separation['p_value']:.2g})"
-    )
+        verdict = f"over seeds' best epochs: {separable} from the seed noise"
+    cells = separation.get("selected_from", 2)
+    optimistic = f"; optimistic: top 2 of {cells} cells" if cells > 2 else ""
+    return f"{lead}\n{verdict} ({separation['test']}, p = {separation['p_value']:.2g}{optimistic})"
 
 
 def grid_comparison_figure(

@@ -13,12 +13,18 @@ Two runs scored on the *same* images are compared image by image (`paired_compar
 `mcnemar_test`): only the images one gets right and the other wrong carry information, and the
 images' shared difficulty cancels.
 
+`configuration_interval` is the headline interval of a model's test accuracy: where the
+configuration's accuracy on new images lies, counting both noises (with one seed, the test
+set's alone: the Wilson interval).
+
 `difference_verdict` picks the test that the data allow and does not claim more than it shows:
-with several seeds on both sides, Welch's t-test over seeds compares the two *configurations*;
+with several seeds on both sides, Welch's t-test over seeds compares the two *configurations*
+on these images (the seeds' noise only: the images were sampled once for both);
 with one seed on a side the seed-to-seed noise is unmeasured, so it says the configurations
-cannot be compared, and tests only whether *these runs* differ on the images (McNemar when
-paired, else the two-proportion test). `difference_from_report` sets our accuracy beside a
-published one-seed number with both test sets' noise (and the seeds', where we measured it).
+cannot be compared, and tests only whether *these runs* differ on the images: the one run
+against each run of the other side (McNemar when paired, else the two-proportion test).
+`difference_from_report` sets our accuracy beside a published one-seed number with both test
+sets' noise (and the seeds', where we measured it).
 """
 
 from __future__ import annotations
@@ -101,6 +107,50 @@ def seed_summary(
     if value_range is not None:
         interval = within(interval, value_range)
     return {"n": n, "mean": mean, "sd": sd, "interval": interval}
+
+
+def _critical_value(
+    variance: float, seed_variance: float, seeds: int, confidence: float
+) -> tuple[float, float | None]:
+    """(critical value, degrees of freedom) for an estimate whose `variance` holds a seed term
+    `seed_variance` measured from `seeds` seeds and binomial terms counted as known: Student's t
+    with the Welch-Satterthwaite degrees of freedom of the seed term; the normal's (df None)
+    without a seed term."""
+    if seed_variance <= 0:
+        return float(stats.norm.ppf(0.5 + confidence / 2)), None
+    df = variance**2 / (seed_variance**2 / (seeds - 1))
+    return float(stats.t.ppf(0.5 + confidence / 2, df)), df
+
+
+def configuration_interval(
+    values: Sequence[float], n: int, confidence: float = 0.95
+) -> dict:
+    """Where a configuration's accuracy on *new* images lies: the mean of its seeds' accuracies,
+    each scored on the same `n` test images, with an interval counting both noises.
+
+    The seeds share one test set, so the t-interval over seeds (`seed_summary`) leaves the test
+    set's own sampling out: with steady seeds it can be narrower than one run's Wilson interval.
+    Here the variance of the mean is s^2/k (the seeds) + p(1-p)/n (the test set, sampled once
+    whatever k; an upper bound, as in `difference_from_report`), with Student's t on the seed
+    term's Welch-Satterthwaite degrees of freedom, cut at ACCURACY_RANGE. With one seed, or seeds
+    that never vary, only the test set's noise is known: the Wilson interval, and
+    "seed_noise_measured" says whether the seeds' noise is in.
+
+    Returns {"mean", "interval", "seeds", "seed_noise_measured"}.
+    """
+    _check_confidence(confidence)
+    summary = seed_summary(values)
+    mean, k = summary["mean"], summary["n"]
+    _check_accuracy(mean, n)
+    if k == 1 or summary["sd"] == 0:
+        interval = wilson_interval(mean, n, confidence)
+    else:
+        seed_variance = summary["sd"] ** 2 / k
+        variance = seed_variance + mean * (1 - mean) / n
+        critical, _ = _critical_value(variance, seed_variance, k, confidence)
+        half_width = critical * math.sqrt(variance)
+        interval = within((mean - half_width, mean + half_width), ACCURACY_RANGE)
+    return {"mean": mean, "interval": interval, "seeds": k, "seed_noise_measured": k >= 2}
 
 
 def welch_test(a: Sequence[float], b: Sequence[float]) -> dict:
@@ -256,7 +306,8 @@ def difference_verdict(
     `a_values` and `b_values` are accuracies, one per seed, on `a_n` and `b_n` images of the
     split `scored_on` names ("test", or "validation" when choosing a grid cell); `labels` name
     A and B in the explanation. `paired`: `paired_comparison` results of A's and B's runs on
-    the same images (one per pair of runs, each may carry a "seed"), or None.
+    the same images (one per pair of runs, each may carry a "seed"), or None. With one run on a
+    side and several on the other, the one run is paired with each of the other side's runs.
 
     Returns, for programs:
 
@@ -265,10 +316,13 @@ def difference_verdict(
       "seeds_needed": None, or the seeds per side that would let the configurations be
       compared (SEEDS_PER_SIDE_NEEDED) when a side has one;
     * "test" and "p_value": "welch" over seeds when both sides have seeds that vary; else
-      "mcnemar" when each side has one run and `paired` pairs them, else "two-proportion" on
-      the mean accuracies (unpaired, conservative for the same images); "paired": whether the
-      test was McNemar's, "n": the images it counted;
-    * "exceeds_noise": the two *configurations* differ by more than all the noise measured
+      "mcnemar" when `paired` pairs the one run of a side with every run of the other, else
+      "two-proportion" (unpaired, conservative for the same images): run against run where a
+      side has one run, else on the mean accuracies. With one run against several, each pair is
+      tested and "p_value" is the largest: these runs differ only if the one run differs from
+      every run of the other side. "paired": whether the test was McNemar's, "n": the images it
+      counted; "run_p_values": the p-value of each pair of runs tested (one pair: [p_value]);
+    * "exceeds_noise": the two *configurations* differ by more than the seeds' noise
       (p < alpha); None when the seed-to-seed noise is unmeasured: one run per configuration
       cannot tell a configuration's effect from a seed's;
     * "runs_differ": with the seed noise unmeasured, whether *these runs* differ on the images
@@ -283,25 +337,44 @@ def difference_verdict(
     difference = b_mean - a_mean
     pairs = list(paired or [])
     seed_noise_measured = len(a_values) >= 2 and len(b_values) >= 2
+    # One run against several: the one run is set against each of the others, never against
+    # their mean, which no run scored.
+    one_run_against = min(len(a_values), len(b_values)) == 1
     welch = welch_test(a_values, b_values)
     n_images = None
     if welch["p_value"] is not None:
-        test, p_value = "welch", welch["p_value"]
+        test, run_p_values = "welch", [welch["p_value"]]
         evidence = f"Welch's t-test over {len(a_values)} and {len(b_values)} seeds"
-        noise = "the seed-to-seed noise"
-    elif len(a_values) == len(b_values) == 1 and len(pairs) == 1:
-        test, p_value, n_images = "mcnemar", pairs[0]["p_value"], pairs[0]["n"]
-        evidence = (
-            f"paired: McNemar on the {n_images} {scored_on} images both scored, "
+        noise = (f"the seed-to-seed noise on these {scored_on} images (the {scored_on} set's "
+                 "own sampling is not counted)")
+    elif one_run_against and len(pairs) == max(len(a_values), len(b_values)):
+        test, n_images = "mcnemar", pairs[0]["n"]
+        run_p_values = [pair["p_value"] for pair in pairs]
+        evidence = f"paired: McNemar on the {n_images} {scored_on} images both scored, " + (
             f"{pairs[0]['only_a_right']} right only by {a_label}, "
-            f"{pairs[0]['only_b_right']} only by {b_label}"
+            f"{pairs[0]['only_b_right']} only by {b_label}" if len(pairs) == 1
+            else _one_run_against_each(pairs, labels, a_values, b_values)
         )
+        noise = f"the {scored_on} set's sampling noise"
+    elif one_run_against:
+        test = "two-proportion"
+        run_p_values = [
+            two_proportion_test(a_value, a_n, b_value, b_n)["p_value"]
+            for a_value in a_values for b_value in b_values
+        ]
+        evidence = f"unpaired: two-proportion z-test on {a_n} and {b_n} {scored_on} images"
+        if len(run_p_values) > 1:
+            evidence += ", " + _one_run_against_each(
+                [{"p_value": p} for p in run_p_values], labels, a_values, b_values
+            )
         noise = f"the {scored_on} set's sampling noise"
     else:
         test = "two-proportion"
-        p_value = two_proportion_test(a_mean, a_n, b_mean, b_n)["p_value"]
+        run_p_values = [two_proportion_test(a_mean, a_n, b_mean, b_n)["p_value"]]
         evidence = f"unpaired: two-proportion z-test on {a_n} and {b_n} {scored_on} images"
         noise = f"the {scored_on} set's sampling noise"
+    # Several pairs: the runs differ only if every pair does, so the largest p-value decides.
+    p_value = max(run_p_values)
     beyond = bool(p_value < alpha)
     if beyond:
         judgement = f"p = {p_value:.3g} < {alpha:g}: more than {noise}"
@@ -317,17 +390,30 @@ def difference_verdict(
         explanation = f"{size} ({evidence}; {judgement}{ending})."
     else:
         exceeds_noise, runs_differ = None, beyond
-        verdict = (
-            "unmeasured seed noise; these runs differ" if beyond
-            else "unmeasured seed noise; runs within test-set noise"
-        )
+        differing = sum(run_p < alpha for run_p in run_p_values)
+        if beyond:
+            verdict = "unmeasured seed noise; these runs differ"
+        elif differing:
+            verdict = (f"unmeasured seed noise; {differing} of {len(run_p_values)} run pairs "
+                       "differ")
+        else:
+            verdict = "unmeasured seed noise; runs within test-set noise"
+        if len(run_p_values) > 1:
+            which = "the one run differs from each run of the other side" if beyond else (
+                f"{differing} of the {len(run_p_values)} pairs of runs differ, not all")
+            these_runs = f"{'Yes' if beyond else 'No'}: {which}"
+        else:
+            these_runs = f"These runs {'differ' if beyond else 'do not differ'}"
         explanation = (
             f"{size}. With {_seeds(len(a_values))} for {a_label} and {_seeds(len(b_values))} "
             f"for {b_label}, the seed-to-seed variation is unmeasured, so the two configurations "
             f"cannot be compared: a single run's difference may be the seed's, not the "
             f"configuration's. Run at least {SEEDS_PER_SIDE_NEEDED} seeds per side (Welch's "
-            f"t-test over seeds). These runs {'differ' if beyond else 'do not differ'} on the "
-            f"{scored_on} images beyond {noise} ({evidence}; p = {p_value:.3g})."
+            f"t-test over seeds). "
+            + (f"Do these runs differ on the {scored_on} images beyond {noise}? {these_runs} "
+               if len(run_p_values) > 1 else
+               f"{these_runs} on the {scored_on} images beyond {noise} ")
+            + f"({evidence}; p = {p_value:.3g})."
         )
     return {
         "difference": difference,
@@ -338,12 +424,25 @@ def difference_verdict(
         "paired": test == "mcnemar",
         "n": n_images,
         "p_value": p_value,
+        "run_p_values": run_p_values,
         "exceeds_noise": exceeds_noise,
         "runs_differ": runs_differ,
         "verdict": verdict,
         "explanation": explanation,
         "mcnemar": pairs,
     }
+
+
+def _one_run_against_each(
+    pairs: list[dict], labels: tuple[str, str], a_values: list, b_values: list
+) -> str:
+    """'A's one run against each of B's 3: p = 0.01, 0.2, 0.03 (the largest counts)'."""
+    single, several = (labels[0], labels[1]) if len(a_values) == 1 else (labels[1], labels[0])
+    return (
+        f"{single}'s one run against each of {several}'s {len(pairs)}: p = "
+        + ", ".join(f"{pair['p_value']:.3g}" for pair in pairs)
+        + " (the largest counts)"
+    )
 
 
 def difference_from_report(
@@ -391,12 +490,7 @@ def difference_from_report(
     seed_variance = summary["sd"] ** 2 * (1 / k + 1) if seed_noise_measured else 0.0
     variance = test_sets_variance + seed_variance
     standard_error = math.sqrt(variance)
-    df = None
-    if seed_variance > 0:
-        df = variance**2 / (seed_variance**2 / (k - 1))
-        critical = float(stats.t.ppf(0.5 + confidence / 2, df))
-    else:
-        critical = float(stats.norm.ppf(0.5 + confidence / 2))
+    critical, df = _critical_value(variance, seed_variance, k, confidence)
     if standard_error == 0:  # both perfect (or both always wrong): nothing can differ
         p_value = 1.0 if difference == 0 else 0.0
     elif df is not None:

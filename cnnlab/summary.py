@@ -1,22 +1,27 @@
 """The results table: one row per trained model, beside the original report's published numbers,
 with how sure each test accuracy is.
 
-A model trained with several seeds gets the mean over its seeds, their standard deviation and
-the t-interval of the mean; every model gets the Wilson interval of its test set (how far an
-accuracy on that many images can fall from the model's true one). Beside the report's
-published number: our difference from it, with an interval and p-value that count the noise of
+The headline interval of a test accuracy is where the configuration's accuracy on new images
+lies (`cnnlab.stats.configuration_interval`): with several seeds it counts their spread and the
+test set's sampling noise, with one seed the test set's alone (the Wilson interval). The
+details keep the two parts apart: the t-interval over seeds (these test images only) and the
+Wilson interval of the test set. Beside the report's published number, with its own test set's
+Wilson interval: our difference from it, with an interval and p-value that count the noise of
 *both* numbers (`cnnlab.stats.difference_from_report`): the report's number is itself one
 training run scored on a finite test set (`report_test_images` in config: 600 cats/dogs images,
 CIFAR-10's 10,000), not an exact value.
 
-Written three ways from the same rows: CSV (for programs), Markdown (for people and READMEs)
-and a small HTML page (so `snakemake --report` shows the table, not just a download link).
+Written three ways from the same rows: CSV (every column, for programs), Markdown and a small
+HTML page (so `snakemake --report` shows the table, not just a download link): a main table
+a reader takes in at once, at most MAIN_COLUMNS_LIMIT columns, with the rest in a details table
+below it, and above them each data set's overview figure (`cnnlab.overview`) where given.
 A dash marks a value that does not apply: the report trained no such model, a model is not
 a grid cell, or one seed has no spread.
 """
 
 from __future__ import annotations
 
+import base64
 import csv
 import html
 import io
@@ -24,12 +29,18 @@ import os
 from pathlib import Path
 
 from cnnlab.jobio import atomic_output, read_json
-from cnnlab.stats import ACCURACY_RANGE, difference_from_report, seed_summary, wilson_interval
+from cnnlab.stats import (
+    ACCURACY_RANGE,
+    configuration_interval,
+    difference_from_report,
+    seed_summary,
+    wilson_interval,
+)
 
 NOT_APPLICABLE = "-"
 
-# (CSV column, Markdown/HTML heading). The Markdown and HTML tables show an interval's two CSV
-# columns as one "[low, high]" cell, under the heading of its low end.
+# (CSV column, heading in the details table; None: not a details column). An interval's two
+# CSV columns are shown as one "[low, high]" cell, under the heading of its low end.
 COLUMNS = [
     ("model", "model"),
     ("best_of_grid", "best of grid"),
@@ -37,56 +48,68 @@ COLUMNS = [
     ("train_accuracy", "final train acc"),
     ("val_accuracy", "final val acc"),
     ("test_loss", "test loss"),
-    ("test_accuracy", "test acc"),
+    ("test_accuracy", None),
+    ("test_accuracy_interval_low", None),
+    ("test_accuracy_interval_high", None),
     ("test_accuracy_sd", "sd over seeds"),
-    ("seeds_interval_low", "95% CI over seeds"),
+    ("seeds_interval_low", "95% CI over seeds (these test images)"),
     ("seeds_interval_high", None),
-    ("test_set_interval_low", "95% CI of the test set"),
+    ("test_set_interval_low", "95% CI of the test set (Wilson)"),
     ("test_set_interval_high", None),
     ("n_test", "test images"),
     ("epochs", "epochs"),
     ("wall_time_seconds", "training time"),
     ("device", "device"),
     ("backend", "backend"),
-    ("report_test_accuracy", "report's test acc"),
+    ("report_test_accuracy", None),
     ("report_n_test", "report's test images"),
-    ("difference", "difference (ours - report)"),
-    ("difference_interval_low", "95% CI of the difference"),
+    ("report_interval_low", None),
+    ("report_interval_high", None),
+    ("difference", None),
+    ("difference_interval_low", None),
     ("difference_interval_high", None),
-    ("difference_p_value", "p (ours vs report)"),
-    ("report_verdict", "ours vs report"),
+    ("difference_p_value", None),
+    ("report_verdict", None),
 ]
 INTERVALS = {
-    "seeds_interval_low": "seeds_interval_high",
-    "test_set_interval_low": "test_set_interval_high",
-    "difference_interval_low": "difference_interval_high",
+    "test_accuracy": ("test_accuracy_interval_low", "test_accuracy_interval_high"),
+    "seeds_interval_low": ("seeds_interval_low", "seeds_interval_high"),
+    "test_set_interval_low": ("test_set_interval_low", "test_set_interval_high"),
+    "report_test_accuracy": ("report_interval_low", "report_interval_high"),
+    "difference": ("difference_interval_low", "difference_interval_high"),
 }
+# The main table: what a reader came for; a value and its interval share a cell.
+MAIN_COLUMNS = [
+    ("model", "model"),
+    ("seeds", "seeds"),
+    ("test_accuracy", "test acc [95% CI, new images]"),
+    ("report_test_accuracy", "report's test acc [95% CI of its test set]"),
+    ("difference", "ours − report [95% CI]"),
+    ("difference_p_value", "p"),
+    ("report_verdict", "ours vs report"),
+]
+MAIN_COLUMNS_LIMIT = 8
+DETAIL_COLUMNS = [(column, heading) for column, heading in COLUMNS if heading is not None]
 
 # Left-aligned in the HTML table; the rest are numbers.
 TEXT_COLUMNS = {"model", "device", "backend", "report_verdict"}
 
+STATISTICS_DOC = "docs/statistics.md"
 NOTES = (
-    "Accuracies are fractions of images classified correctly, averaged over the seeds; train "
-    "and val are the last epoch's. 95% CI over seeds: the t-interval of the mean test accuracy "
-    "across seeds (several seeds only; cut at 0 and 1, where it would pass them); it says where "
-    "the mean over seeds is likely to lie, not where another seed's accuracy would fall (that "
-    "range is wider, by about sqrt(seeds + 1)). "
-    "95% CI of the test set: the Wilson interval of that accuracy on this many test images, the "
-    "noise of a finite test set alone. Ours vs report: the report's number is one training run "
-    "on its own test set, whose size follows from its protocol (cats/dogs: 2,000 images per "
-    "class split 0.7/0.15/0.15, so 300 test images per class, 600 in all; CIFAR-10: the "
-    "official 10,000 test images; config report_test_images). The 95% CI of the difference and "
-    "its p count both test sets' sampling noise and, with several seeds, the seed-to-seed noise "
-    "twice: our mean's (sd²/seeds) and the report's single run's (sd², assumed as large as "
-    "ours); the interval is cut at -1 and +1. Our seeds share one test set, so more seeds do "
-    "not shrink our test set's noise. "
-    "'consistent' or 'differs' (p < 0.05) compares the configurations; with one seed the "
-    "seed-to-seed noise is unmeasured, and the verdict says only whether our run and the "
-    "report's differ beyond the two test sets' noise. A grid's best cell (by mean validation "
-    "accuracy, from best.json) is compared with the report's number for that grid's basic "
-    "CNN; its validation accuracy, a maximum over epochs and cells, is optimistic, its test "
-    "accuracy is not. A dash: the report has no such number, the model is not a grid cell, or "
-    "one seed has no spread. Training time is per run."
+    "Test acc is the mean over the seeds, and its 95% interval is where this configuration's "
+    "accuracy on new images lies: it counts the seeds' spread and the test set's sampling "
+    "noise (one seed: the test set's Wilson interval alone). "
+    "The report's number is one training run on its own test set (600 cats/dogs images, "
+    "CIFAR-10's 10,000), shown with that test set's interval, and the difference's interval "
+    "and p count the noise of both numbers. "
+    "With several seeds the verdict compares the configurations, with one seed only whether "
+    "our run and the report's differ beyond the test sets' noise; a grid's best cell (bold) "
+    "was picked on validation accuracy, which is optimistic, while its test accuracy is not."
+)
+DETAILS_NOTE = (
+    "Details: final train and val accuracies are the last epoch's, means over the seeds; the "
+    "95% CI over seeds covers the seeds' noise on these test images only, the Wilson interval "
+    "the test set's noise only; training time is per run."
 )
 
 
@@ -203,12 +226,15 @@ def model_results(runs: list[tuple]) -> tuple[dict, list[float]]:
     n_test = required(metrics[0][0], "n_test", metrics[0][1])
     test_set = wilson_interval(over_seeds["mean"], n_test)
     seeds_interval = over_seeds["interval"] or (None, None)
+    on_new_images = configuration_interval(test_accuracies, n_test)["interval"]
     return {
         "seeds": len(runs),
         "train_accuracy": mean_of(metrics, "train_accuracy"),
         "val_accuracy": mean_of(metrics, "val_accuracy"),
         "test_loss": mean_of(metrics, "test_loss"),
         "test_accuracy": over_seeds["mean"],
+        "test_accuracy_interval_low": on_new_images[0],
+        "test_accuracy_interval_high": on_new_images[1],
         "test_accuracy_sd": over_seeds["sd"],
         "seeds_interval_low": seeds_interval[0],
         "seeds_interval_high": seeds_interval[1],
@@ -223,8 +249,9 @@ def model_results(runs: list[tuple]) -> tuple[dict, list[float]]:
 
 
 REPORT_COLUMNS = (
-    "report_test_accuracy", "report_n_test", "difference", "difference_interval_low",
-    "difference_interval_high", "difference_p_value", "report_verdict",
+    "report_test_accuracy", "report_n_test", "report_interval_low", "report_interval_high",
+    "difference", "difference_interval_low", "difference_interval_high", "difference_p_value",
+    "report_verdict",
 )
 
 
@@ -234,15 +261,19 @@ def compared_with_report(
     report_accuracy: float | None,
     report_n_test: int | None,
 ) -> dict:
-    """The report's number beside ours: the difference ours - report, its 95% interval and
-    p-value counting both test sets' noise (and the seeds', where there are several), and the
-    verdict (`cnnlab.stats.difference_from_report`). Dashes where the report has no number."""
+    """The report's number beside ours, with its test set's Wilson interval: the difference
+    ours - report, its 95% interval and p-value counting both test sets' noise (and the seeds',
+    where there are several), and the verdict (`cnnlab.stats.difference_from_report`). Dashes
+    where the report has no number."""
     if report_accuracy is None:
         return dict.fromkeys(REPORT_COLUMNS)
     comparison = difference_from_report(test_accuracies, n_test, report_accuracy, report_n_test)
+    report_interval = wilson_interval(report_accuracy, report_n_test)
     return {
         "report_test_accuracy": report_accuracy,
         "report_n_test": report_n_test,
+        "report_interval_low": report_interval[0],
+        "report_interval_high": report_interval[1],
         "difference": comparison["difference"],
         "difference_interval_low": comparison["interval"][0],
         "difference_interval_high": comparison["interval"][1],
@@ -298,23 +329,26 @@ def to_csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def displayed_cells(row: dict) -> list[tuple[str, str]]:
-    """(heading, text) of each shown cell: an interval's two columns become "[low, high]"."""
-    cells = []
-    for column, heading in COLUMNS:
-        if heading is None:
-            continue  # the high end of an interval, shown with its low end
-        if column in INTERVALS:
-            low, high = row[column], row[INTERVALS[column]]
-            sign = "+" if column == "difference_interval_low" else ""  # a difference is signed
-            text = NOT_APPLICABLE if low is None else f"[{low:{sign}.3f}, {high:{sign}.3f}]"
-        else:
-            text = display_value(column, row[column])
-        cells.append((column, text))
-    return cells
+def cell_text(row: dict, column: str) -> str:
+    """A value rounded for people; an interval's column shows its value (if it has one) and
+    "[low, high]"."""
+    if column not in INTERVALS:
+        text = display_value(column, row[column])
+        if column == "model" and row["best_of_grid"]:
+            text += " (best of grid)"
+        return text
+    low, high = (row[end] for end in INTERVALS[column])
+    sign = "+" if column == "difference" else ""  # a difference is signed
+    interval = NOT_APPLICABLE if low is None else f"[{low:{sign}.3f}, {high:{sign}.3f}]"
+    if column.endswith("_low"):  # a bare interval, no value of its own
+        return interval
+    value = display_value(column, row[column])
+    return value if low is None else f"{value} {interval}"
 
 
-SHOWN_HEADINGS = [heading for _, heading in COLUMNS if heading is not None]
+def displayed_cells(row: dict, columns: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(column, text) of each shown cell of `columns`."""
+    return [(column, cell_text(row, column)) for column, _ in columns]
 
 
 def per_class_tables(
@@ -381,41 +415,85 @@ def per_class_html(tables: dict) -> str:
     return "".join(parts)
 
 
-def to_markdown(rows: list[dict], per_class: dict | None = None) -> str:
+def overview_markdown(overview_paths: dict[str, str | os.PathLike], markdown_path) -> list[str]:
+    """The overview figures as images, linked relative to the Markdown file."""
+    return [
+        f"![{dataset}: test accuracy beside the report's]"
+        f"({Path(os.path.relpath(path, Path(markdown_path).parent)).as_posix()})"
+        for dataset, path in overview_paths.items()
+    ]
+
+
+def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> list[str]:
     def line(cells):
         return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 
-    lines = [
-        "# Results beside the report's published numbers",
-        "",
-        line(SHOWN_HEADINGS),
-        line("---" for _ in SHOWN_HEADINGS),
-    ]
+    lines = [line(heading for _, heading in columns), line("---" for _ in columns)]
     for row in rows:
-        cells = [text for _, text in displayed_cells(row)]
+        cells = [text for _, text in displayed_cells(row, columns)]
         if row["best_of_grid"]:
             cells = [f"**{cell}**" if cell else cell for cell in cells]
         lines.append(line(cells))
-    lines += ["", NOTES]
+    return lines
+
+
+def to_markdown(
+    rows: list[dict], per_class: dict | None = None, overview_images: list[str] = ()
+) -> str:
+    lines = ["# Results beside the report's published numbers", ""]
+    lines += [*(f"{image}\n" for image in overview_images)]
+    lines += markdown_table(rows, MAIN_COLUMNS)
+    lines += ["", NOTES + f" More: [{STATISTICS_DOC}](../{STATISTICS_DOC}).", "",
+              "## Details", ""]
+    lines += markdown_table(rows, DETAIL_COLUMNS)
+    lines += ["", DETAILS_NOTE]
     lines += per_class_markdown(per_class or {})
     return "\n".join(lines + [""])
 
 
-def to_html(rows: list[dict], per_class: dict | None = None) -> str:
-    """A standalone page (the report shows it in a frame): the table, best cells in bold."""
-    head = "".join(f"<th>{html.escape(heading)}</th>" for heading in SHOWN_HEADINGS)
+def html_table(rows: list[dict], columns: list[tuple[str, str]]) -> tuple[str, list[str]]:
+    """(the <th> cells, the <tr> rows) of `columns`; best cells' rows in bold."""
+    head = "".join(f"<th>{html.escape(heading)}</th>" for _, heading in columns)
     body = []
     for row in rows:
         cells = "".join(
             f'<td class="{"text" if column in TEXT_COLUMNS else "number"}">{html.escape(text)}</td>'
-            for column, text in displayed_cells(row)
+            for column, text in displayed_cells(row, columns)
         )
         body.append(f'<tr class="best">{cells}</tr>' if row["best_of_grid"] else f"<tr>{cells}</tr>")
+    return head, body
+
+
+def to_html(
+    rows: list[dict], per_class: dict | None = None,
+    overview_paths: dict[str, str | os.PathLike] | None = None,
+) -> str:
+    """A standalone page (the report shows it in a frame): each data set's overview figure,
+    embedded, the main table, best cells in bold, then the details."""
+    head, body = html_table(rows, MAIN_COLUMNS)
+    figures = "".join(
+        f'<img src="data:image/png;base64,'
+        f'{base64.b64encode(Path(path).read_bytes()).decode("ascii")}" '
+        f'alt="{html.escape(dataset)}: test accuracy beside the report\'s">\n'
+        for dataset, path in (overview_paths or {}).items()
+    )
+    details_head, details_body = html_table(rows, DETAIL_COLUMNS)
+    details = (
+        "<h2>Details</h2>\n"
+        f"<table>\n<thead><tr>{details_head}</tr></thead>\n<tbody>\n"
+        + "\n".join(details_body)
+        + f"\n</tbody>\n</table>\n<p>{html.escape(DETAILS_NOTE)}</p>\n"
+    )
+    notes = (
+        f'<p>{html.escape(NOTES)} More: <a href="../{STATISTICS_DOC}">{STATISTICS_DOC}</a> '
+        "in the workflow's repository.</p>\n"
+    )
     title = "Results beside the report's published numbers"
     return html_table_page(
-        title, head, body, before="",
-        after=f"<p>{html.escape(NOTES)}</p>\n" + per_class_html(per_class or {}),
-        extra_css="tr.best { font-weight: bold; background: #fff3f3; }",
+        title, head, body, before=figures,
+        after=notes + details + per_class_html(per_class or {}),
+        extra_css="tr.best { font-weight: bold; background: #fff3f3; } "
+        "img { max-width: 100%; display: block; margin-bottom: 1em; }",
     )
 
 
@@ -467,14 +545,21 @@ def summarize_results(
     csv_path: str | os.PathLike,
     markdown_path: str | os.PathLike,
     html_path: str | os.PathLike,
+    overview_paths: dict[str, str | os.PathLike] | None = None,
 ) -> list[dict]:
     """Write the results table as CSV, Markdown and HTML, each atomically; return its rows.
-    The Markdown and HTML add a table of per-class test accuracy per data set."""
+    The Markdown and HTML add a table of per-class test accuracy per data set, and show the
+    figures of `overview_paths` ({data set: overview.png}) above the table: the Markdown links
+    them, the HTML embeds them."""
     rows = summary_rows(
         models, runs, metrics_paths, info_paths, best_paths, report_numbers, report_test_images
     )
     per_class = per_class_tables(models, runs, metrics_paths)
+    overview_paths = overview_paths or {}
     write_text(csv_path, to_csv(rows))
-    write_text(markdown_path, to_markdown(rows, per_class))
-    write_text(html_path, to_html(rows, per_class))
+    write_text(
+        markdown_path,
+        to_markdown(rows, per_class, overview_markdown(overview_paths, markdown_path)),
+    )
+    write_text(html_path, to_html(rows, per_class, overview_paths))
     return rows

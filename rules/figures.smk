@@ -7,6 +7,7 @@ runs (`code_version`): editing a plot replots; editing training code does not.
 
 # Matplotlib over a few CSV files takes seconds: not worth a cluster job each.
 localrules:
+    plot_overview,
     plot_training_curves,
     plot_grid_comparison,
     plot_confusion_matrices,
@@ -23,6 +24,59 @@ BEST_CATSDOGS_FIGURE_INPUT = {
     ),
     "best": "results/catsdogs/basic/best.json",
 }
+
+
+def dataset_runs(wildcards):
+    """Every run of a data set's models, in the results table's order."""
+    return [run for model in MODELS_OF_DATASET[wildcards.dataset] for run in runs(model)]
+
+
+rule plot_overview:
+    """A data set's results at a glance: each model's test accuracy and interval beside the
+    report's number and its interval, chance, the best grid cell and each verdict (a forest
+    plot, from the same rows as the results table)."""
+    input:
+        metrics=lambda wildcards: expand(
+            "results/{dataset}/{run}/metrics.json", dataset=wildcards.dataset,
+            run=dataset_runs(wildcards),
+        ),
+        infos=lambda wildcards: expand(
+            "results/{dataset}/{run}/train.json", dataset=wildcards.dataset,
+            run=dataset_runs(wildcards),
+        ),
+        best="results/{dataset}/basic/best.json",
+    output:
+        report(
+            "results/figures/{dataset}/overview.png",
+            caption="../report/overview.rst",
+            category="Results",
+            # Subcategories are listed alphabetically: the picture comes before the tables.
+            subcategory="At a glance",
+            labels=lambda wildcards: {
+                "data set": DATASET_NAMES[wildcards.dataset],
+                "figure": "test accuracy beside the report's",
+            },
+        ),
+    params:
+        code=code_version("plot_overview.py"),
+        dpi=FIGURE_SETTINGS["dpi"],
+        grid=lambda wildcards: f"{wildcards.dataset}/basic",
+        models=lambda wildcards: [
+            f"{wildcards.dataset}/{model}" for model in MODELS_OF_DATASET[wildcards.dataset]
+        ],
+        runs=lambda wildcards: [f"{wildcards.dataset}/{run}" for run in dataset_runs(wildcards)],
+        report_numbers=config["report_numbers"],
+        report_test_images=config["report_test_images"],
+        title=lambda wildcards: f"{DATASET_NAMES[wildcards.dataset]}: test accuracy beside the "
+        "report's",
+    log:
+        "logs/figures/{dataset}/overview.log",
+    benchmark:
+        "results/resources/figures/{dataset}/overview.tsv"
+    conda:
+        "../envs/figures.yaml"
+    script:
+        "../scripts/plot_overview.py"
 
 
 rule plot_training_curves:
@@ -328,8 +382,10 @@ rule plot_gradcam:
 
 
 # Every figure the workflow draws; `rule all` asks for these.
+OVERVIEWS = expand("results/figures/{dataset}/overview.png", dataset=DATASET_NAMES)
 FIGURES = (
-    expand("results/figures/{model}/curves.png", model=MODELS)
+    OVERVIEWS
+    + expand("results/figures/{model}/curves.png", model=MODELS)
     + expand("results/figures/{dataset}/grid_comparison.png", dataset=DATASET_NAMES)
     + rules.plot_activations.output
     + rules.plot_filters.output

@@ -16,11 +16,14 @@ rule summarize_results:
         metrics=expand("results/{run}/metrics.json", run=RUNS),
         infos=expand("results/{run}/train.json", run=RUNS),
         best=expand("results/{grid}/best.json", grid=GRIDS),
+        # Shown above the table (embedded in the HTML): drawn from the same saved files.
+        overviews=OVERVIEWS,
     output:
         csv=report(
             "results/summary.csv",
             caption="../report/summary.rst",
             category="Results",
+            subcategory="Tables",
             labels={"table": "results (CSV)"},
         ),
         markdown="results/summary.md",
@@ -28,6 +31,7 @@ rule summarize_results:
             "results/summary.html",
             caption="../report/summary.rst",
             category="Results",
+            subcategory="Tables",
             labels={"table": "results"},
         ),
     params:
@@ -35,6 +39,7 @@ rule summarize_results:
         models=MODELS,
         runs=RUNS,
         grids=GRIDS,
+        datasets=list(DATASET_NAMES),
         report_numbers=config["report_numbers"],
         report_test_images=config["report_test_images"],
     log:

@@ -16,4 +16,5 @@ with log_to(snakemake.log[0]):
         csv_path=snakemake.output.csv,
         markdown_path=snakemake.output.markdown,
         html_path=snakemake.output.html,
+        overview_paths=dict(zip(snakemake.params.datasets, snakemake.input.overviews)),
     )

@@ -144,6 +144,30 @@ def test_the_grid_figure_with_one_seed_says_the_cells_are_not_comparable(tmp_pat
     assert "separable" not in title
 
 
+def test_the_grid_figure_keeps_the_best_epochs_lead_apart_from_the_final_epochs_test(tmp_path):
+    """Issue 25: the title read 'selected leads lr0.003_f16 by +0.014 ... runs differ (mcnemar,
+    p = 0.0091)', but the lead is between best epochs and McNemar's test between the final
+    epochs' models (0.692 against 0.622): each fact on its own line, with its numbers, and the
+    p-value of the top two of four cells said to be optimistic."""
+    histories, infos, best = write_grid(tmp_path, GRID, selected="lr0.001_f32")
+    best.write_text(json.dumps({
+        "cell": "lr0.001_f32", "runner_up": "lr0.001_f16", "margin": 0.014,
+        "separation": {
+            "exceeds_noise": None, "runs_differ": True, "test": "mcnemar", "p_value": 0.0091,
+            "selected_from": 4,
+            "mcnemar": [{"seed": 1, "a": "lr0.001_f16", "b": "lr0.001_f32",
+                         "a_accuracy": 0.622, "b_accuracy": 0.692, "p_value": 0.0091}],
+        },
+    }))
+    title = plots.grid_comparison_figure(histories, infos, best, title="grid").axes[0].get_title()
+    lead, test = title.split("\n")[1:]
+    assert lead == "selected leads lr0.001_f16 by +0.014 (best epochs' validation accuracy)"
+    assert test == (
+        "1 seed, cells not comparable; final epochs' models 0.692 vs 0.622: runs differ "
+        "(mcnemar, p = 0.0091; optimistic: top 2 of 4 cells)"
+    )
+
+
 def test_grid_comparison_png_size(tmp_path):
     histories, infos, best = write_grid(tmp_path, GRID, selected="lr0.001_f16")
     figure = plots.grid_comparison_figure(histories, infos, best, title="grid")

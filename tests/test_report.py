@@ -152,9 +152,12 @@ def test_the_report_shows_every_figure_in_chromium(browser_paths, demo_run, tmp_
         "([name, subcategories]) => [name, Object.keys(subcategories)]))"
     )
     assert CATEGORIES <= set(layout)
+    # The results' first view is a picture: the report lists subcategories alphabetically.
+    assert sorted(layout["Results"], key=str.casefold)[0] == "At a glance"
 
     seen = set()
     screenshot = tmp_path / "report-figure.png"
+    overview_screenshot = tmp_path / "report-overview.png"
     for category, subcategories in layout.items():
         for subcategory in subcategories:
             for _ in show_each_result(chromium, category, subcategory, len(subcategories)):
@@ -164,6 +167,8 @@ def test_the_report_shows_every_figure_in_chromium(browser_paths, demo_run, tmp_
                 seen.add(figure)
                 if figure.endswith("grid_comparison.png") and not screenshot.exists():
                     chromium.save_screenshot(str(screenshot))
+                if figure.endswith("overview.png") and not overview_screenshot.exists():
+                    chromium.save_screenshot(str(overview_screenshot))
     broken = chromium.execute_script(
         "return Array.from(document.images).filter(image => !(image.naturalWidth > 0)).length"
     )
@@ -171,3 +176,5 @@ def test_the_report_shows_every_figure_in_chromium(browser_paths, demo_run, tmp_
     assert seen == figures  # every figure was opened from the menu, and loaded
     assert broken == 0
     assert screenshot.stat().st_size > 0
+    assert {"results/figures/catsdogs/overview.png", "results/figures/cifar10/overview.png"} <= seen
+    assert overview_screenshot.stat().st_size > 0

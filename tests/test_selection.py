@@ -203,6 +203,28 @@ def test_best_json_separation_points_from_the_runner_up_to_the_best(tmp_path):
     assert pair["difference"] == pytest.approx(-0.10)  # best - runner-up, on the final models
     assert separation["p_value"] == pytest.approx(2 / 2**10)  # 2 * P(X <= 0 | 10, 1/2)
     assert separation["runs_differ"] is True
+    # Issue 25: the lead is between best epochs, McNemar's test between final epochs; the
+    # explanation gives the accuracies McNemar compared, not only the lead.
+    assert "McNemar compares the final epochs' models: seed 1: lr0.001_f8 0.600, lr0.001_f4 0.700." in (
+        separation["explanation"]
+    )
+    assert separation["selected_from"] == 2 and "optimistic" not in separation["explanation"]
+
+
+def test_the_top_two_of_several_cells_get_a_p_value_said_to_be_optimistic(tmp_path):
+    """Issue 25: the best cell and the runner-up are the top two of a ranking on the same
+    validation images, so a p-value computed as if they had been picked in advance is
+    optimistic; best.json says so."""
+    paths = [
+        write_cell(tmp_path, cell, [accuracy], [0.5], {"learning_rate": 0.001})
+        for cell, accuracy in {"a": 0.80, "b": 0.78, "c": 0.70, "d": 0.60}.items()
+    ]
+    separation = run_select(paths, tmp_path / "best.json")["separation"]
+    assert separation["selected_from"] == 4
+    assert separation["explanation"].endswith(
+        "The two are the top two of 4 cells ranked on these validation images, so this p-value, "
+        "computed as if they had been chosen in advance, is optimistic."
+    )
 
 
 def test_several_seeds_judge_by_welch_and_keep_each_seeds_mcnemar(tmp_path):

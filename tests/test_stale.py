@@ -18,7 +18,8 @@ from cnnlab.provenance import copy_checkout
 from conftest import DEMO_CONFIG, REPO, copy_workdir, run_snakemake
 
 FIGURE_RULES = {
-    "plot_training_curves", "plot_grid_comparison", "plot_activations", "plot_filters",
+    "plot_overview", "plot_training_curves", "plot_grid_comparison", "plot_activations",
+    "plot_filters",
     "plot_augmentation_samples", "plot_confusion_matrices", "plot_failure_galleries",
     "plot_gradcam",
 }
@@ -140,6 +141,7 @@ def test_a_model_change_retrains_exactly_what_depends_on_it(demo_run, tmp_path):
         "plot_confusion_matrices": 1,
         "plot_failure_galleries": 1,
         "plot_gradcam": 1,
+        "plot_overview": 2,
         "summarize_results": 1,
         "all": 1,
     }

@@ -14,6 +14,7 @@ from cnnlab.stats import (
     ACCURACY_RANGE,
     SEEDS_PER_SIDE_NEEDED,
     PairingError,
+    configuration_interval,
     difference_from_report,
     difference_verdict,
     mcnemar_test,
@@ -147,7 +148,8 @@ def test_verdict_over_seeds_uses_welch():
     assert verdict["exceeds_noise"] is True
     assert verdict["explanation"] == (
         "B is 4.0 points higher than A (Welch's t-test over 3 and 3 seeds; "
-        "p = 0.00805 < 0.05: more than the seed-to-seed noise)."
+        "p = 0.00805 < 0.05: more than the seed-to-seed noise on these test images (the test "
+        "set's own sampling is not counted))."
     )
 
 
@@ -156,10 +158,12 @@ def test_verdict_with_a_single_seed_does_not_compare_the_configurations():
     configurations, only on whether these runs differ on the test images."""
     a, b = [0.709], [0.73, 0.71, 0.72]
     verdict = difference_verdict(a, 600, b, 600, labels=("report", "ours"))
-    expected_p = two_proportion_test(0.709, 600, 0.72, 600)["p_value"]
+    # Unpaired, the one run against each of the three, never against their mean (no run).
+    run_p_values = [two_proportion_test(0.709, 600, value, 600)["p_value"] for value in b]
     assert verdict["test"] == "two-proportion" and verdict["paired"] is False
     assert verdict["difference"] == pytest.approx(0.011, abs=1e-12)
-    assert verdict["p_value"] == pytest.approx(expected_p, rel=1e-12)
+    assert verdict["run_p_values"] == pytest.approx(run_p_values, rel=1e-12)
+    assert verdict["p_value"] == pytest.approx(max(run_p_values), rel=1e-12)
     assert verdict["seeds"] == {"a": 1, "b": 3}
     assert verdict["seed_noise_measured"] is False
     assert verdict["seeds_needed"] == SEEDS_PER_SIDE_NEEDED == 3
@@ -201,6 +205,63 @@ def test_one_paired_run_per_side_is_judged_by_mcnemar():
     assert "paired: McNemar on the 10 test images both scored, 2 right only by A, 2 only by B" in (
         verdict["explanation"]
     )
+
+
+def test_one_run_against_three_seeds_is_paired_with_each_of_them():
+    """Issue 25: A's one run against B's three seeds was an unpaired two-proportion test on B's
+    mean ("these runs differ", p 0.035) while McNemar on one run pair said p 0.199. The one run
+    is now paired with each of B's runs; they differ only if every pair does."""
+    a = predictions_of([1] * 8 + [0] * 12)  # 0.40 on 20 images
+    b_runs = [
+        predictions_of([1] * 20),  # 1.00: 12 right only by B, none only by A
+        predictions_of([1] * 19 + [0]),  # 0.95
+        predictions_of([1] * 4 + [0] * 4 + [1] * 6 + [0] * 6),  # 0.50: 4 against 6
+    ]
+    pairs = [{"seed": seed, **paired_comparison(a, b)} for seed, b in zip((1, 2, 3), b_runs)]
+    verdict = difference_verdict([0.40], 20, [1.00, 0.95, 0.50], 20, paired=pairs)
+    assert verdict["test"] == "mcnemar" and verdict["paired"] is True and verdict["n"] == 20
+    assert verdict["run_p_values"] == [pair["p_value"] for pair in pairs]
+    assert pairs[0]["p_value"] < 0.05 and pairs[2]["p_value"] > 0.05
+    assert verdict["p_value"] == pairs[2]["p_value"]  # the largest decides
+    assert verdict["runs_differ"] is False and verdict["exceeds_noise"] is None
+    assert verdict["verdict"] == "unmeasured seed noise; 2 of 3 run pairs differ"
+    assert "A's one run against each of B's 3: p = " in verdict["explanation"]
+    assert "2 of the 3 pairs of runs differ, not all" in verdict["explanation"]
+    everywhere = difference_verdict([0.40], 20, [1.00, 0.95], 20, paired=pairs[:2])
+    assert everywhere["runs_differ"] is True
+    assert everywhere["verdict"] == "unmeasured seed noise; these runs differ"
+
+
+def test_a_configurations_interval_counts_the_test_set_as_well_as_the_seeds():
+    """Issue 25: three steady seeds on 600 images give a t-interval over seeds narrower than
+    one run's Wilson interval, yet the test set was sampled once: the headline interval counts
+    both, s^2/k + p(1-p)/n, on the seed term's Welch-Satterthwaite degrees of freedom."""
+    values, n = [0.700, 0.705, 0.710], 600
+    seeds_only = seed_summary(values)["interval"]
+    wilson = wilson_interval(0.705, n)
+    assert seeds_only[1] - seeds_only[0] < wilson[1] - wilson[0]
+    # By hand: seeds 0.005² / 3 = 8.333e-6, test set 0.705 * 0.295 / 600 = 3.46625e-4;
+    # variance 3.54958e-4, df = variance² / ((8.333e-6)² / 2) = 3628.6.
+    seed_term, test_term = 0.005**2 / 3, 0.705 * 0.295 / 600
+    variance = seed_term + test_term
+    df = variance**2 / (seed_term**2 / 2)
+    half = scipy_stats.t.ppf(0.975, df) * math.sqrt(variance)
+    result = configuration_interval(values, n)
+    assert result["mean"] == pytest.approx(0.705)
+    assert result["interval"] == pytest.approx((0.705 - half, 0.705 + half), rel=1e-9)
+    assert result["interval"][1] - result["interval"][0] > seeds_only[1] - seeds_only[0]
+    assert result["seed_noise_measured"] is True
+
+
+def test_a_configurations_interval_of_one_seed_is_the_test_sets_wilson_interval():
+    result = configuration_interval([0.7], 600)
+    assert result["interval"] == wilson_interval(0.7, 600)
+    assert result["seed_noise_measured"] is False
+    assert configuration_interval([0.7, 0.7], 600)["interval"] == wilson_interval(0.7, 600)
+
+
+def test_a_configurations_interval_of_widely_spread_seeds_stays_within_0_and_1():
+    assert configuration_interval([0.50, 0.98, 0.99], 600)["interval"][1] == 1.0
 
 
 def test_several_seeds_keep_welch_and_record_each_pairs_mcnemar():

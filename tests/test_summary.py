@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 
@@ -126,23 +127,73 @@ def test_a_null_report_number_is_a_dash_too(tmp_path):
     assert rows["catsdogs/vgg16_frozen"]["report_test_accuracy"] == NOT_APPLICABLE
 
 
+def table_lines(markdown: str) -> list[str]:
+    return [line for line in markdown.splitlines() if line.startswith("|")]
+
+
 def test_markdown_and_html_show_every_model_with_rounded_numbers(tmp_path):
     outputs = summarize(tmp_path)
-    markdown = outputs["md"].read_text().split("## Per-class")[0]
-    table_lines = [line for line in markdown.splitlines() if line.startswith("|")]
+    main, details = outputs["md"].read_text().split("## Per-class")[0].split("## Details")
+    main_lines, detail_lines = table_lines(main), table_lines(details)
 
-    assert len(table_lines) == 2 + len(RESULTS)  # heading, separator, a row per model
-    vgg_line = next(line for line in table_lines if "catsdogs/vgg16_frozen" in line)
+    assert len(main_lines) == len(detail_lines) == 2 + len(RESULTS)  # headings, separator, rows
+    vgg_line = next(line for line in main_lines if "catsdogs/vgg16_frozen" in line)
     difference = RESULTS["catsdogs/vgg16_frozen"][3] - REPORT_NUMBERS["catsdogs/vgg16_frozen"]
-    assert f"{difference:+.3f}" in vgg_line and "0.907" in vgg_line
-    inception_line = next(line for line in table_lines if "cifar10/inception" in line)
-    assert inception_line.count(f"| {NOT_APPLICABLE} |") >= 3
-    assert "1.1 h" in inception_line  # 4000 s, readable
-    best_line = next(line for line in table_lines if "lr0.001_f32" in line)
-    assert "**best**" in best_line
-    html = outputs["html"].read_text().split("<h2>")[0]
-    assert html.count("<tr") == 1 + len(RESULTS)
-    assert html.count('class="best"') == len(BEST_CELLS)
+    assert f"| {difference:+.3f} [" in vgg_line and "| 0.907 [" in vgg_line
+    inception_line = next(line for line in main_lines if "cifar10/inception" in line)
+    assert inception_line.endswith(" | ".join([""] + [NOT_APPLICABLE] * 4 + [""]).strip())
+    inception_details = next(line for line in detail_lines if "cifar10/inception" in line)
+    assert "1.1 h" in inception_details  # 4000 s, readable
+    best_line = next(line for line in main_lines if "lr0.001_f32" in line)
+    assert "**catsdogs/basic/lr0.001_f32 (best of grid)**" in best_line
+    assert "**best**" in next(line for line in detail_lines if "lr0.001_f32" in line)
+    html = outputs["html"].read_text().split("<h2>Per-class")[0]
+    main_html, details_html = html.split("<h2>Details</h2>")
+    assert main_html.count("<tr") == details_html.count("<tr") == 1 + len(RESULTS)
+    assert main_html.count('class="best"') == len(BEST_CELLS)
+
+
+def test_the_main_table_has_at_most_8_columns_and_the_details_keep_the_rest(tmp_path):
+    """Issue 25: 21 columns scrolled sideways at 1600 px. The main table holds what a reader
+    came for, value and interval in one cell; every other value is in the details below (and
+    every column in the CSV); three sentences and a link replace the long footnote."""
+    outputs = summarize(tmp_path)
+    markdown = outputs["md"].read_text()
+    main, details = markdown.split("## Per-class")[0].split("## Details")
+    heading = table_lines(main)[0]
+    assert heading == (
+        "| model | seeds | test acc [95% CI, new images] | report's test acc [95% CI of its "
+        "test set] | ours − report [95% CI] | p | ours vs report |"
+    )
+    assert heading.count("|") - 1 <= 8
+    for name in ("final train acc", "test loss", "sd over seeds", "95% CI over seeds",
+                 "95% CI of the test set", "training time", "device", "backend"):
+        assert name in table_lines(details)[0]
+    notes = next(line for line in main.splitlines() if line.startswith("Test acc is the mean"))
+    assert notes.count(". ") == 3 and "[docs/statistics.md](../docs/statistics.md)" in notes
+    html = outputs["html"].read_text()
+    main_html = html.split("<h2>Details</h2>")[0]
+    assert main_html.split("</thead>")[0].count("<th>") <= 8
+    assert '<a href="../docs/statistics.md">docs/statistics.md</a>' in main_html
+
+
+def test_the_overview_figures_come_first_linked_in_markdown_and_embedded_in_html(tmp_path):
+    models, runs, metrics_paths, info_paths, best_paths = write_inputs(tmp_path)
+    figure = tmp_path / "results" / "figures" / "catsdogs" / "overview.png"
+    figure.parent.mkdir(parents=True)
+    figure.write_bytes(b"\x89PNG not really")
+    summarize_results(
+        models=models, runs=runs, metrics_paths=metrics_paths, info_paths=info_paths,
+        best_paths=best_paths, report_numbers=REPORT_NUMBERS, report_test_images=REPORT_TEST_IMAGES,
+        csv_path=tmp_path / "results" / "s.csv", markdown_path=tmp_path / "results" / "s.md",
+        html_path=tmp_path / "results" / "s.html", overview_paths={"catsdogs": figure},
+    )
+    markdown = (tmp_path / "results" / "s.md").read_text()
+    image = "![catsdogs: test accuracy beside the report's](figures/catsdogs/overview.png)"
+    assert markdown.index(image) < markdown.index("| model |")
+    html = (tmp_path / "results" / "s.html").read_text()
+    embedded = '<img src="data:image/png;base64,' + base64.b64encode(b"\x89PNG not really").decode()
+    assert html.index(embedded) < html.index("<table>")
 
 
 def test_per_class_accuracy_gets_a_table_per_data_set_beside_the_results(tmp_path):
@@ -231,6 +282,18 @@ def test_several_seeds_give_a_mean_sd_and_intervals(tmp_path):
     assert (float(row["test_set_interval_low"]), float(row["test_set_interval_high"])) == (
         pytest.approx(low, rel=1e-5), pytest.approx(high, rel=1e-5)
     )
+    # The headline interval: the configuration on new images, seeds and test set both counted
+    # (issue 25): 0.03² / 3 + 0.72 * 0.28 / 600 = 0.000636, df = 0.000636² / (0.0003² / 2) = 8.99.
+    seed_term, test_term = sd**2 / 3, mean * (1 - mean) / 600
+    df = (seed_term + test_term) ** 2 / (seed_term**2 / 2)
+    headline_half = scipy.stats.t.ppf(0.975, df) * np.sqrt(seed_term + test_term)
+    assert float(row["test_accuracy_interval_low"]) == pytest.approx(mean - headline_half, rel=1e-5)
+    assert float(row["test_accuracy_interval_high"]) == pytest.approx(mean + headline_half, rel=1e-5)
+    # Never narrower than the test set's noise alone. (Here narrower than the t-interval over
+    # seeds, whose t has 2 degrees of freedom: the test set's term is known, not estimated.)
+    assert headline_half > (high - low) / 2
+    report_low, report_high = wilson_interval(0.709, 600)
+    assert float(row["report_interval_low"]) == pytest.approx(report_low, rel=1e-5)
     assert float(row["wall_time_seconds"]) == pytest.approx(20.0)  # per run
     # Against the report's 0.709 on 600 images, by hand (as in test_stats): difference +0.011;
     # test sets 0.72*0.28/600 + 0.709*0.291/600 = 0.00067987, seeds 0.03² * (1/3 + 1) = 0.0012,
@@ -244,11 +307,16 @@ def test_several_seeds_give_a_mean_sd_and_intervals(tmp_path):
         2 * scipy.stats.t.sf(0.011 / 0.0433575, 4.9082), abs=1e-4
     )
     assert row["report_verdict"] == "consistent"
-    markdown_line = next(
-        line for line in (tmp_path / "s.md").read_text().splitlines() if model in line
+    main_line, details_line, _per_class_line = (
+        line for line in (tmp_path / "s.md").read_text().splitlines()
+        if line.startswith("|") and model in line
     )
-    assert f"[{mean - half:.3f}, {mean + half:.3f}]" in markdown_line
-    assert "| **+0.011** | **[-0.101, +0.123]** | **0.81** | **consistent** |" in markdown_line
+    assert (
+        f"| **0.720 [{mean - headline_half:.3f}, {mean + headline_half:.3f}]** "
+        f"| **0.709 [{report_low:.3f}, {report_high:.3f}]** "
+        "| **+0.011 [-0.101, +0.123]** | **0.81** | **consistent** |"
+    ) in main_line
+    assert f"[{mean - half:.3f}, {mean + half:.3f}]" in details_line
     # Per class, too, the mean over the three seeds (cat: each seed's accuracy - 0.05).
     assert f"| {model} | {mean - 0.05:.3f} | {mean + 0.05:.3f} |" in (tmp_path / "s.md").read_text()
 

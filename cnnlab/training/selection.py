@@ -76,7 +76,9 @@ def select_best(
         "best_val_accuracy": best["best_val_accuracy"],
         "seeds": [run["seed"] for run in best["runs"]],
         "selection_rule": SELECTION_RULE,
-        **_separation(best, candidates[1] if len(candidates) > 1 else None, predictions),
+        **_separation(
+            best, candidates[1] if len(candidates) > 1 else None, predictions, len(candidates)
+        ),
         "paired_on": PAIRED_ON,
         "candidates": candidates,
     }
@@ -131,11 +133,15 @@ def _score_cell(cell: str, runs: list[dict]) -> dict:
     }
 
 
-def _separation(best: dict, runner_up: dict | None, predictions: dict) -> dict:
+def _separation(best: dict, runner_up: dict | None, predictions: dict, cells: int) -> dict:
     """The best cell's lead over the runner-up, and whether it exceeds the noise: Welch's t-test
     over the seeds when both have several; with one seed, the configurations are not compared
     and McNemar's test says whether the two runs differ on the validation images
-    (`cnnlab.stats.difference_verdict`). Each seed both cells ran gets its McNemar test."""
+    (`cnnlab.stats.difference_verdict`). Each seed both cells ran gets its McNemar test.
+
+    Of more than two `cells`, the two compared are the top two of a ranking on these same
+    validation images: a p-value computed as if they had been chosen in advance is optimistic,
+    and the explanation and "selected_from" say so."""
     if runner_up is None:
         return {"runner_up": None, "margin": None, "separation": None}
     common_seeds = {run["seed"] for run in best["runs"]} & {run["seed"] for run in runner_up["runs"]}
@@ -153,6 +159,18 @@ def _separation(best: dict, runner_up: dict | None, predictions: dict) -> dict:
         scored_on="validation",
         paired=pairs,
     )
+    if verdict["test"] == "mcnemar":
+        # The margin is between best epochs; McNemar sees the final epochs' saved models.
+        verdict["explanation"] += " McNemar compares the final epochs' models: " + "; ".join(
+            f"seed {pair['seed']}: {pair['b']} {pair['b_accuracy']:.3f}, {pair['a']} "
+            f"{pair['a_accuracy']:.3f}" for pair in pairs
+        ) + "."
+    if cells > 2:
+        verdict["explanation"] += (
+            f" The two are the top two of {cells} cells ranked on these validation images, so "
+            "this p-value, computed as if they had been chosen in advance, is optimistic."
+        )
+    verdict["selected_from"] = cells
     return {
         "runner_up": runner_up["cell"],
         "margin": best["best_val_accuracy"] - runner_up["best_val_accuracy"],
