@@ -85,7 +85,11 @@ def measured_jobs():
     for model in MODELS:
         dataset, model_path = model.split("/", 1)
         jobs.append(measured_job("plot_training_curves", dataset=dataset, model=model_path))
-    jobs += [measured_job("plot_grid_comparison", dataset=dataset) for dataset in DATASET_NAMES]
+    jobs += [
+        measured_job(rule, dataset=dataset)
+        for rule in ("plot_grid_comparison", "plot_overview")
+        for dataset in DATASET_NAMES
+    ]
     jobs += [
         measured_job(rule)
         for rule in (
