@@ -15,6 +15,13 @@ options checks the same ones; `--max-mutants` and `--budget-s` bound the run. Su
 printed as a Markdown list (file:line, the change) and written to `--out` as JSON.
 
 To check another module, add it and its fast test files to MODULE_TESTS.
+
+    python -m benchmarks.mutation_check --planted               # the bugs of PLANTED_BUGS
+
+Random mutants are rarely the bugs people write. PLANTED_BUGS holds such bugs, each once
+missed by the fast tests (issue 26), as text edits of the code: the check plants each in the
+scratch copy and runs the fast tests that must now see it. A bug whose code has since changed
+cannot be planted, and is reported so: rewrite its edits to the code as it is.
 """
 
 from __future__ import annotations
@@ -42,11 +49,90 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_stats.py", "tests/test_compare.py", "tests/test_selection.py", "tests/test_summary.py",
     ],
     "cnnlab/training/selection.py": ["tests/test_selection.py"],
-    "cnnlab/training/evaluation.py": ["tests/test_training.py", "-k", "evaluat"],
+    "cnnlab/training/evaluation.py": ["tests/test_evaluation.py", "tests/test_training.py", "-k", "evaluat"],
     "cnnlab/data/extract.py": ["tests/test_data_extract.py", "tests/test_bad_input_data.py"],
     "cnnlab/codemap.py": ["tests/test_codemap.py"],
 }
 FAST_ONLY = ["-m", "not workflow and not slurm and not browser"]
+
+
+@dataclass(frozen=True)
+class PlantedBug:
+    name: str  # what the bug does
+    path: str  # the file it is planted in
+    edits: tuple[tuple[str, str], ...]  # (text as written, the same with the bug); each text once
+    tests: tuple[str, ...]  # the pytest arguments of the fast tests that must fail
+
+
+PLANTED_BUGS = [
+    PlantedBug(
+        "evaluate fed the training arrays as its test split",
+        "rules/training.smk",
+        (('TEST_DATA = {"catsdogs": PETIMAGES_ARRAYS["test"], "cifar10": rules.prepare_cifar10.output.test}',
+          'TEST_DATA = {"catsdogs": PETIMAGES_ARRAYS["train"], "cifar10": rules.prepare_cifar10.output.train}'),),
+        ("tests/test_rule_inputs.py",),
+    ),
+    PlantedBug(
+        "evaluation in training mode (BatchNorm's batch statistics, augmentation on)",
+        "cnnlab/training/evaluation.py",
+        (("outputs = model.predict(batches.for_reading(), verbose=0)",
+          "outputs = np.concatenate([np.asarray(model(images, training=True)) for images, _ in batches])"),),
+        ("tests/test_evaluation.py",),
+    ),
+    PlantedBug(
+        "Grad-CAM without its ReLU, clipped to [-1, 1]",
+        "cnnlab/visualize/gradcam.py",
+        (('maps = np.maximum(np.einsum("nhwc,nc->nhw", conv_output, channel_weights), 0)',
+          'maps = np.einsum("nhwc,nc->nhw", conv_output, channel_weights)'),
+         ("return np.clip(upsampled, 0, 1), classes", "return np.clip(upsampled, -1, 1), classes")),
+        ("tests/test_gradcam.py",),
+    ),
+    PlantedBug(
+        "the Grad-CAM figure draws the map of the true label, not of the predicted class",
+        "cnnlab/visualize/gradcam.py",
+        (("def gradcam(model: keras.Model, images: np.ndarray)",
+          "def gradcam(model: keras.Model, images: np.ndarray, classes=None)"),
+         ("    classes = predicted_classes(probabilities)\n",
+          "    classes = predicted_classes(probabilities) if classes is None else classes\n"),
+         ("gradcam(load_model(path, compile=False), images)",
+          "gradcam(load_model(path, compile=False), images, labels)")),
+        ("tests/test_gradcam.py",),
+    ),
+    PlantedBug(
+        "Grad-CAM's channel weights averaged over the batch too",
+        "cnnlab/visualize/gradcam.py",
+        (("channel_weights = gradient.mean(axis=(1, 2))",
+          "channel_weights = np.broadcast_to(gradient.mean(axis=(0, 1, 2)), gradient.shape[::3])"),),
+        ("tests/test_gradcam.py",),
+    ),
+    PlantedBug(
+        "select_best's McNemar test reads the test predictions, not the validation ones",
+        "rules/training.smk",
+        (('"results/{dataset}/basic/{cell}/seed{seed}/val_predictions.npz"',
+          '"results/{dataset}/basic/{cell}/seed{seed}/test_predictions.npz"'),),
+        ("tests/test_rule_inputs.py",),
+    ),
+    PlantedBug(
+        "on JAX, a resumed fit draws the epoch orders counted from the fit's start",
+        "cnnlab/training/datasets.py",
+        (("self.batches.set_epoch(epoch)",
+          "self.batches.set_epoch(0 if self.starting else self.batches.epoch + 1)"),),
+        ("tests/test_backends.py", "-k", "resumed"),
+    ),
+    PlantedBug(
+        "compare keeps the run pairs that could be paired when another could not",
+        "cnnlab/compare.py",
+        (("    if reasons:\n", "    if reasons and not results:\n"),),
+        ("tests/test_compare_sides.py",),
+    ),
+    PlantedBug(
+        "compare uses A's test-set size for B",
+        "cnnlab/compare.py",
+        (('[seed.test_accuracy for seed in b_seeds], row["b_n_test"]',
+          '[seed.test_accuracy for seed in b_seeds], row["a_n_test"]'),),
+        ("tests/test_compare_sides.py",),
+    ),
+]
 
 COMPARISON_SWAPS = {
     ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt,
@@ -211,6 +297,55 @@ def check(modules, max_mutants, budget_s, seed, log=print) -> dict:
     return report
 
 
+def planted_source(bug: PlantedBug, source: str) -> str:
+    """`source` (the text of `bug.path`) with the bug planted."""
+    for written, with_bug in bug.edits:
+        if source.count(written) != 1:
+            raise ValueError(
+                f"{bug.path} holds {source.count(written)} copies of {written!r}, not one: the code "
+                "changed since the bug was written down; rewrite its edits"
+            )
+        source = source.replace(written, with_bug)
+    return source
+
+
+def check_planted(bugs: list[PlantedBug], log=print) -> list[dict]:
+    """Each bug planted alone in a scratch copy: 'killed' when its tests fail, 'survived' when
+    they pass, else why it was not checked (its tests fail unplanted, or it cannot be planted)."""
+    results = []
+    baselines: dict[tuple[str, ...], tuple[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="planted-bugs-") as folder:
+        scratch = scratch_copy(Path(folder))
+        for bug in bugs:
+            target = scratch / bug.path
+            original = target.read_text()
+            if bug.tests not in baselines:  # the same tests, unplanted, pass once and for all
+                baselines[bug.tests] = run_tests(scratch, list(bug.tests), timeout=600.0)
+            baseline, seconds = baselines[bug.tests]
+            try:
+                planted = planted_source(bug, original)
+            except ValueError as error:
+                outcome = f"not checked: {error}"
+            else:
+                if baseline != "passed":
+                    outcome = f"not checked: its tests do not pass without it ({baseline}): fix that first"
+                else:
+                    target.write_text(planted)
+                    tests_now, _ = run_tests(scratch, list(bug.tests), timeout=5 * seconds + 30)
+                    target.write_text(original)
+                    outcome = "survived" if tests_now == "passed" else "killed"
+            results.append({"name": bug.name, "path": bug.path, "tests": list(bug.tests), "outcome": outcome})
+            log(f"{bug.path}: {bug.name}: {outcome}")
+    return results
+
+
+def planted_markdown(results: list[dict]) -> str:
+    return "\n".join(
+        f"* {result['outcome']}: {result['name']} (`{result['path']}`; {' '.join(result['tests'])})"
+        for result in results
+    )
+
+
 def markdown(report: dict) -> str:
     lines = []
     for module, results in report.items():
@@ -233,8 +368,19 @@ def main(argv=None):
     parser.add_argument("--budget-s", type=float, default=3600, help="stop starting mutants after this")
     parser.add_argument("--seed", default="1")
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
+    parser.add_argument("--planted", action="store_true", help="check the bugs of PLANTED_BUGS instead")
     parser.add_argument("--out", type=Path, help="write the results as JSON")
     args = parser.parse_args(argv)
+    if args.planted:
+        if args.list:
+            for bug in PLANTED_BUGS:
+                print(f"{bug.path}: {bug.name} ({' '.join(bug.tests)})")
+            return None
+        report = check_planted(PLANTED_BUGS)
+        print(planted_markdown(report))
+        if args.out:
+            args.out.write_text(json.dumps(report, indent=2) + "\n")
+        return report
     unknown = set(args.modules) - set(MODULE_TESTS)
     if unknown:
         parser.error(f"no fast tests known for {', '.join(sorted(unknown))}: add them to MODULE_TESTS")

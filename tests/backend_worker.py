@@ -7,6 +7,7 @@ Keras is first imported, so each backend gets its own process).
     python tests/backend_worker.py BACKEND augment DIR  # augmentation: compiled vs uncompiled
     python tests/backend_worker.py BACKEND gradcam DIR  # Grad-CAM of DIR's cats/dogs models
     python tests/backend_worker.py BACKEND augmented_models DIR  # what augmented models' layers see
+    python tests/backend_worker.py BACKEND resume DIR   # the batches of fits, whole, killed, resumed
 
 Prints one JSON line of findings; the test asserts on them.
 """
@@ -174,6 +175,21 @@ def augmented_models(folder: Path) -> dict:
     return {"changed_pixels": changed}
 
 
+def resume(folder: Path) -> dict:
+    """The labels Keras' fit draws in each epoch (tests/test_tf_input.py's recorder and fit): of
+    a whole fit, of one killed after its first epoch, and of that one's rerun, which resumes."""
+    from test_tf_input import labels_fit_draws
+
+    fits = {
+        "uninterrupted": labels_fit_draws(3, folder / "whole"),
+        "killed": labels_fit_draws(3, folder / "killed", stop_after=0),
+        "resumed": labels_fit_draws(3, folder / "killed"),
+    }
+    return {
+        "labels_per_epoch": {fit: [labels.tolist() for labels in epochs] for fit, epochs in fits.items()}
+    }
+
+
 def _loss(model: keras.Model) -> str:
     return "binary_crossentropy" if model.output_shape[-1] == 1 else "sparse_categorical_crossentropy"
 
@@ -185,7 +201,7 @@ if __name__ == "__main__":
     else:
         findings = {
             "check": check, "ascent": ascent, "augment": augment, "gradcam": gradcam,
-            "augmented_models": augmented_models,
+            "augmented_models": augmented_models, "resume": resume,
         }[COMMAND](FOLDER)
     findings["backend"] = keras.backend.backend()
     findings["tensorflow_imported"] = "tensorflow" in sys.modules

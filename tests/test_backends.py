@@ -19,7 +19,9 @@ import numpy as np
 import pytest
 
 from cnnlab.history import read_history
+from cnnlab.training.datasets import ArrayBatches
 from conftest import REPO, assert_drawn_png, run_snakemake, tiny_overlay
+from test_tf_input import BATCH, SEED, arrays, expected_batches
 
 TESTS = Path(__file__).resolve().parent
 NO_TENSORFLOW = TESTS / "no_tensorflow"
@@ -177,3 +179,17 @@ def test_the_demo_dag_runs_on_jax_without_tensorflow(tmp_path):
         assert losses[-1] < losses[0], (path, losses)
     for figure in ("activations.png", "filters.png", "augmentation_samples.png"):
         assert_drawn_png(results / "figures" / "catsdogs" / figure)
+
+
+def test_a_resumed_fit_on_jax_draws_what_an_uninterrupted_one_draws(tmp_path):
+    """tests/test_tf_input.py's resume guarantee on JAX, where fit reads the PyDataset itself:
+    a job killed after epoch 0 and rerun draws epochs 1 and 2 as an uninterrupted one does."""
+    drawn = worker("jax", "resume", tmp_path)["labels_per_epoch"]
+    reference = ArrayBatches(*arrays(), BATCH, shuffle=True, seed=SEED)
+    expected = [
+        np.concatenate([labels for _, labels in expected_batches(reference, epoch)]).tolist()
+        for epoch in range(3)
+    ]
+    assert drawn["uninterrupted"] == expected
+    assert drawn["killed"] == expected[:1]
+    assert drawn["resumed"] == expected[1:]

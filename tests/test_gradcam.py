@@ -105,3 +105,74 @@ def test_the_figure_has_a_row_of_images_and_a_row_per_model(tmp_path):
     np.testing.assert_array_equal(shown[2].images[0].get_array(), images[4])
     save_figure(figure, tmp_path / "gradcam.png", dpi=40)
     assert (tmp_path / "gradcam.png").stat().st_size > 0
+
+
+# ------------------------------------------- evidence for and against, images of different classes
+
+
+def red_against_green_model(red_weight: float, green_weight: float) -> keras.Model:
+    """"Dog" in proportion to red minus green: a 1x1 conv (the last conv layer) passes the red
+    and the green channel on, then global average pooling and one sigmoid. Red is evidence for
+    "dog" and green against it, so the weighted sum of the channels is positive where an image
+    is red and negative where it is green, until Grad-CAM's ReLU; for "cat" it is the reverse."""
+    image = keras.Input((SIZE, SIZE, 3), name="image")
+    channels = keras.layers.Conv2D(2, 1, activation="relu", name="red_and_green")(
+        keras.layers.Rescaling(1 / 255)(image)
+    )
+    x = keras.layers.GlobalAveragePooling2D()(channels)
+    output = keras.layers.Dense(1, activation="sigmoid", name="prediction")(x)
+    model = keras.Model(image, output)
+    kernel = np.zeros((1, 1, 3, 2))
+    kernel[0, 0, 0, 0] = kernel[0, 0, 1, 1] = 1  # red -> channel 0, green -> channel 1
+    model.get_layer("red_and_green").set_weights([kernel, np.zeros(2)])
+    model.get_layer("prediction").set_weights([np.array([[red_weight], [-green_weight]]), np.zeros(1)])
+    return model
+
+
+HALF = SIZE // 2
+TOP_LEFT, BOTTOM_RIGHT = np.s_[: HALF - 1, : HALF - 1], np.s_[HALF + 1 :, HALF + 1 :]
+
+
+def red_and_green_images() -> np.ndarray:
+    """A red top-left quarter and a green bottom-right one, then the green quarter alone: to
+    `red_against_green_model(8, 4)` a "dog" (logit 0.25 * 8 - 0.25 * 4 = +1) and a "cat" (-1)."""
+    images = np.zeros((2, SIZE, SIZE, 3), np.uint8)
+    images[0, :HALF, :HALF, 0] = 255
+    images[:, HALF:, HALF:, 1] = 255
+    return images
+
+
+def test_evidence_against_the_predicted_class_is_zero_not_negative():
+    maps, classes, _ = gradcam.gradcam(red_against_green_model(8.0, 4.0), red_and_green_images()[:1])
+    assert classes.tolist() == [1]
+    assert maps.min() >= 0 and maps.max() <= 1
+    assert maps[0][TOP_LEFT].min() > 0.9  # red: for "dog"
+    assert np.all(maps[0][BOTTOM_RIGHT] == 0)  # green: against "dog", cut by the ReLU
+
+
+def test_each_map_of_a_batch_is_the_map_of_its_image_alone():
+    """Images of different predicted classes in one batch: each map weighs the channels by its
+    own image's gradient (the gradients of "dog" and "cat" here cancel out on average)."""
+    model = red_against_green_model(8.0, 4.0)
+    images = red_and_green_images()
+    maps, classes, _ = gradcam.gradcam(model, images)
+    assert classes.tolist() == [1, 0]
+    for image, heat in zip(images, maps, strict=True):
+        alone, _, _ = gradcam.gradcam(model, image[None])
+        np.testing.assert_allclose(heat, alone[0], atol=1e-6)
+    assert maps[1][BOTTOM_RIGHT].min() > 0.9  # green: for "cat"
+
+
+def test_the_figure_draws_the_predicted_class_not_the_true_label(tmp_path):
+    images = red_and_green_images()
+    model = red_against_green_model(8.0, 4.0)
+    model.save(tmp_path / "model.keras")
+    labels = np.array([0, 1])  # both predicted wrong: their true label's map is another one
+    np.savez(tmp_path / "test.npz", images=images, labels=labels,
+             ids=np.array(["test/cat/0.jpg", "test/dog/1.jpg"]), class_names=np.array(["cat", "dog"]))
+    maps, classes, _ = gradcam.gradcam(model, images)
+    assert classes.tolist() == [1, 0]
+    figure = gradcam.gradcam_figure([("model", tmp_path / "model.keras")], tmp_path / "test.npz", 2, "t")
+    drawn = [axes.images[0].get_array() for axes in figure.axes if axes.images][2:]
+    for image, heat, overlaid in zip(images, maps, drawn, strict=True):
+        np.testing.assert_array_equal(overlaid, gradcam.overlay(image, heat))
