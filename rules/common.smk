@@ -163,3 +163,60 @@ wildcard_constraints:
     split="train|val|test",
     model=r"basic/lr[^/]+|vgg16_\w+|inception|residual",
     seed=r"\d+",
+
+
+def dataset_runs(wildcards):
+    """Every run of a data set's models, in the results table's order."""
+    return [run for model in MODELS_OF_DATASET[wildcards.dataset] for run in runs(model)]
+
+
+def measured_job(rule, threads=1, history=None, **wildcards):
+    """A job of this run as resources.csv lists it: its rule, wildcards, threads, and where
+    its benchmark file (and for training, its history) lies."""
+    return {
+        "rule": rule,
+        "wildcards": wildcards,
+        "threads": threads,
+        "benchmark": str(getattr(rules, rule).benchmark).format(**wildcards),
+        "history": history,
+    }
+
+
+def measured_jobs():
+    """Every job of this config's run that costs anything (every rule but `all`)."""
+    training_threads = config["training"]["threads"]
+    jobs = [measured_job("download", archive=archive) for archive in ("petimages", "cifar10")]
+    jobs += [
+        measured_job("clean_petimages", config["data"]["petimages"]["clean_threads"]),
+        measured_job("split_petimages"),
+        *[measured_job("decode_petimages_split", split=split) for split in ("train", "val", "test")],
+        measured_job("prepare_cifar10"),
+    ]
+    for model in MODELS:
+        dataset, model_path = model.split("/", 1)
+        for seed in SEEDS:
+            wildcards = {"dataset": dataset, "model": model_path, "seed": str(seed)}
+            history = f"results/{model}/seed{seed}/history.csv"
+            jobs.append(measured_job("train", training_threads, history, **wildcards))
+            jobs.append(measured_job("evaluate", **wildcards))
+        jobs.append(measured_job("plot_training_curves", dataset=dataset, model=model_path))
+    jobs += [measured_job("select_best", dataset=dataset) for dataset in GRID_CELLS]
+    jobs += [
+        measured_job(rule, dataset=dataset)
+        for rule in ("plot_grid_comparison", "plot_overview")
+        for dataset in DATASET_NAMES
+    ]
+    jobs += [
+        measured_job(rule)
+        for rule in (
+            "plot_activations",
+            "plot_filters",
+            "plot_augmentation_samples",
+            "plot_confusion_matrices",
+            "plot_failure_galleries",
+            "plot_gradcam",
+            "summarize_results",
+        )
+    ]
+    return jobs
+

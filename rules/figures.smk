@@ -25,12 +25,6 @@ BEST_CATSDOGS_FIGURE_INPUT = {
     "best": "results/catsdogs/basic/best.json",
 }
 
-
-def dataset_runs(wildcards):
-    """Every run of a data set's models, in the results table's order."""
-    return [run for model in MODELS_OF_DATASET[wildcards.dataset] for run in runs(model)]
-
-
 rule plot_overview:
     """A data set's results at a glance: each model's test accuracy and interval beside the
     report's number and its interval, chance, the best grid cell and each verdict (a forest

@@ -52,59 +52,6 @@ rule summarize_results:
         "../scripts/summarize_results.py"
 
 
-def measured_job(rule, threads=1, history=None, **wildcards):
-    """A job of this run as resources.csv lists it: its rule, wildcards, threads, and where
-    its benchmark file (and for training, its history) lies."""
-    return {
-        "rule": rule,
-        "wildcards": wildcards,
-        "threads": threads,
-        "benchmark": str(getattr(rules, rule).benchmark).format(**wildcards),
-        "history": history,
-    }
-
-
-def measured_jobs():
-    """Every job of this config's run that costs anything (every rule but `all`)."""
-    training_threads = config["training"]["threads"]
-    jobs = [measured_job("download", archive=archive) for archive in ("petimages", "cifar10")]
-    jobs += [
-        measured_job("clean_petimages", config["data"]["petimages"]["clean_threads"]),
-        measured_job("split_petimages"),
-        *[measured_job("decode_petimages_split", split=split) for split in ("train", "val", "test")],
-        measured_job("prepare_cifar10"),
-    ]
-    for run in RUNS:
-        dataset, model_and_seed = run.split("/", 1)
-        model, seed = model_and_seed.rsplit("/seed", 1)
-        wildcards = {"dataset": dataset, "model": model, "seed": seed}
-        history = f"results/{run}/history.csv"
-        jobs.append(measured_job("train", training_threads, history, **wildcards))
-        jobs.append(measured_job("evaluate", **wildcards))
-    jobs += [measured_job("select_best", dataset=grid.split("/")[0]) for grid in GRIDS]
-    for model in MODELS:
-        dataset, model_path = model.split("/", 1)
-        jobs.append(measured_job("plot_training_curves", dataset=dataset, model=model_path))
-    jobs += [
-        measured_job(rule, dataset=dataset)
-        for rule in ("plot_grid_comparison", "plot_overview")
-        for dataset in DATASET_NAMES
-    ]
-    jobs += [
-        measured_job(rule)
-        for rule in (
-            "plot_activations",
-            "plot_filters",
-            "plot_augmentation_samples",
-            "plot_confusion_matrices",
-            "plot_failure_galleries",
-            "plot_gradcam",
-            "summarize_results",
-        )
-    ]
-    return jobs
-
-
 rule summarize_resources:
     """What each job of the run cost (time, CPU, memory, seconds per epoch): the measurements
     `python -m cnnlab.estimate` predicts a longer run from. It runs last, after every job it
