@@ -5,9 +5,12 @@ second; one test runs the whole training job."""
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -238,3 +241,19 @@ def test_checkpoint_every_reads_batches_or_minutes(text, interval):
 def test_checkpoint_every_refuses_what_it_cannot_read(text):
     with pytest.raises(ValueError, match="training.checkpoint_every"):
         CheckpointInterval.parse(text)
+
+
+def test_a_job_killed_within_an_epoch_resumes_there_on_jax_too(tmp_path):
+    """The kills within an epoch above, on JAX (whose trainer holds the state outside the
+    variables within an epoch): the same tests in a process of that backend, with
+    tests/no_tensorflow on the path as every JAX run of the tests has."""
+    tests = Path(__file__).parent
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
+         str(Path(__file__)), "-k", "within_an_epoch_resumes_there_in_the_same_order"],
+        capture_output=True, text=True, timeout=600, cwd=tests.parent,
+        env={**os.environ, "KERAS_BACKEND": "jax",
+             "PYTHONPATH": os.pathsep.join([str(tests / "no_tensorflow"), *sys.path])},
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert result.stdout.strip().splitlines()[-1].startswith("2 passed"), result.stdout[-3000:]
