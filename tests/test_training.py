@@ -101,6 +101,19 @@ def test_training_batches_follow_the_seed_and_the_epoch_alone(npz_path):
     assert sorted(first) == sorted(second) == sorted(unshuffled)
 
 
+def test_the_rest_of_an_epoch_is_its_batches_from_the_checkpoints_one_on(npz_path):
+    """What a job resumed within epoch 2, after 2 of its 4 batches, trains on to finish it."""
+    batches = load_split(npz_path, 8, shuffle=True, seed=3)
+    rest = batches.rest_of_epoch(2, 2)
+    batches.set_epoch(2)
+    assert len(rest) == 2
+    for index in range(2):
+        for got, wanted in zip(rest[index], batches[2 + index], strict=True):
+            np.testing.assert_array_equal(got, wanted)
+    with pytest.raises(ValueError, match="not within an epoch"):
+        batches.rest_of_epoch(2, 4)
+
+
 def test_fit_tells_the_batches_each_epoch(npz_path):
     batches = load_split(npz_path, 8, shuffle=True, seed=1)
     seen = []
