@@ -91,6 +91,18 @@ class Killed(Exception):
     """Stands for SIGKILL in-process: raised right after the n-th checkpoint is committed."""
 
 
+@pytest.fixture(scope="module")
+def killed_after_two_epochs(tmp_path_factory):
+    """The scratch folder of a job killed after its epoch-2 checkpoint (epochs 1 and 2 kept),
+    made once: each test breaks a copy."""
+    scratch = tmp_path_factory.mktemp("killed") / "scratch"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        kill_after_checkpoints(monkeypatch, 2)
+        with pytest.raises(Killed):
+            run_fit(scratch, 4)
+    return scratch
+
+
 def kill_after_checkpoints(monkeypatch, count):
     original = CheckpointStore.save
     saved = []
@@ -121,16 +133,13 @@ def break_file(path, fault):
 @pytest.mark.parametrize("fault", ["truncated", "empty", "missing", "garbage"])
 @pytest.mark.parametrize("broken_file", CHECKPOINT_FILES)
 def test_a_broken_checkpoint_falls_back_to_the_one_before(
-    tmp_path, monkeypatch, caplog, uninterrupted, broken_file, fault
+    tmp_path, caplog, uninterrupted, killed_after_two_epochs, broken_file, fault
 ):
     """Killed after epoch 2 (checkpoints of epochs 1 and 2 kept), the newest one broken: the
     rerun resumes after epoch 1, says so, and ends as the uninterrupted run did."""
     scratch = tmp_path / "scratch"
-    saved = kill_after_checkpoints(monkeypatch, 2)
-    with pytest.raises(Killed):
-        run_fit(scratch, 4)
-    monkeypatch.undo()
-    newest = scratch / "checkpoints" / saved[-1]
+    shutil.copytree(killed_after_two_epochs, scratch)
+    newest = scratch / "checkpoints" / checkpoint_name(2, 0)
     break_file(newest / broken_file, fault)
 
     with caplog.at_level(logging.INFO, logger="cnnlab"):
@@ -160,12 +169,11 @@ def test_the_reported_case_an_empty_progress_record_beside_a_good_previous_one(
     assert_same_numbers(model, scratch, uninterrupted)
 
 
-def test_every_checkpoint_broken_starts_clean_and_says_so(tmp_path, monkeypatch, caplog, uninterrupted):
+def test_every_checkpoint_broken_starts_clean_and_says_so(
+    tmp_path, caplog, uninterrupted, killed_after_two_epochs
+):
     scratch = tmp_path / "scratch"
-    kill_after_checkpoints(monkeypatch, 2)
-    with pytest.raises(Killed):
-        run_fit(scratch, 4)
-    monkeypatch.undo()
+    shutil.copytree(killed_after_two_epochs, scratch)
     for folder in CheckpointStore(scratch / "checkpoints").committed():
         (folder / "variables.npz").write_bytes(b"not a zip")
     with caplog.at_level(logging.INFO, logger="cnnlab"):
@@ -176,18 +184,15 @@ def test_every_checkpoint_broken_starts_clean_and_says_so(tmp_path, monkeypatch,
     assert_same_numbers(model, scratch, uninterrupted)
 
 
-def test_a_checkpoint_of_another_model_is_not_loaded(tmp_path, monkeypatch, caplog):
+def test_a_checkpoint_of_another_model_is_not_loaded(tmp_path, caplog, killed_after_two_epochs):
     scratch = tmp_path / "scratch"
-    kill_after_checkpoints(monkeypatch, 1)
-    with pytest.raises(Killed):
-        run_fit(scratch, 4)
-    monkeypatch.undo()
+    shutil.copytree(killed_after_two_epochs, scratch)
     other = keras.Sequential([keras.Input((6,)), keras.layers.Dense(2)])
     compile_model(other, 0.01, RUNTIME)
     before = [keras.ops.convert_to_numpy(v) for v in other.variables]
     with caplog.at_level(logging.INFO, logger="cnnlab"):
         assert CheckpointStore(scratch / "checkpoints").restore(other, scratch / "history.csv") is None
-    assert "does not hold this model's variables" in caplog.text
+    assert caplog.text.count("does not hold this model's variables") == 2
     for value, wanted in zip(other.variables, before, strict=True):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(value), wanted)
 
