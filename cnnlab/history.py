@@ -10,6 +10,8 @@ import csv
 import os
 from pathlib import Path
 
+from cnnlab.jobio import atomic_output
+
 COLUMNS = ("epoch", "accuracy", "loss", "val_accuracy", "val_loss")
 
 
@@ -47,7 +49,8 @@ def keep_epochs_before(path: str | os.PathLike, first_epoch: int) -> int:
         for row in rows
         if len(row) == len(header) and row[0].isdigit() and int(row[0]) < first_epoch
     ]
-    with open(path, "w", newline="") as handle:
+    # Whole or not at all: a kill in a rewrite in place would lose the rows of earlier epochs.
+    with atomic_output(path) as partial, open(partial, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows(kept)

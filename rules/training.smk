@@ -41,6 +41,9 @@ rule train:
     threads: config["training"]["threads"]
     resources:
         gpu=GPUS_PER_TRAIN_JOB,
+        # How often to checkpoint within an epoch: how the job runs, not what it computes, so a
+        # resource (a change reruns nothing) rather than a param; "" is at epochs' ends only.
+        checkpoint_every=config["training"]["checkpoint_every"] or "",
     retries: config["training"]["retries"]
     conda:
         KERAS_ENV

@@ -22,4 +22,5 @@ with log_to(snakemake.log[0]):
         seed=snakemake.params.seed,
         threads=snakemake.threads,
         code_version=snakemake.params.code,
+        checkpoint_every=snakemake.resources.checkpoint_every or None,
     )

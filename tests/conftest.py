@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import copy
 import shutil
@@ -163,12 +162,12 @@ def one_cell_overlay(folder: Path, retries: int) -> Path:
     return path
 
 
-def backed_up_epochs(metadata: Path) -> int:
-    """The epochs BackupAndRestore's record says are backed up (0 while it is being written)."""
-    try:
-        return json.loads(metadata.read_text())["epoch"]
-    except (OSError, ValueError, KeyError):
-        return 0
+def checkpointed_epochs(scratch: Path) -> int:
+    """The epochs a training job's newest checkpoint holds (0 before its first), read from the
+    committed folders' names (cnnlab.training.checkpoints): a folder is renamed into place
+    only once it is whole."""
+    folders = sorted((scratch / "checkpoints").glob("epoch*-batch*")) if scratch.is_dir() else []
+    return int(folders[-1].name[len("epoch"):].split("-")[0]) if folders else 0
 
 
 def assert_drawn_png(path: Path, size: tuple[int, int] | None = None) -> None:

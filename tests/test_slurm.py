@@ -32,7 +32,7 @@ from conftest import (
     ONE_CELL_RUN,
     ONE_CELL_SCRATCH,
     REPO,
-    backed_up_epochs,
+    checkpointed_epochs,
     failure_report,
     one_cell_overlay,
     run_snakemake,
@@ -254,11 +254,11 @@ def test_a_cancelled_training_job_comes_back_and_resumes(slurm_cluster, tmp_path
         command, cwd=workdir, env={**os.environ, **slurm_cluster.environment()},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    metadata = workdir / CANCELLED_SCRATCH / "backup" / "training_metadata.json"
+    scratch = workdir / CANCELLED_SCRATCH
     cancelled = None
     deadline = time.monotonic() + RUN_LIMIT_SECONDS
     while cancelled is None and snakemake.poll() is None and time.monotonic() < deadline:
-        if backed_up_epochs(metadata) >= 2:
+        if checkpointed_epochs(scratch) >= 2:
             running = [
                 job for job in slurm_cluster.jobs(workdir)
                 if job.rule == "train" and job.state == "RUNNING"

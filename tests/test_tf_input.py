@@ -110,7 +110,7 @@ class LabelRecorder(keras.Model):
 
 
 class StopAfter(keras.callbacks.Callback):
-    """Kills the fit at the end of an epoch, after its backup (as a pre-empted job dies)."""
+    """Kills the fit at the end of an epoch (as a pre-empted job dies after its checkpoint)."""
 
     def __init__(self, epoch):
         super().__init__()
@@ -121,22 +121,26 @@ class StopAfter(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-def labels_fit_draws(epochs: int, backup_dir, stop_after: int | None = None) -> list[np.ndarray]:
+def labels_fit_draws(
+    epochs: int, initial_epoch: int = 0, stop_after: int | None = None
+) -> list[np.ndarray]:
     """The label batches that Keras' fit draws, epoch by epoch, as jobs.fit feeds it: a new
-    job's batches and a BackupAndRestore that resumes where a killed run stopped."""
+    job's batches, from `initial_epoch` (where jobs.fit starts a job resumed from the
+    checkpoint of that many epochs)."""
     batches = ArrayBatches(*arrays(), BATCH, shuffle=True, seed=SEED)
     model = LabelRecorder()
-    model(arrays()[0][:1])  # built, as BackupAndRestore needs
+    model(arrays()[0][:1])  # built, as a checkpoint's restore needs
     # A loss to build: fit then draws a batch to build it before the first epoch (and must not
     # shift the epochs' batches by doing so).
     model.compile(loss="mse", run_eagerly=True)
     fit_input = batches.for_fit(epochs)
-    callbacks = [fit_input.callback, keras.callbacks.BackupAndRestore(backup_dir)]
+    callbacks = [fit_input.callback]
     if stop_after is not None:
         callbacks.append(StopAfter(stop_after))
     try:
         model.fit(
             fit_input.data, steps_per_epoch=fit_input.steps_per_epoch, epochs=epochs,
+            initial_epoch=initial_epoch,
             callbacks=callbacks, shuffle=False, verbose=0,
         )
     except KeyboardInterrupt:
@@ -146,19 +150,19 @@ def labels_fit_draws(epochs: int, backup_dir, stop_after: int | None = None) -> 
             for start in range(0, len(model.seen), per_epoch)]
 
 
-def test_fit_draws_each_epochs_order_and_a_resumed_fit_draws_the_same(tmp_path):
-    uninterrupted = labels_fit_draws(epochs=3, backup_dir=tmp_path / "whole")
+def test_fit_draws_each_epochs_order_and_a_resumed_fit_draws_the_same():
+    uninterrupted = labels_fit_draws(epochs=3)
     reference = ArrayBatches(*arrays(), BATCH, shuffle=True, seed=SEED)
     assert len(uninterrupted) == 3
     for epoch, drawn in enumerate(uninterrupted):
         wanted = np.concatenate([labels for _, labels in expected_batches(reference, epoch)])
         np.testing.assert_array_equal(drawn, wanted)
-    # A job killed after epoch 0, then rerun: BackupAndRestore makes its fit start at epoch 1,
+    # A job killed after epoch 0, then rerun: its checkpoint makes its fit start at epoch 1,
     # and it draws what the uninterrupted one drew in epochs 1 and 2.
-    killed = labels_fit_draws(epochs=3, backup_dir=tmp_path / "killed", stop_after=0)
+    killed = labels_fit_draws(epochs=3, stop_after=0)
     np.testing.assert_array_equal(killed[0], uninterrupted[0])
     assert len(killed) == 1
-    resumed = labels_fit_draws(epochs=3, backup_dir=tmp_path / "killed")
+    resumed = labels_fit_draws(epochs=3, initial_epoch=1)
     assert len(resumed) == 2
     for drawn, wanted in zip(resumed, uninterrupted[1:], strict=True):
         np.testing.assert_array_equal(drawn, wanted)

@@ -101,6 +101,19 @@ def test_training_batches_follow_the_seed_and_the_epoch_alone(npz_path):
     assert sorted(first) == sorted(second) == sorted(unshuffled)
 
 
+def test_the_rest_of_an_epoch_is_its_batches_from_the_checkpoints_one_on(npz_path):
+    """What a job resumed within epoch 2, after 2 of its 4 batches, trains on to finish it."""
+    batches = load_split(npz_path, 8, shuffle=True, seed=3)
+    rest = batches.rest_of_epoch(2, 2)
+    batches.set_epoch(2)
+    assert len(rest) == 2
+    for index in range(2):
+        for got, wanted in zip(rest[index], batches[2 + index], strict=True):
+            np.testing.assert_array_equal(got, wanted)
+    with pytest.raises(ValueError, match="not within an epoch"):
+        batches.rest_of_epoch(2, 4)
+
+
 def test_fit_tells_the_batches_each_epoch(npz_path):
     batches = load_split(npz_path, 8, shuffle=True, seed=1)
     seen = []
@@ -256,7 +269,7 @@ def test_train_and_evaluate_basic_cell(split_dir, tmp_path):
 def test_a_backup_of_another_configuration_is_discarded(split_dir, tmp_path):
     out = tmp_path / "cell"
     stale = tmp_path / "checkpoints" / "cell"
-    (stale / "backup").mkdir(parents=True)
+    (stale / "checkpoints").mkdir(parents=True)
     (stale / "job.json").write_text('{"architecture": "something else"}')
     (stale / "history.csv").write_text("epoch,accuracy\r\n0,0.1\r\n1,0.2\r\n")
     settings = {
@@ -274,19 +287,20 @@ def test_a_backup_of_another_configuration_is_discarded(split_dir, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "change", ["nothing", "hyperparameters", "seed", "an input rewritten"]
+    "change", ["nothing", "hyperparameters", "seed", "an input rewritten", "the code"]
 )
 def test_a_backup_is_kept_only_for_the_very_same_job(tmp_path, change):
     """A backup left by a killed run is resumed only if the job is the same: its
-    hyper-parameters, seed, and inputs (a rewritten input file has a new modification time)."""
+    hyper-parameters, seed, inputs (a rewritten input file has a new modification time) and
+    code (checkpoints of other code may hold other variables, or the old Keras layout)."""
     from cnnlab.training.jobs import _claim_scratch_dir, describe_job
 
     data = tmp_path / "train.npz"
     data.write_bytes(b"arrays")
     scratch = tmp_path / "scratch"
     hyperparameters = {"learning_rate": 0.001, "epochs": 3}
-    _claim_scratch_dir(scratch, describe_job("catsdogs_basic", hyperparameters, 1, [data]))
-    (scratch / "backup").mkdir()
+    _claim_scratch_dir(scratch, describe_job("catsdogs_basic", hyperparameters, 1, [data], "v1"))
+    (scratch / "checkpoints").mkdir()
 
     seed = 2 if change == "seed" else 1
     if change == "hyperparameters":
@@ -294,9 +308,10 @@ def test_a_backup_is_kept_only_for_the_very_same_job(tmp_path, change):
     if change == "an input rewritten":
         stat = data.stat()
         os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
-    _claim_scratch_dir(scratch, describe_job("catsdogs_basic", hyperparameters, seed, [data]))
+    code = "v2" if change == "the code" else "v1"
+    _claim_scratch_dir(scratch, describe_job("catsdogs_basic", hyperparameters, seed, [data], code))
 
-    assert (scratch / "backup").exists() == (change == "nothing")
+    assert (scratch / "checkpoints").exists() == (change == "nothing")
 
 
 def test_stages_that_need_best_json_say_so(split_dir, tmp_path):

@@ -20,7 +20,7 @@ from conftest import (
     ONE_CELL_EPOCHS,
     ONE_CELL_RUN,
     ONE_CELL_SCRATCH,
-    backed_up_epochs,
+    checkpointed_epochs,
     failure_report,
     one_cell_overlay,
     run_snakemake,
@@ -63,11 +63,11 @@ def test_one_training_job_per_grid_cell(tmp_path):
 
 
 def run_and_kill_training_once(workdir, configfiles) -> tuple[int, str, int]:
-    """Run Snakemake for the cell; as soon as the training job has backed up two epochs, SIGKILL
-    it from outside. Returns Snakemake's exit code and output, and the epochs the backup's
-    record held when the job died."""
+    """Run Snakemake for the cell; as soon as the training job has checkpointed two epochs,
+    SIGKILL it from outside. Returns Snakemake's exit code and output, and the epochs its newest
+    checkpoint held when the job died."""
     command = snakemake_command(workdir, f"{CELL}/train.json", configfiles=configfiles)
-    metadata = workdir / SCRATCH / "backup" / "training_metadata.json"
+    scratch = workdir / SCRATCH
     snakemake = subprocess.Popen(
         command, cwd=workdir, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -75,12 +75,12 @@ def run_and_kill_training_once(workdir, configfiles) -> tuple[int, str, int]:
     backed_up = None
     deadline = time.monotonic() + 600
     while backed_up is None and snakemake.poll() is None and time.monotonic() < deadline:
-        if metadata.exists() and backed_up_epochs(metadata) >= 2:
+        if checkpointed_epochs(scratch) >= 2:
             trainer = training_process(snakemake.pid)
             if trainer is not None:
                 trainer.send_signal(signal.SIGKILL)
                 trainer.wait(30)
-                backed_up = backed_up_epochs(metadata)
+                backed_up = checkpointed_epochs(scratch)
         time.sleep(0.02)
     output, _ = snakemake.communicate(timeout=600)
     assert backed_up is not None, "the job ended before it could be killed:\n" + output[-3000:]
@@ -99,18 +99,18 @@ def training_process(snakemake_pid: int):
 
 
 def assert_resumed(workdir, backed_up: int):
-    """The finished job restored its backup and trained only the epochs after it, once each."""
+    """The finished job restored its newest checkpoint and trained only the epochs after it,
+    once each."""
     info = json.loads((workdir / CELL / "train.json").read_text())
     restored = info["epochs_restored_from_backup"]
-    # A kill that lands while the weights are being written leaves them unreadable: Keras
-    # then restores the backup before (double_checkpoint), one epoch earlier.
-    assert restored in (backed_up - 1, backed_up) and 1 <= restored < EPOCHS, (restored, backed_up)
+    # Checkpoints are committed whole: the newest one the kill left is the one restored.
+    assert restored == backed_up and 1 <= restored < EPOCHS, (restored, backed_up)
     assert info["epochs_run"] == info["epochs"] == EPOCHS
     assert [row["epoch"] for row in read_history(workdir / CELL / "history.csv")] == list(
         range(EPOCHS)
     )
     log = (workdir / "logs/catsdogs/basic/lr0.001_f4/seed1337/train.log").read_text()
-    assert f"resuming at epoch {restored + 1} of {EPOCHS}" in log
+    assert f"resuming from checkpoint epoch{restored:05d}-batch0000000" in log
     assert not (workdir / SCRATCH).exists(), "the finished job removes its backup"
     return log
 

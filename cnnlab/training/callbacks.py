@@ -18,10 +18,10 @@ log = logging.getLogger(__name__)
 class ResumableCSVLogger(keras.callbacks.CSVLogger):
     """A CSVLogger that appends to the rows of a run that was killed, keeping each epoch once.
 
-    List it before `BackupAndRestore`: each epoch's row is then written before its backup, so
-    after a kill the file holds every epoch the backup holds, and perhaps one more. When
-    training starts (after the backup has been restored, so Keras knows the first epoch to
-    run) the rows of that epoch and later ones are dropped, and logging appends from there.
+    List it before `Checkpointing`: each epoch's row is then written before the checkpoint
+    copies the file. When a fit starts (after a checkpoint has been restored, so Keras knows the
+    first epoch to run) the rows of that epoch and later ones are dropped, and logging appends
+    from there.
 
     Each row also holds `epoch_seconds`, the epoch's wall time with its validation pass: what
     `cnnlab.estimate` multiplies by a longer run's epochs. (A history begun without that column
@@ -49,14 +49,7 @@ class ResumableCSVLogger(keras.callbacks.CSVLogger):
             with open(path, newline="") as handle:
                 header = next(csv.reader(handle), [])
             self.times_epochs = not header or "epoch_seconds" in header
-            if epoch > 0:
-                log.info(
-                    "resuming at epoch %d of %d from the backup; history keeps its %d earlier "
-                    "epochs",
-                    epoch + 1,
-                    self.params["epochs"],
-                    kept,
-                )
+            log.info("history.csv keeps its %d epochs before epoch %d", kept, epoch)
         super().on_train_begin()
 
     def on_epoch_end(self, epoch, logs=None):

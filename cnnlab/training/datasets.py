@@ -100,6 +100,12 @@ class ArrayBatches(keras.utils.PyDataset):
         dataset, first_epoch = _tensorflow_epochs(self, epochs)
         return FitInput(dataset, len(self), _EpochCallback(self, first_epoch))
 
+    def rest_of_epoch(self, epoch: int, first_batch: int) -> keras.utils.PyDataset:
+        """Batches `first_batch`.. of `epoch`, as `for_fit` draws them there: what a job resumed
+        from a checkpoint within that epoch trains on to finish it (a PyDataset on every
+        backend: on TensorFlow a Python call per batch, for the rest of one epoch only)."""
+        return _EpochRest(self, epoch, first_batch)
+
     def for_reading(self):
         """These batches in array order, for one pass (`predict`, `fit`'s validation data): on
         TensorFlow a tf.data pipeline of slices of the arrays, elsewhere this PyDataset."""
@@ -124,6 +130,28 @@ class ArrayBatches(keras.utils.PyDataset):
                     tf.convert_to_tensor(self.inputs), tf.convert_to_tensor(self.labels)
                 )
         return self._tensorflow_arrays
+
+
+class _EpochRest(keras.utils.PyDataset):
+    """Batches first_batch.. of one epoch of an ArrayBatches (see ArrayBatches.rest_of_epoch)."""
+
+    def __init__(self, batches: ArrayBatches, epoch: int, first_batch: int):
+        super().__init__()
+        if not 0 < first_batch < len(batches):
+            raise ValueError(f"batch {first_batch} is not within an epoch of {len(batches)} batches")
+        self.batches = ArrayBatches(
+            batches.inputs, batches.labels, batches.batch_size, batches.shuffle, batches.seed
+        )
+        self.batches.set_epoch(epoch)
+        self.first_batch = first_batch
+
+    def __len__(self) -> int:
+        return len(self.batches) - self.first_batch
+
+    def __getitem__(self, index: int):
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} of {len(self)}")
+        return self.batches[self.first_batch + index]
 
 
 @dataclass(frozen=True)

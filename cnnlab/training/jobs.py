@@ -20,6 +20,12 @@ from cnnlab.models.augmentation import augmentation_layers
 from cnnlab.provenance import git_state
 from cnnlab.runtime import configure, device_description, resolve_speed_switches, versions
 from cnnlab.training.callbacks import ProgressLog, ResumableCSVLogger
+from cnnlab.training.checkpoints import (
+    CheckpointInterval,
+    CheckpointStore,
+    Checkpointing,
+    build_metrics,
+)
 from cnnlab.training.datasets import ArrayBatches, read_arrays
 from cnnlab.history import read_history
 
@@ -69,27 +75,32 @@ def train_job(
     seed: int,
     threads: int,
     code_version: str | None = None,
+    checkpoint_every: str | None = None,
 ) -> None:
     """Train one model and write model.keras, history.csv and train.json (each atomically).
 
     `settings` are the rule's hyper-parameters (epochs, batch_size, image_size for images, ...);
     `train_data` and `val_data` are the splits' .npz arrays;
     the ones a stage takes from its grid's best cell are read from `best_path`. Training state
-    lives in `scratch_dir`, outside the declared outputs: a job killed after epoch k resumes at
-    epoch k + 1 when rerun, and the folder is removed once the outputs are in place.
+    lives in `scratch_dir`, outside the declared outputs: checkpoints at each epoch's end and,
+    with `checkpoint_every` ("500 batches", "10 minutes"), within epochs (see
+    cnnlab.training.checkpoints). A job killed at any instant resumes from its newest usable
+    checkpoint when rerun, and the folder is removed once the outputs are in place.
     """
     if architecture not in ARCHITECTURES:
         raise ValueError(
             f"unknown architecture '{architecture}': expected one of {sorted(ARCHITECTURES)}"
         )
     started = time.monotonic()
-    runtime = resolve_speed_switches(runtime)  # train.json records what really ran
+    # train.json records what really ran
+    runtime = {**resolve_speed_switches(runtime), "checkpoint_every": checkpoint_every}
+    CheckpointInterval.parse(checkpoint_every)  # a bad value fails now, not after an epoch
     configure(threads, seed, runtime)
     best_cell, from_best = _best_cell_values(architecture, best_path)
     hp = {**settings, **from_best}
     scratch_dir = Path(scratch_dir)
     inputs = [path for path in (train_data, val_data, best_path, initial_model_path) if path]
-    _claim_scratch_dir(scratch_dir, describe_job(architecture, hp, seed, inputs))
+    _claim_scratch_dir(scratch_dir, describe_job(architecture, hp, seed, inputs, code_version))
 
     train, val = read_arrays(train_data), read_arrays(val_data)
     n_train, n_val = len(train[1]), len(val[1])
@@ -145,36 +156,63 @@ def train_job(
     with atomic_output(history_path) as partial:
         shutil.copyfile(scratch_dir / "history.csv", partial)
     write_json(info_path, info)
+    # The record first: a kill within the removal leaves a folder that no rerun will resume.
+    (scratch_dir / "job.json").unlink()
     shutil.rmtree(scratch_dir)
 
 
 def fit(
-    model: keras.Model, train: ArrayBatches, val: ArrayBatches, epochs: int, scratch_dir: Path
+    model: keras.Model,
+    train: ArrayBatches,
+    val: ArrayBatches,
+    epochs: int,
+    scratch_dir: Path,
+    checkpoint_every: CheckpointInterval | None = None,
 ) -> int:
-    """model.fit with history.csv and a per-epoch backup in `scratch_dir`.
+    """model.fit with history.csv and checkpoints in `scratch_dir`, resumed from the newest
+    usable checkpoint a killed run left there.
 
-    Returns how many epochs came from the backup of a killed run (0 for a fresh start).
+    Returns how many epochs came from the checkpoint (0 for a fresh start).
     """
-    history_logger = ResumableCSVLogger(scratch_dir / "history.csv")
-    # On TensorFlow a tf.data pipeline for the whole fit, in the same order as the PyDataset.
-    training_input = train.for_fit(epochs)
-    callbacks = [
-        training_input.callback,  # each epoch's order follows from the seed and the epoch
-        history_logger,  # before the backup: see ResumableCSVLogger
-        keras.callbacks.BackupAndRestore(scratch_dir / "backup", double_checkpoint=True),
-        ProgressLog(),  # a long epoch says how far it is
-    ]
-    model.fit(
-        training_input.data,
-        steps_per_epoch=training_input.steps_per_epoch,
+    history_path = scratch_dir / "history.csv"
+    store = CheckpointStore(scratch_dir / "checkpoints")
+    restored = store.restore(model, history_path)
+    epoch = restored.epoch if restored else 0
+    history_logger = ResumableCSVLogger(history_path)
+    checkpointing = Checkpointing(store, history_path, len(train), checkpoint_every, restored)
+    progress = ProgressLog()  # a long epoch says how far it is
+    options = dict(
         validation_data=val.for_reading(),
-        epochs=epochs,
-        callbacks=callbacks,
         shuffle=False,  # the training pipeline shuffles, with the job's seed
         verbose=2,
     )
-    # No epoch ran at all when the killed run had already finished every one.
-    return epochs if history_logger.first_epoch is None else history_logger.first_epoch
+    # The history logger before the checkpoints: each copies the rows written so far.
+    if restored is not None and restored.batch > 0:
+        # Killed within an epoch: finish it first, from the batch after the checkpoint, in the
+        # epoch's own order (Keras' fit starts an epoch only at its first batch).
+        rest = train.rest_of_epoch(epoch, restored.batch)
+        build_metrics(model, rest[0])  # so Checkpointing can put the epoch's sums back
+        model.fit(
+            rest,
+            initial_epoch=epoch,
+            epochs=epoch + 1,
+            callbacks=[history_logger, checkpointing, progress],
+            **options,
+        )
+        epoch += 1
+    if epoch < epochs:
+        # On TensorFlow a tf.data pipeline for the whole fit, in the same order as the PyDataset.
+        training_input = train.for_fit(epochs)
+        model.fit(
+            training_input.data,
+            steps_per_epoch=training_input.steps_per_epoch,
+            initial_epoch=epoch,
+            epochs=epochs,
+            # each epoch's order follows from the seed and the epoch
+            callbacks=[training_input.callback, history_logger, checkpointing, progress],
+            **options,
+        )
+    return restored.epoch if restored else 0
 
 
 def train_frozen_vgg16(hp, train, val, scratch_dir, runtime, seed, initial_model_path=None):
@@ -200,6 +238,7 @@ def train_frozen_vgg16(hp, train, val, scratch_dir, runtime, seed, initial_model
         ArrayBatches(*features["val"], hp["batch_size"]),
         hp["epochs"],
         scratch_dir,
+        CheckpointInterval.parse(runtime.get("checkpoint_every")),
     )
     model = catsdogs.vgg16_classifier(base, head, hp["preprocessing"], name="vgg16_frozen")
     compile_model(model, hp["learning_rate"], runtime)
@@ -234,13 +273,16 @@ def _best_cell_values(architecture: str, best_path) -> tuple[str | None, dict]:
     return best["cell"], {key: best[key] for key in keys}
 
 
-def describe_job(architecture: str, hyperparameters: dict, seed: int, inputs: list) -> dict:
-    """What makes a training job this job, for its backup: resuming another's would restore
-    the weights of another model."""
+def describe_job(
+    architecture: str, hyperparameters: dict, seed: int, inputs: list, code_version: str | None = None
+) -> dict:
+    """What makes a training job this job, for its checkpoints: resuming another's would restore
+    the weights of another model, or of other code (whose checkpoints may differ too)."""
     return {
         "architecture": architecture,
         "hyperparameters": hyperparameters,
         "seed": seed,
+        "code_version": code_version,
         # A rewritten input (new data, a retrained frozen model) gets a new modification time.
         "inputs": {str(path): os.stat(path).st_mtime_ns for path in inputs},
     }
@@ -294,6 +336,7 @@ def end_to_end(build: "Builder") -> Trainer:
             ArrayBatches(*val_arrays, hp["batch_size"]),
             hp["epochs"],
             scratch_dir,
+            CheckpointInterval.parse(runtime.get("checkpoint_every")),
         )
         return model, epochs_restored
 
