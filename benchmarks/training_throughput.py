@@ -33,6 +33,7 @@ backend's rows divide by.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 
@@ -223,12 +224,14 @@ def measure(args, config) -> dict:
         if kind == "train":
             compile_model(model, 1e-4, runtime)
             flops = train_step_flops_per_image(model, batch_size) if counting else None
-            steps, seconds = timed_steps(lambda: model.train_on_batch(inputs, labels), args.seconds)
+            train_step = functools.partial(model.train_on_batch, inputs, labels)
+            steps, seconds = timed_steps(train_step, args.seconds)
         else:
             flops = forward_flops_per_image(model, batch_size) if counting else None
             # predict_on_batch runs the compiled forward pass on either backend, as the job's
             # feature pass (`compute_features`, predict) does.
-            steps, seconds = timed_steps(lambda: model.predict_on_batch(inputs), args.seconds)
+            forward_pass = functools.partial(model.predict_on_batch, inputs)
+            steps, seconds = timed_steps(forward_pass, args.seconds)
         rows.append({"model": name, "step": kind, "batch": batch_size, "steps": steps, "seconds": seconds,
                      "images_per_second": steps * batch_size / seconds, "flops_per_image": flops})
         print(f"{args.worker}: {name}: {rows[-1]['images_per_second']:.1f} images/s", flush=True)

@@ -40,6 +40,8 @@ VGG16_WEIGHT_FILE_SUFFIXES = (".h5", ".keras")
 # The folders the workflow's rules write into (relative to its working directory). Snakemake
 # deletes an output before its job runs, so a data source inside one of them can be lost.
 WORKFLOW_OUTPUT_FOLDERS = ("results", "logs")
+# The workflow's folder: config.yaml and schemas/ of the checkout this module belongs to.
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 class ConfigError(ExpectedError, ValueError):
@@ -438,7 +440,7 @@ def _merged(base, overlay):
     return merged
 
 
-def check_files(paths, repository=Path(__file__).resolve().parents[1]):
+def check_files(paths, repository=REPOSITORY):
     """Every problem of the workflow's config.yaml with the overlay files `paths` on top, as
     lines: first the files themselves, then the merged config as the Snakefile checks it."""
     file_problems = overlay_file_problems([repository / "config.yaml", *paths])

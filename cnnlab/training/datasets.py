@@ -13,6 +13,7 @@ host-to-device traffic).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +56,7 @@ class ArrayBatches(keras.utils.PyDataset):
         self._tensorflow_arrays = None  # (inputs, labels) as tensors on the host, made once
 
     def __len__(self) -> int:
-        return -(-len(self.labels) // self.batch_size)
+        return math.ceil(len(self.labels) / self.batch_size)
 
     def __getitem__(self, index: int):
         if not 0 <= index < len(self):
