@@ -244,7 +244,7 @@ def test_checkpoint_every_reads_batches_or_minutes(text, interval):
 
 @pytest.mark.parametrize("text", ["0 batches", "1.5 batches", "10", "ten minutes", "0 minutes", "5 epochs"])
 def test_checkpoint_every_refuses_what_it_cannot_read(text):
-    with pytest.raises(ValueError, match="training.checkpoint_every"):
+    with pytest.raises(ValueError, match=r"training\.checkpoint_every"):
         CheckpointInterval.parse(text)
 
 

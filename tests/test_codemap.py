@@ -126,7 +126,7 @@ def test_an_import_the_map_cannot_follow_is_refused_with_its_place(copied_code, 
 
 
 def test_a_script_that_does_not_exist_is_named():
-    with pytest.raises(codemap.CodeMapError, match="plot_nothing.py"):
+    with pytest.raises(codemap.CodeMapError, match=r"plot_nothing\.py"):
         codemap.code_version("plot_nothing.py")
 
 

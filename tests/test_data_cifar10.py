@@ -51,7 +51,7 @@ def test_records_round_trip(tmp_path):
 def test_a_truncated_batch_fails_naming_the_file(tmp_path):
     records = cifar10.encode_records(np.zeros((3, 32, 32, 3), np.uint8), [1, 2, 3])
     (tmp_path / "data_batch_3.bin").write_bytes(records[:-100])
-    with pytest.raises(cifar10.CifarFormatError, match="data_batch_3.bin"):
+    with pytest.raises(cifar10.CifarFormatError, match=r"data_batch_3\.bin"):
         cifar10.read_batch(tmp_path / "data_batch_3.bin")
 
 

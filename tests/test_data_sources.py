@@ -147,7 +147,7 @@ def test_an_extracted_folder_is_copied(tmp_path):
 
 
 def test_a_missing_local_copy_names_the_key(tmp_path):
-    with pytest.raises(DataSourceError, match="data.cifar10.path"):
+    with pytest.raises(DataSourceError, match=r"data\.cifar10\.path"):
         fetch(tmp_path, {"kind": "path", "path": str(tmp_path / "nowhere.tar.gz")}, dataset="cifar10")
 
 

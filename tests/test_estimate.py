@@ -34,7 +34,7 @@ def test_a_benchmark_file_gives_wall_cpu_and_memory_and_na_is_not_a_number(tmp_p
     assert measured == {"wall_s": 12.5, "cpu_s": 20.0, "max_rss_mb": None}
     assert resources.read_benchmark(tmp_path / "never_ran.tsv") is None
     (tmp_path / "empty.tsv").write_text(BENCHMARK_HEADER)
-    with pytest.raises(ValueError, match="empty.tsv has no measurement"):
+    with pytest.raises(ValueError, match=r"empty\.tsv has no measurement"):
         resources.read_benchmark(tmp_path / "empty.tsv")
 
 

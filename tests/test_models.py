@@ -90,7 +90,7 @@ def test_vgg16_preprocessing_is_keras_preprocess_input():
 
 
 def test_vgg16_weights_path_must_exist(tmp_path):
-    with pytest.raises(FileNotFoundError, match="catsdogs.vgg16.weights"):
+    with pytest.raises(FileNotFoundError, match=r"catsdogs\.vgg16\.weights"):
         catsdogs.vgg16_base((32, 32), tmp_path / "missing.h5")
 
 

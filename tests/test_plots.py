@@ -181,7 +181,7 @@ def test_grid_comparison_png_size(tmp_path):
 def test_grid_comparison_rejects_a_best_cell_outside_the_grid(tmp_path):
     histories, infos, best = write_grid(tmp_path, GRID, selected="lr0.1_f64")
 
-    with pytest.raises(ValueError, match="lr0.1_f64.*rerun select_best"):
+    with pytest.raises(ValueError, match=r"lr0\.1_f64.*rerun select_best"):
         plots.grid_comparison_figure(histories, infos, best, title="grid")
 
 
@@ -222,7 +222,8 @@ def test_a_failing_save_leaves_neither_the_figure_nor_a_partial_file(tmp_path):
     figure = plots.training_curves_figure([history], title="a model")
 
     def write_half_then_fail(path, **kwargs):
-        open(path, "wb").write(b"\x89PNG half")
+        with open(path, "wb") as half:
+            half.write(b"\x89PNG half")
         raise OSError("disk full")
 
     figure.savefig = write_half_then_fail

@@ -212,7 +212,7 @@ def test_per_class_accuracy_gets_a_table_per_data_set_beside_the_results(tmp_pat
 
 
 def test_a_report_number_for_an_unknown_model_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="catsdogs/vgg19.*neither a model nor a grid"):
+    with pytest.raises(ValueError, match=r"catsdogs/vgg19.*neither a model nor a grid"):
         summarize(tmp_path, {**REPORT_NUMBERS, "catsdogs/vgg19": 0.9})
 
 
@@ -220,7 +220,7 @@ def test_a_metrics_file_without_a_field_names_the_file(tmp_path):
     models, runs, metrics_paths, info_paths, best_paths = write_inputs(tmp_path)
     metrics_paths[0].write_text(json.dumps({"test_accuracy": 0.5, "n_test": 100}))
 
-    with pytest.raises(KeyError, match="metrics.json has no 'train_accuracy'"):
+    with pytest.raises(KeyError, match=r"metrics\.json has no 'train_accuracy'"):
         summarize_results(
             models=models, runs=runs, metrics_paths=metrics_paths, info_paths=info_paths,
             best_paths=best_paths, report_numbers={}, report_test_images=REPORT_TEST_IMAGES,

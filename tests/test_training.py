@@ -315,7 +315,7 @@ def test_a_backup_is_kept_only_for_the_very_same_job(tmp_path, change):
 
 
 def test_stages_that_need_best_json_say_so(split_dir, tmp_path):
-    with pytest.raises(ValueError, match="best.json"):
+    with pytest.raises(ValueError, match=r"best\.json"):
         run_train_job("cifar10_residual", {"epochs": 1, "batch_size": 4}, split_dir, tmp_path / "x")
     with pytest.raises(ValueError, match="unknown architecture"):
         run_train_job("resnet50", {}, split_dir, tmp_path / "x")

@@ -104,7 +104,7 @@ def test_the_model_best_json_selects_is_the_one_loaded(tmp_path):
 
     assert selected_cell_path(paths, best) == paths[1]
     best.write_text(json.dumps({"cell": "lr0.1_f8"}))
-    with pytest.raises(ValueError, match="lr0.1_f8.*rerun select_best"):
+    with pytest.raises(ValueError, match=r"lr0\.1_f8.*rerun select_best"):
         selected_cell_path(paths, best)
 
 
@@ -132,7 +132,7 @@ def test_activations_and_filters_figures_from_saved_models(tmp_path):
 def test_an_image_index_past_the_split_says_how_many_images_there_are(tmp_path):
     test_dir = write_split(tmp_path / "test")
 
-    with pytest.raises(IndexError, match="holds 4 images.*activation_image_index"):
+    with pytest.raises(IndexError, match=r"holds 4 images.*activation_image_index"):
         images.pick_image(test_dir, 4)
 
 
