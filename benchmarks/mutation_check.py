@@ -218,7 +218,7 @@ def mutants_of(module: str, repo: Path = REPO) -> list[Mutant]:
     return [
         Mutant(module, index, node.lineno, change)
         for index, (node, change, _) in enumerate(
-            (spot for spot in _spots(tree) if id(spot[0]) not in skip)
+            spot for spot in _spots(tree) if id(spot[0]) not in skip
         )
     ]
 

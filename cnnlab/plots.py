@@ -14,14 +14,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import matplotlib.pyplot as plt  # after matplotlib.use: the backend must be chosen first
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-from cnnlab.history import COLUMNS as HISTORY_COLUMNS  # noqa: E402
-from cnnlab.history import read_history  # noqa: E402
-from cnnlab.jobio import atomic_output, read_json  # noqa: E402
+from cnnlab.history import COLUMNS as HISTORY_COLUMNS
+from cnnlab.history import read_history
+from cnnlab.jobio import atomic_output, read_json
 
 # One colour per meaning across every figure, so a reader learns them once.
 TRAIN_COLOUR = "tab:blue"

@@ -448,7 +448,7 @@ def to_markdown(
     lines += markdown_table(rows, DETAIL_COLUMNS)
     lines += ["", DETAILS_NOTE]
     lines += per_class_markdown(per_class or {})
-    return "\n".join(lines + [""])
+    return "\n".join([*lines, ""])
 
 
 def html_table(rows: list[dict], columns: list[tuple[str, str]]) -> tuple[str, list[str]]:

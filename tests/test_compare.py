@@ -379,7 +379,7 @@ def cells_of(line):
             cell = ""
         else:
             cell += character
-    return cells + [cell]
+    return [*cells, cell]
 
 
 def test_labels_and_model_names_cannot_break_the_markdown_table(tmp_path):

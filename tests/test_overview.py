@@ -17,7 +17,7 @@ CATSDOGS = ["catsdogs/basic/lr0.001_f16", "catsdogs/basic/lr0.001_f32", "catsdog
 
 def catsdogs_inputs(tmp_path):
     """The cats/dogs models of test_summary's fake results, and their files."""
-    models, runs, metrics_paths, info_paths, best_paths = write_inputs(tmp_path)
+    _, runs, metrics_paths, info_paths, best_paths = write_inputs(tmp_path)
     chosen = [index for index, run in enumerate(runs) if run.startswith("catsdogs/")]
     return (
         CATSDOGS, [runs[i] for i in chosen], [metrics_paths[i] for i in chosen],

@@ -121,7 +121,7 @@ def test_best_json_holds_the_margin_and_the_verdict(two_seed_run, grid):
         expected_p = 2 * scipy.stats.norm.sf(abs(z))
     assert separation["p_value"] == pytest.approx(expected_p, rel=1e-6)
     assert separation["exceeds_noise"] is bool(expected_p < 0.05)
-    for cell, candidate in candidates.items():
+    for candidate in candidates.values():
         assert [run["seed"] for run in candidate["runs"]] == SEEDS
         assert candidate["best_val_accuracy"] == pytest.approx(
             np.mean([run["best_val_accuracy"] for run in candidate["runs"]])

@@ -6,6 +6,8 @@ tests/test_backends.py.)"""
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 import numpy as np
 import pytest
@@ -137,14 +139,12 @@ def labels_fit_draws(
     callbacks = [fit_input.callback]
     if stop_after is not None:
         callbacks.append(StopAfter(stop_after))
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         model.fit(
             fit_input.data, steps_per_epoch=fit_input.steps_per_epoch, epochs=epochs,
             initial_epoch=initial_epoch,
             callbacks=callbacks, shuffle=False, verbose=0,
         )
-    except KeyboardInterrupt:
-        pass
     per_epoch = len(batches)
     return [np.concatenate(model.seen[start:start + per_epoch])
             for start in range(0, len(model.seen), per_epoch)]

@@ -60,7 +60,7 @@ class CheckpointInterval:
     minutes: float | None = None
 
     @classmethod
-    def parse(cls, text: str | None) -> "CheckpointInterval | None":
+    def parse(cls, text: str | None) -> CheckpointInterval | None:
         """`"500 batches"`, `"10 minutes"`, or None (at epochs' ends only)."""
         if text is None:
             return None

@@ -9,7 +9,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -323,7 +323,7 @@ class Architecture:
     from_best_cell: tuple[str, ...] = ()
 
 
-def end_to_end(build: "Builder") -> Trainer:
+def end_to_end(build: Builder) -> Trainer:
     """A trainer that builds the model with `build(hp, seed, initial_model_path)` and fits it on
     the images, reshuffled every epoch."""
 

@@ -11,7 +11,7 @@ JAX. Each imports only its own framework.
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 import numpy as np

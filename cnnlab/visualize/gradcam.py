@@ -16,7 +16,7 @@ into two models, and the gradient taken between them: `tf.GradientTape` on Tenso
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 import numpy as np
