@@ -1,8 +1,8 @@
 """cnnlab: CNN image-classification experiments, from raw downloads to a report.
 
-    snakemake --cores all                          # the full experiments (config.yaml)
-    snakemake --cores all --configfile demo.yaml   # the same DAG on synthetic data, in minutes
-    snakemake --report report.html                 # one self-contained HTML page
+snakemake --cores all                          # the full experiments (config.yaml)
+snakemake --cores all --configfile demo.yaml   # the same DAG on synthetic data, in minutes
+snakemake --report report.html                 # one self-contained HTML page
 """
 
 from pathlib import Path
@@ -31,8 +31,8 @@ include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         rules.summarize_results.output,
         FIGURES,
         rules.summarize_resources.output,
-    default_target: True

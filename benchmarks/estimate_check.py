@@ -18,7 +18,14 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks.harness import REPO, argument_parser, machine, print_table, scratch_folder, write_results
+from benchmarks.harness import (
+    REPO,
+    argument_parser,
+    machine,
+    print_table,
+    scratch_folder,
+    write_results,
+)
 from benchmarks.workflow_dag import copy_workflow, run_snakemake
 from cnnlab import estimate
 
@@ -58,9 +65,16 @@ def with_epochs(config: dict, epochs: int) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argument_parser(NAME, __doc__.split("\n\n")[0])
-    parser.add_argument("--configfile", type=Path, nargs="+", default=[REPO / "demo.yaml"],
-                        help="the overlays of the longer run (over config.yaml)")
-    parser.add_argument("--short-epochs", type=int, default=2, help="every model's epochs in the short run")
+    parser.add_argument(
+        "--configfile",
+        type=Path,
+        nargs="+",
+        default=[REPO / "demo.yaml"],
+        help="the overlays of the longer run (over config.yaml)",
+    )
+    parser.add_argument(
+        "--short-epochs", type=int, default=2, help="every model's epochs in the short run"
+    )
     parser.add_argument("--cores", type=int, default=2)
     args = parser.parse_args(argv)
     before = machine()
@@ -72,27 +86,49 @@ def main(argv: list[str] | None = None) -> None:
         short_overlay = workflow / "short-epochs.yaml"
         short_overlay.write_text(yaml.safe_dump(with_epochs(config, args.short_epochs)))
         runs = {}
-        for name, configfiles in (("short", [*long_configs, short_overlay]), ("long", long_configs)):
+        for name, configfiles in (
+            ("short", [*long_configs, short_overlay]),
+            ("long", long_configs),
+        ):
             rundir = workdir / name
             rundir.mkdir()
-            runs[name] = run_snakemake(workflow, rundir, configfiles, str(args.cores), [],
-                                       workdir / f"{name}.log", timeout=None)
+            runs[name] = run_snakemake(
+                workflow,
+                rundir,
+                configfiles,
+                str(args.cores),
+                [],
+                workdir / f"{name}.log",
+                timeout=None,
+            )
             if runs[name]["returncode"] != 0:
                 raise SystemExit(f"the {name} run failed: see {workdir / f'{name}.log'}")
 
         jobs = estimate.plan(long_configs, args.cores, snakefile=workflow / "Snakefile")
         measured = estimate.Measurements(workdir / "short" / "results")
         estimates = [estimate.estimate_job(job, measured) for job in jobs]
-        actual = {key: row["wall_s"] for key, row in estimate.Measurements(workdir / "long" / "results").by_key.items()}
+        actual = {
+            key: row["wall_s"]
+            for key, row in estimate.Measurements(workdir / "long" / "results").by_key.items()
+        }
 
     rows = []
-    for job, guess in sorted(zip(jobs, estimates), key=lambda pair: (pair[0].rule, estimate.job_name(pair[0]))):
+    for job, guess in sorted(
+        zip(jobs, estimates), key=lambda pair: (pair[0].rule, estimate.job_name(pair[0]))
+    ):
         took = actual.get(job.key)
         if took is None or guess.seconds is None:
             continue  # the resources table's own job, which is written while it runs
-        rows.append({"rule": job.rule, "job": estimate.job_name(job), "epochs": job.epochs or "",
-                     "estimate_s": round(guess.seconds, 1), "actual_s": round(took, 1),
-                     "ratio": round(guess.seconds / took, 2)})
+        rows.append(
+            {
+                "rule": job.rule,
+                "job": estimate.job_name(job),
+                "epochs": job.epochs or "",
+                "estimate_s": round(guess.seconds, 1),
+                "actual_s": round(took, 1),
+                "ratio": round(guess.seconds / took, 2),
+            }
+        )
     seconds = [guess.seconds or 0.0 for guess in estimates]
     totals = {
         "job_time_estimate_s": round(sum(row["estimate_s"] for row in rows), 1),
@@ -102,8 +138,11 @@ def main(argv: list[str] | None = None) -> None:
         "short_run_wall_s": round(runs["short"]["seconds"], 1),
         "worst_job_ratio": max((max(row["ratio"], 1 / row["ratio"]) for row in rows), default=None),
     }
-    print_table("Each job: estimated from the short run, and what it took", rows,
-                ["rule", "job", "epochs", "estimate_s", "actual_s", "ratio"])
+    print_table(
+        "Each job: estimated from the short run, and what it took",
+        rows,
+        ["rule", "job", "epochs", "estimate_s", "actual_s", "ratio"],
+    )
     print(json.dumps(totals, indent=2))
     write_results(args.output, NAME, args, before, {"jobs": rows, "totals": totals, "runs": runs})
 

@@ -39,7 +39,9 @@ NAME = "frozen_vgg16"
 RUNTIME = {"mixed_precision": "float32", "xla": False, "deterministic_ops": False}
 
 
-def split_arrays(workdir: Path, clean_dir: Path, images_per_class: int, ratios: dict, seed: int) -> dict:
+def split_arrays(
+    workdir: Path, clean_dir: Path, images_per_class: int, ratios: dict, seed: int
+) -> dict:
     """The split_petimages and decode_petimages_split stages: a seeded subset split into
     train/val/test folders, each decoded into the .npz training reads."""
     from cnnlab.data.petimages import split_petimages, split_to_arrays
@@ -48,7 +50,9 @@ def split_arrays(workdir: Path, clean_dir: Path, images_per_class: int, ratios: 
     split_dirs = {split: workdir / "split" / split for split in splits}
     arrays = {split: workdir / "arrays" / f"{split}.npz" for split in splits}
     if not arrays["test"].exists():
-        split_petimages(clean_dir, split_dirs, workdir / "split_manifest.csv", images_per_class, ratios, seed)
+        split_petimages(
+            clean_dir, split_dirs, workdir / "split_manifest.csv", images_per_class, ratios, seed
+        )
         for split in splits:
             split_to_arrays(split_dirs[split], arrays[split])
     return arrays
@@ -80,23 +84,43 @@ def cached_features(hp: dict, arrays: dict, scratch_dir: Path, seed: int, thread
     from cnnlab.training.jobs import train_frozen_vgg16
 
     configure(threads, seed, RUNTIME)
-    train_frozen_vgg16(hp, read_arrays(arrays["train"]), read_arrays(arrays["val"]), scratch_dir, RUNTIME, seed)
+    train_frozen_vgg16(
+        hp, read_arrays(arrays["train"]), read_arrays(arrays["val"]), scratch_dir, RUNTIME, seed
+    )
 
 
 def main(argv=None):
     config = default_config()
     vgg16 = config["catsdogs"]["vgg16"]
     parser = argument_parser(NAME, __doc__.split("\n\n")[0])
-    parser.add_argument("--images-per-class", type=int, default=70,
-                        help="images per class before the train/val/test split (config's ratios)")
-    parser.add_argument("--image-size", type=int, nargs=2, default=[64, 64], metavar=("HEIGHT", "WIDTH"),
-                        help="config.yaml's is 150 150")
+    parser.add_argument(
+        "--images-per-class",
+        type=int,
+        default=70,
+        help="images per class before the train/val/test split (config's ratios)",
+    )
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        nargs=2,
+        default=[64, 64],
+        metavar=("HEIGHT", "WIDTH"),
+        help="config.yaml's is 150 150",
+    )
     parser.add_argument("--epochs", type=int, default=vgg16["frozen"]["epochs"])
     parser.add_argument("--batch-size", type=int, default=vgg16["batch_size"])
-    parser.add_argument("--learning-rate", type=float, default=1e-3,
-                        help="the head's; the workflow takes it from the basic grid's best cell")
-    parser.add_argument("--hidden-units", type=int, default=config["catsdogs"]["basic"]["hidden_units"])
-    parser.add_argument("--preprocessing", choices=["vgg", "rescale"], default=vgg16["preprocessing"])
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        default=1e-3,
+        help="the head's; the workflow takes it from the basic grid's best cell",
+    )
+    parser.add_argument(
+        "--hidden-units", type=int, default=config["catsdogs"]["basic"]["hidden_units"]
+    )
+    parser.add_argument(
+        "--preprocessing", choices=["vgg", "rescale"], default=vgg16["preprocessing"]
+    )
     args = parser.parse_args(argv)
 
     from cnnlab.runtime import configure, use_backend
@@ -120,10 +144,19 @@ def main(argv=None):
     before = machine()
     with scratch_folder(args.workdir) as workdir:
         raw_dir = synthetic_petimages(workdir, args.images_per_class, args.seed)
-        clean_dir = cleaned_petimages(raw_dir, workdir / f"clean_{args.image_size[0]}x{args.image_size[1]}",
-                                      args.image_size, args.threads)
-        arrays = split_arrays(workdir, clean_dir, args.images_per_class,
-                              config["data"]["petimages"]["split"], args.seed)
+        clean_dir = cleaned_petimages(
+            raw_dir,
+            workdir / f"clean_{args.image_size[0]}x{args.image_size[1]}",
+            args.image_size,
+            args.threads,
+        )
+        arrays = split_arrays(
+            workdir,
+            clean_dir,
+            args.images_per_class,
+            config["data"]["petimages"]["split"],
+            args.seed,
+        )
         counts = {split: len(read_arrays(arrays[split])[1]) for split in ("train", "val")}
         histories, rows = {}, []
         images_through_base = counts["train"] + counts["val"]
@@ -137,26 +170,49 @@ def main(argv=None):
                 train(hp, arrays, scratch_dir, args.seed, args.threads)
             histories[way] = read_history(scratch_dir / "history.csv")
             last = histories[way][-1]
-            rows.append({"way": way, "seconds": watch.seconds, "epochs": len(histories[way]),
-                         "images through the base": base_passes,
-                         "final val_accuracy": last["val_accuracy"], "final val_loss": last["val_loss"]})
+            rows.append(
+                {
+                    "way": way,
+                    "seconds": watch.seconds,
+                    "epochs": len(histories[way]),
+                    "images through the base": base_passes,
+                    "final val_accuracy": last["val_accuracy"],
+                    "final val_loss": last["val_loss"],
+                }
+            )
 
     slow, fast = histories.values()
     comparison = {
         "training_images": counts["train"],
         "validation_images": counts["val"],
         "wall_time_ratio": rows[0]["seconds"] / rows[1]["seconds"],
-        "final_val_accuracy_difference": rows[1]["final val_accuracy"] - rows[0]["final val_accuracy"],
-        "max_epoch_val_accuracy_difference": max(abs(a["val_accuracy"] - b["val_accuracy"]) for a, b in zip(slow, fast)),
-        "max_epoch_val_loss_difference": max(abs(a["val_loss"] - b["val_loss"]) for a, b in zip(slow, fast)),
-        "max_epoch_train_loss_difference": max(abs(a["loss"] - b["loss"]) for a, b in zip(slow, fast)),
+        "final_val_accuracy_difference": rows[1]["final val_accuracy"]
+        - rows[0]["final val_accuracy"],
+        "max_epoch_val_accuracy_difference": max(
+            abs(a["val_accuracy"] - b["val_accuracy"]) for a, b in zip(slow, fast)
+        ),
+        "max_epoch_val_loss_difference": max(
+            abs(a["val_loss"] - b["val_loss"]) for a, b in zip(slow, fast)
+        ),
+        "max_epoch_train_loss_difference": max(
+            abs(a["loss"] - b["loss"]) for a, b in zip(slow, fast)
+        ),
     }
-    print_table(f"Frozen VGG16 at {args.image_size[0]}x{args.image_size[1]}: {counts['train']} training, "
-                f"{counts['val']} validation images, {args.epochs} epochs, batch {args.batch_size}, "
-                f"{args.threads} threads", rows, list(rows[0]))
+    print_table(
+        f"Frozen VGG16 at {args.image_size[0]}x{args.image_size[1]}: {counts['train']} training, "
+        f"{counts['val']} validation images, {args.epochs} epochs, batch {args.batch_size}, "
+        f"{args.threads} threads",
+        rows,
+        list(rows[0]),
+    )
     print_table("Ours against the report's way", [comparison], list(comparison))
-    write_results(args.output, NAME, args, before,
-                  {"rows": rows, "comparison": comparison, "histories": histories})
+    write_results(
+        args.output,
+        NAME,
+        args,
+        before,
+        {"rows": rows, "comparison": comparison, "histories": histories},
+    )
 
 
 if __name__ == "__main__":

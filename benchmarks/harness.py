@@ -37,16 +37,22 @@ def argument_parser(name: str, description: str) -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
-        "--output", type=Path, default=Path("results/benchmarks") / f"{name}.json",
+        "--output",
+        type=Path,
+        default=Path("results/benchmarks") / f"{name}.json",
         help="where the JSON of the results goes",
     )
     parser.add_argument(
-        "--threads", type=int, default=os.cpu_count(),
+        "--threads",
+        type=int,
+        default=os.cpu_count(),
         help="TensorFlow's intra/inter-op threads (cnnlab.runtime.configure) and the data stage's workers",
     )
     parser.add_argument("--seed", type=int, default=default_config()["seed"])
     parser.add_argument(
-        "--workdir", type=Path, default=None,
+        "--workdir",
+        type=Path,
+        default=None,
         help="scratch folder for generated data (kept); default: a temporary one, removed after",
     )
     return parser
@@ -58,8 +64,13 @@ BACKENDS = ("tensorflow", "jax")
 def add_backend_options(parser: argparse.ArgumentParser) -> None:
     """--backends (which Keras backends to measure, each in a process of its own) and the
     options by which a benchmark runs itself as one backend's worker."""
-    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS),
-                        help="Keras backends to measure, one child process each")
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        choices=BACKENDS,
+        default=list(BACKENDS),
+        help="Keras backends to measure, one child process each",
+    )
     parser.add_argument("--worker", choices=BACKENDS, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--worker-output", type=Path, default=None, help=argparse.SUPPRESS)
 
@@ -71,8 +82,18 @@ def run_on_backend(name: str, backend: str, argv: list[str]) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"cnnlab-{name}-{backend}-") as folder:
         output = Path(folder) / "worker.json"
         subprocess.run(
-            [sys.executable, "-m", f"benchmarks.{name}", *argv, "--worker", backend, "--worker-output", str(output)],
-            check=True, env={**os.environ, "KERAS_BACKEND": backend},
+            [
+                sys.executable,
+                "-m",
+                f"benchmarks.{name}",
+                *argv,
+                "--worker",
+                backend,
+                "--worker-output",
+                str(output),
+            ],
+            check=True,
+            env={**os.environ, "KERAS_BACKEND": backend},
         )
         return json.loads(output.read_text())
 
@@ -117,8 +138,12 @@ def gpu_names() -> list[str]:
     """The NVIDIA GPUs nvidia-smi lists (none where it is absent)."""
     if shutil.which("nvidia-smi") is None:
         return []
-    listing = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                             capture_output=True, text=True, check=False)
+    listing = subprocess.run(
+        ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return [line.strip() for line in listing.stdout.splitlines() if line.strip()]
 
 
@@ -158,7 +183,9 @@ def format_value(value) -> str:
 def print_table(title: str, rows: list[dict], columns: list[str]) -> None:
     """A plain-text table of `rows` (dicts) in the order of `columns`."""
     cells = [[format_value(row.get(column)) for column in columns] for row in rows]
-    widths = [max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)]
+    widths = [
+        max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)
+    ]
     print(f"\n{title}")
     print("  ".join(column.ljust(width) for column, width in zip(columns, widths)))
     print("  ".join("-" * width for width in widths))
@@ -178,8 +205,10 @@ def write_results(path: Path, name: str, arguments, machine_before: dict, result
     }
     with atomic_output(path) as partial:
         partial.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    print(f"\nload average before {machine_before['load_average_1_5_15min']}, after "
-          f"{payload['load_average_after']} (1, 5, 15 min; {machine_before['logical_cores']} cores)")
+    print(
+        f"\nload average before {machine_before['load_average_1_5_15min']}, after "
+        f"{payload['load_average_after']} (1, 5, 15 min; {machine_before['logical_cores']} cores)"
+    )
     print(f"wrote {path}")
 
 
@@ -206,5 +235,7 @@ def cleaned_petimages(raw_dir: Path, out_dir: Path, image_size, workers: int) ->
     from cnnlab.data.petimages import clean_petimages
 
     if not out_dir.exists():
-        clean_petimages(raw_dir, out_dir, out_dir.with_suffix(".manifest.csv"), image_size, workers=workers)
+        clean_petimages(
+            raw_dir, out_dir, out_dir.with_suffix(".manifest.csv"), image_size, workers=workers
+        )
     return out_dir

@@ -60,8 +60,12 @@ def report_generator_epoch(folder, image_size, batch_size, seed) -> dict:
     from tensorflow.keras.preprocessing.image import ImageDataGenerator
 
     batches = ImageDataGenerator(rescale=1.0 / 255).flow_from_directory(
-        str(folder), target_size=tuple(image_size), batch_size=batch_size,
-        class_mode="binary", shuffle=True, seed=seed,
+        str(folder),
+        target_size=tuple(image_size),
+        batch_size=batch_size,
+        class_mode="binary",
+        shuffle=True,
+        seed=seed,
     )
     images = 0
     with Stopwatch() as watch:
@@ -80,8 +84,13 @@ def tf_data_before(source, batch_size, image_size, seed, threads):
 
     if Path(source).is_dir():
         examples = keras.utils.image_dataset_from_directory(
-            source, labels="inferred", label_mode="binary", class_names=["cat", "dog"],
-            image_size=tuple(image_size), batch_size=None, shuffle=False,
+            source,
+            labels="inferred",
+            label_mode="binary",
+            class_names=["cat", "dog"],
+            image_size=tuple(image_size),
+            batch_size=None,
+            shuffle=False,
         )
         count = len(examples.file_paths)
         examples = examples.map(lambda image, label: (tf.cast(tf.round(image), tf.uint8), label))
@@ -110,10 +119,17 @@ def timed_epoch(batches, steps: int | None = None) -> tuple[int, float]:
     return images, watch.seconds
 
 
-def epoch_rows(first: tuple[int, float], later: list[tuple[int, float]], first_label: str, later_label: str):
-    return [{"epoch": first_label, "images": first[0], "seconds": first[1]},
-            {"epoch": f"{later_label}, mean of {len(later)}", "images": int(np.mean([n for n, _ in later])),
-             "seconds": float(np.mean([seconds for _, seconds in later]))}]
+def epoch_rows(
+    first: tuple[int, float], later: list[tuple[int, float]], first_label: str, later_label: str
+):
+    return [
+        {"epoch": first_label, "images": first[0], "seconds": first[1]},
+        {
+            "epoch": f"{later_label}, mean of {len(later)}",
+            "images": int(np.mean([n for n, _ in later])),
+            "seconds": float(np.mean([seconds for _, seconds in later])),
+        },
+    ]
 
 
 def time_before(source, batch_size, image_size, seed, threads, later_epochs) -> list[dict]:
@@ -123,7 +139,9 @@ def time_before(source, batch_size, image_size, seed, threads, later_epochs) -> 
     return epoch_rows(first, later, "first (decode, fill cache)", "later (cached)")
 
 
-def time_array_batches(path, batch_size, seed, later_epochs, shuffle, pipeline="PyDataset") -> list[dict]:
+def time_array_batches(
+    path, batch_size, seed, later_epochs, shuffle, pipeline="PyDataset"
+) -> list[dict]:
     """ArrayBatches of an .npz as `fit` draws them: the first epoch (loading the .npz included)
     and later ones. `pipeline` "PyDataset": through Keras' PyDataset adapter for this process's
     backend (a tf.data dataset made by from_generator on TensorFlow, a JAX iterator on JAX), an
@@ -155,7 +173,11 @@ def time_array_batches(path, batch_size, seed, later_epochs, shuffle, pipeline="
         # As fit's epoch iterator does: the dataset's epoch, then the adapter's hooks.
         batches.set_epoch(epoch)
         adapter.on_epoch_begin()
-        draw = adapter.get_jax_iterator() if keras.backend.backend() == "jax" else adapter.get_tf_dataset()
+        draw = (
+            adapter.get_jax_iterator()
+            if keras.backend.backend() == "jax"
+            else adapter.get_tf_dataset()
+        )
         timed = timed_epoch(draw)
         adapter.on_epoch_end()
         return timed
@@ -175,15 +197,26 @@ def array_rows(args, arrays: dict) -> list[dict]:
     if backend == "tensorflow":
         pipelines["for_fit"] = "now: ArrayBatches.for_fit(epochs) (tf.data) on tensorflow"
     rows = []
-    for data, path, batch_size in (("cats/dogs", arrays["catsdogs"], args.batch_size),
-                                   ("CIFAR-10", arrays["cifar10"], args.cifar10_batch_size)):
+    for data, path, batch_size in (
+        ("cats/dogs", arrays["catsdogs"], args.batch_size),
+        ("CIFAR-10", arrays["cifar10"], args.cifar10_batch_size),
+    ):
         if path is None:
             continue
         for shuffle in (True, False):
             for pipeline, label in pipelines.items():
-                for row in time_array_batches(path, batch_size, args.seed, args.later_epochs, shuffle, pipeline):
-                    rows.append({"data": data, "pipeline": label,
-                                 "shuffle": "yes" if shuffle else "no", "batch": batch_size, **row})
+                for row in time_array_batches(
+                    path, batch_size, args.seed, args.later_epochs, shuffle, pipeline
+                ):
+                    rows.append(
+                        {
+                            "data": data,
+                            "pipeline": label,
+                            "shuffle": "yes" if shuffle else "no",
+                            "batch": batch_size,
+                            **row,
+                        }
+                    )
     return rows
 
 
@@ -199,7 +232,8 @@ def consumption(gpu_sustained_tflops: float) -> list[dict]:
         entry[f"CPU {row['backend']} images/s (measured)"] = row["images_per_second"]
         if row["GFLOP_per_image"]:
             entry[f"GPU images/s at {gpu_sustained_tflops:g} TFLOP/s (ESTIMATE)"] = (
-                gpu_sustained_tflops * 1e3 / row["GFLOP_per_image"])
+                gpu_sustained_tflops * 1e3 / row["GFLOP_per_image"]
+            )
     return list(rows.values())
 
 
@@ -209,20 +243,38 @@ def main(argv=None):
     add_backend_options(parser)
     parser.add_argument("--images-per-class", type=int, default=200)
     parser.add_argument(
-        "--image-size", type=int, nargs=2, default=config["data"]["petimages"]["image_size"],
-        metavar=("HEIGHT", "WIDTH"), help="the training size every pipeline delivers",
+        "--image-size",
+        type=int,
+        nargs=2,
+        default=config["data"]["petimages"]["image_size"],
+        metavar=("HEIGHT", "WIDTH"),
+        help="the training size every pipeline delivers",
     )
     parser.add_argument(
-        "--full-size", type=int, nargs=2, default=[375, 500], metavar=("HEIGHT", "WIDTH"),
+        "--full-size",
+        type=int,
+        nargs=2,
+        default=[375, 500],
+        metavar=("HEIGHT", "WIDTH"),
         help="size of the 'real-size' JPEGs the report's generator decoded (PetImages photos are mostly about 500x375)",
     )
     parser.add_argument("--batch-size", type=int, default=config["catsdogs"]["basic"]["batch_size"])
     parser.add_argument("--later-epochs", type=int, default=3, help="later epochs to average")
-    parser.add_argument("--cifar10-images", type=int, default=45000,
-                        help="CIFAR-10 training images (random uint8 arrays; 0: skip them)")
-    parser.add_argument("--cifar10-batch-size", type=int, default=config["cifar10"]["basic"]["batch_size"])
-    parser.add_argument("--gpu-sustained-tflops", type=float, default=150.0,
-                        help="the sustained rate of the GPU ESTIMATE of what a model consumes")
+    parser.add_argument(
+        "--cifar10-images",
+        type=int,
+        default=45000,
+        help="CIFAR-10 training images (random uint8 arrays; 0: skip them)",
+    )
+    parser.add_argument(
+        "--cifar10-batch-size", type=int, default=config["cifar10"]["basic"]["batch_size"]
+    )
+    parser.add_argument(
+        "--gpu-sustained-tflops",
+        type=float,
+        default=150.0,
+        help="the sustained rate of the GPU ESTIMATE of what a model consumes",
+    )
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
 
@@ -231,8 +283,10 @@ def main(argv=None):
     use_backend(args.worker or "tensorflow")  # the baselines are TensorFlow's
     configure(args.threads, args.seed)
     with scratch_folder(args.workdir) as workdir:
-        arrays = {"catsdogs": workdir / "arrays" / "train.npz",
-                  "cifar10": workdir / "arrays" / "cifar10_train.npz" if args.cifar10_images else None}
+        arrays = {
+            "catsdogs": workdir / "arrays" / "train.npz",
+            "cifar10": workdir / "arrays" / "cifar10_train.npz" if args.cifar10_images else None,
+        }
         arrays["catsdogs"].parent.mkdir(exist_ok=True)
         if args.worker:
             args.worker_output.write_text(json.dumps(array_rows(args, arrays)))
@@ -243,26 +297,59 @@ def main(argv=None):
         resized = cleaned_petimages(raw_dir, workdir / "resized", args.image_size, args.threads)
         size = "{}x{}".format(*reversed(args.image_size))
         rows = [
-            {"data": "cats/dogs", "pipeline": "report: ImageDataGenerator, JPEGs of " + "{}x{}".format(*reversed(args.full_size)),
-             "shuffle": "yes", **report_generator_epoch(full_size, args.image_size, args.batch_size, args.seed)},
-            {"data": "cats/dogs", "pipeline": f"report: ImageDataGenerator, JPEGs of {size}",
-             "shuffle": "yes", **report_generator_epoch(resized, args.image_size, args.batch_size, args.seed)},
+            {
+                "data": "cats/dogs",
+                "pipeline": "report: ImageDataGenerator, JPEGs of "
+                + "{}x{}".format(*reversed(args.full_size)),
+                "shuffle": "yes",
+                **report_generator_epoch(full_size, args.image_size, args.batch_size, args.seed),
+            },
+            {
+                "data": "cats/dogs",
+                "pipeline": f"report: ImageDataGenerator, JPEGs of {size}",
+                "shuffle": "yes",
+                **report_generator_epoch(resized, args.image_size, args.batch_size, args.seed),
+            },
         ]
-        rows += [{"data": "cats/dogs", "pipeline": "before: tf.data (HEAD~3)", "shuffle": "yes", **row}
-                 for row in time_before(resized, args.batch_size, args.image_size, args.seed, args.threads,
-                                        args.later_epochs)]
+        rows += [
+            {"data": "cats/dogs", "pipeline": "before: tf.data (HEAD~3)", "shuffle": "yes", **row}
+            for row in time_before(
+                resized,
+                args.batch_size,
+                args.image_size,
+                args.seed,
+                args.threads,
+                args.later_epochs,
+            )
+        ]
         from cnnlab.data.petimages import split_to_arrays
 
         with Stopwatch() as decode:
             split_to_arrays(resized, arrays["catsdogs"])
         if arrays["cifar10"]:
             rng = np.random.default_rng(args.seed)
-            np.savez(arrays["cifar10"], images=rng.integers(0, 256, (args.cifar10_images, 32, 32, 3), dtype=np.uint8),
-                     labels=rng.integers(0, 10, args.cifar10_images).astype(np.uint8))
-            rows += [{"data": "CIFAR-10", "pipeline": "before: tf.data (HEAD~3)", "shuffle": "yes",
-                      "batch": args.cifar10_batch_size, **row}
-                     for row in time_before(arrays["cifar10"], args.cifar10_batch_size, None, args.seed,
-                                            args.threads, args.later_epochs)]
+            np.savez(
+                arrays["cifar10"],
+                images=rng.integers(0, 256, (args.cifar10_images, 32, 32, 3), dtype=np.uint8),
+                labels=rng.integers(0, 10, args.cifar10_images).astype(np.uint8),
+            )
+            rows += [
+                {
+                    "data": "CIFAR-10",
+                    "pipeline": "before: tf.data (HEAD~3)",
+                    "shuffle": "yes",
+                    "batch": args.cifar10_batch_size,
+                    **row,
+                }
+                for row in time_before(
+                    arrays["cifar10"],
+                    args.cifar10_batch_size,
+                    None,
+                    args.seed,
+                    args.threads,
+                    args.later_epochs,
+                )
+            ]
         after = []
         for backend in args.backends:
             if backend == "tensorflow":
@@ -281,13 +368,31 @@ def main(argv=None):
         row.setdefault("batch", args.batch_size)
         row["images_per_second"] = row["images"] / row["seconds"]
     consumers = consumption(args.gpu_sustained_tflops)
-    columns = ["data", "pipeline", "shuffle", "epoch", "batch", "images", "seconds", "images_per_second"]
-    print_table(f"Input pipelines at {size} (cats/dogs) and 32x32 (CIFAR-10), {args.threads} threads", rows, columns)
+    columns = [
+        "data",
+        "pipeline",
+        "shuffle",
+        "epoch",
+        "batch",
+        "images",
+        "seconds",
+        "images_per_second",
+    ]
+    print_table(
+        f"Input pipelines at {size} (cats/dogs) and 32x32 (CIFAR-10), {args.threads} threads",
+        rows,
+        columns,
+    )
     if consumers:
-        print_table(f"What a training step consumes (CPU: measured, {CONSUMPTION_FROM}; GPU: ESTIMATE)",
-                    consumers, list(dict.fromkeys(key for row in consumers for key in row)))
+        print_table(
+            f"What a training step consumes (CPU: measured, {CONSUMPTION_FROM}; GPU: ESTIMATE)",
+            consumers,
+            list(dict.fromkeys(key for row in consumers for key in row)),
+        )
     else:
-        print(f"\n(no {CONSUMPTION_FROM}: run python -m benchmarks.training_throughput for the consumption table)")
+        print(
+            f"\n(no {CONSUMPTION_FROM}: run python -m benchmarks.training_throughput for the consumption table)"
+        )
     write_results(args.output, NAME, args, before, {"rows": rows, "consumption": consumers})
 
 

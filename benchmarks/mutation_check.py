@@ -46,10 +46,18 @@ REPO = Path(__file__).resolve().parents[1]
 # tests other modules too).
 MODULE_TESTS: dict[str, list[str]] = {
     "cnnlab/stats.py": [
-        "tests/test_stats.py", "tests/test_compare.py", "tests/test_selection.py", "tests/test_summary.py",
+        "tests/test_stats.py",
+        "tests/test_compare.py",
+        "tests/test_selection.py",
+        "tests/test_summary.py",
     ],
     "cnnlab/training/selection.py": ["tests/test_selection.py"],
-    "cnnlab/training/evaluation.py": ["tests/test_evaluation.py", "tests/test_training.py", "-k", "evaluat"],
+    "cnnlab/training/evaluation.py": [
+        "tests/test_evaluation.py",
+        "tests/test_training.py",
+        "-k",
+        "evaluat",
+    ],
     "cnnlab/data/extract.py": ["tests/test_data_extract.py", "tests/test_bad_input_data.py"],
     "cnnlab/codemap.py": ["tests/test_codemap.py"],
 }
@@ -68,55 +76,90 @@ PLANTED_BUGS = [
     PlantedBug(
         "evaluate fed the training arrays as its test split",
         "rules/training.smk",
-        (('TEST_DATA = {"catsdogs": PETIMAGES_ARRAYS["test"], "cifar10": rules.prepare_cifar10.output.test}',
-          'TEST_DATA = {"catsdogs": PETIMAGES_ARRAYS["train"], "cifar10": rules.prepare_cifar10.output.train}'),),
+        (
+            (
+                'TEST_DATA = {"catsdogs": PETIMAGES_ARRAYS["test"], "cifar10": rules.prepare_cifar10.output.test}',
+                'TEST_DATA = {"catsdogs": PETIMAGES_ARRAYS["train"], "cifar10": rules.prepare_cifar10.output.train}',
+            ),
+        ),
         ("tests/test_rule_inputs.py",),
     ),
     PlantedBug(
         "evaluation in training mode (BatchNorm's batch statistics, augmentation on)",
         "cnnlab/training/evaluation.py",
-        (("outputs = model.predict(batches.for_reading(), verbose=0)",
-          "outputs = np.concatenate([np.asarray(model(images, training=True)) for images, _ in batches])"),),
+        (
+            (
+                "outputs = model.predict(batches.for_reading(), verbose=0)",
+                "outputs = np.concatenate([np.asarray(model(images, training=True)) for images, _ in batches])",
+            ),
+        ),
         ("tests/test_evaluation.py",),
     ),
     PlantedBug(
         "Grad-CAM without its ReLU, clipped to [-1, 1]",
         "cnnlab/visualize/gradcam.py",
-        (('maps = np.maximum(np.einsum("nhwc,nc->nhw", conv_output, channel_weights), 0)',
-          'maps = np.einsum("nhwc,nc->nhw", conv_output, channel_weights)'),
-         ("return np.clip(upsampled, 0, 1), classes", "return np.clip(upsampled, -1, 1), classes")),
+        (
+            (
+                'maps = np.maximum(np.einsum("nhwc,nc->nhw", conv_output, channel_weights), 0)',
+                'maps = np.einsum("nhwc,nc->nhw", conv_output, channel_weights)',
+            ),
+            (
+                "return np.clip(upsampled, 0, 1), classes",
+                "return np.clip(upsampled, -1, 1), classes",
+            ),
+        ),
         ("tests/test_gradcam.py",),
     ),
     PlantedBug(
         "the Grad-CAM figure draws the map of the true label, not of the predicted class",
         "cnnlab/visualize/gradcam.py",
-        (("def gradcam(model: keras.Model, images: np.ndarray)",
-          "def gradcam(model: keras.Model, images: np.ndarray, classes=None)"),
-         ("    classes = predicted_classes(probabilities)\n",
-          "    classes = predicted_classes(probabilities) if classes is None else classes\n"),
-         ("gradcam(load_model(path, compile=False), images)",
-          "gradcam(load_model(path, compile=False), images, labels)")),
+        (
+            (
+                "def gradcam(model: keras.Model, images: np.ndarray)",
+                "def gradcam(model: keras.Model, images: np.ndarray, classes=None)",
+            ),
+            (
+                "    classes = predicted_classes(probabilities)\n",
+                "    classes = predicted_classes(probabilities) if classes is None else classes\n",
+            ),
+            (
+                "gradcam(load_model(path, compile=False), images)",
+                "gradcam(load_model(path, compile=False), images, labels)",
+            ),
+        ),
         ("tests/test_gradcam.py",),
     ),
     PlantedBug(
         "Grad-CAM's channel weights averaged over the batch too",
         "cnnlab/visualize/gradcam.py",
-        (("channel_weights = gradient.mean(axis=(1, 2))",
-          "channel_weights = np.broadcast_to(gradient.mean(axis=(0, 1, 2)), gradient.shape[::3])"),),
+        (
+            (
+                "channel_weights = gradient.mean(axis=(1, 2))",
+                "channel_weights = np.broadcast_to(gradient.mean(axis=(0, 1, 2)), gradient.shape[::3])",
+            ),
+        ),
         ("tests/test_gradcam.py",),
     ),
     PlantedBug(
         "select_best's McNemar test reads the test predictions, not the validation ones",
         "rules/training.smk",
-        (('"results/{dataset}/basic/{cell}/seed{seed}/val_predictions.npz"',
-          '"results/{dataset}/basic/{cell}/seed{seed}/test_predictions.npz"'),),
+        (
+            (
+                '"results/{dataset}/basic/{cell}/seed{seed}/val_predictions.npz"',
+                '"results/{dataset}/basic/{cell}/seed{seed}/test_predictions.npz"',
+            ),
+        ),
         ("tests/test_rule_inputs.py",),
     ),
     PlantedBug(
         "on JAX, a resumed fit draws the epoch orders counted from the fit's start",
         "cnnlab/training/datasets.py",
-        (("self.batches.set_epoch(epoch)",
-          "self.batches.set_epoch(0 if self.starting else self.batches.epoch + 1)"),),
+        (
+            (
+                "self.batches.set_epoch(epoch)",
+                "self.batches.set_epoch(0 if self.starting else self.batches.epoch + 1)",
+            ),
+        ),
         ("tests/test_backends.py", "-k", "resumed"),
     ),
     PlantedBug(
@@ -128,20 +171,36 @@ PLANTED_BUGS = [
     PlantedBug(
         "compare uses A's test-set size for B",
         "cnnlab/compare.py",
-        (('[seed.test_accuracy for seed in b_seeds], row["b_n_test"]',
-          '[seed.test_accuracy for seed in b_seeds], row["a_n_test"]'),),
+        (
+            (
+                '[seed.test_accuracy for seed in b_seeds], row["b_n_test"]',
+                '[seed.test_accuracy for seed in b_seeds], row["a_n_test"]',
+            ),
+        ),
         ("tests/test_compare_sides.py",),
     ),
 ]
 
 COMPARISON_SWAPS = {
-    ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt,
-    ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Is: ast.IsNot, ast.IsNot: ast.Is,
-    ast.In: ast.NotIn, ast.NotIn: ast.In,
+    ast.Lt: ast.LtE,
+    ast.LtE: ast.Lt,
+    ast.Gt: ast.GtE,
+    ast.GtE: ast.Gt,
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.Is: ast.IsNot,
+    ast.IsNot: ast.Is,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
 }
 OPERATOR_SWAPS = {
-    ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult,
-    ast.FloorDiv: ast.Div, ast.Mod: ast.Mult, ast.Pow: ast.Mult,
+    ast.Add: ast.Sub,
+    ast.Sub: ast.Add,
+    ast.Mult: ast.Div,
+    ast.Div: ast.Mult,
+    ast.FloorDiv: ast.Div,
+    ast.Mod: ast.Mult,
+    ast.Pow: ast.Mult,
 }
 BOOLEAN_SWAPS = {ast.And: ast.Or, ast.Or: ast.And}
 CALL_SWAPS = {"min": "max", "max": "min", "any": "all", "all": "any"}
@@ -162,22 +221,34 @@ def _spots(tree: ast.AST):
             for position, operator in enumerate(node.ops):
                 swap = COMPARISON_SWAPS.get(type(operator))
                 if swap:
+
                     def mutate(node=node, position=position, swap=swap):
                         node.ops[position] = swap()
+
                     yield node, f"{type(operator).__name__} -> {swap.__name__}", mutate
         elif isinstance(node, (ast.BinOp, ast.AugAssign)):
             swap = OPERATOR_SWAPS.get(type(node.op))
             if swap:
+
                 def mutate(node=node, swap=swap):
                     node.op = swap()
+
                 yield node, f"{type(node.op).__name__} -> {swap.__name__}", mutate
         elif isinstance(node, ast.BoolOp):
+
             def mutate(node=node):
                 node.op = BOOLEAN_SWAPS[type(node.op)]()
-            yield node, f"{type(node.op).__name__} -> {BOOLEAN_SWAPS[type(node.op)].__name__}", mutate
+
+            yield (
+                node,
+                f"{type(node.op).__name__} -> {BOOLEAN_SWAPS[type(node.op)].__name__}",
+                mutate,
+            )
         elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+
             def mutate(node=node):
                 node.operand = ast.UnaryOp(ast.Not(), node.operand)  # not not x: x's truth
+
             yield node, "not x -> x", mutate
         elif isinstance(node, ast.Constant) and type(node.value) in (int, float, bool):
             if isinstance(node.value, bool):
@@ -186,19 +257,30 @@ def _spots(tree: ast.AST):
                 new = 1
             else:
                 new = node.value * 2 if isinstance(node.value, float) else node.value + 1
+
             def mutate(node=node, new=new):
                 node.value = new
+
             yield node, f"{node.value!r} -> {new!r}", mutate
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-              and node.func.id in CALL_SWAPS):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in CALL_SWAPS
+        ):
+
             def mutate(node=node):
                 node.func = ast.Name(CALL_SWAPS[node.func.id], ast.Load())
+
             yield node, f"{node.func.id}() -> {CALL_SWAPS[node.func.id]}()", mutate
-        elif isinstance(node, ast.Return) and node.value is not None and not (
-            isinstance(node.value, ast.Constant) and node.value.value is None
+        elif (
+            isinstance(node, ast.Return)
+            and node.value is not None
+            and not (isinstance(node.value, ast.Constant) and node.value.value is None)
         ):
+
             def mutate(node=node):
                 node.value = ast.Constant(None)
+
             yield node, "return <value> -> return None", mutate
 
 
@@ -223,7 +305,9 @@ def mutants_of(module: str, repo: Path = REPO) -> list[Mutant]:
     ]
 
 
-def mutated_source(module: str, index: int, repo: Path | None = REPO, source: str | None = None) -> str:
+def mutated_source(
+    module: str, index: int, repo: Path | None = REPO, source: str | None = None
+) -> str:
     """The module (from `repo`, or `source` when given) with its `index`-th mutant planted."""
     tree = ast.parse(source if source is not None else (repo / module).read_text())
     skip = _is_docstring_or_annotation(tree)
@@ -238,9 +322,21 @@ def run_tests(scratch: Path, test_args: list[str], timeout: float) -> tuple[str,
     started = time.monotonic()
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *FAST_ONLY,
-             *test_args],
-            cwd=scratch, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-x",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                *FAST_ONLY,
+                *test_args,
+            ],
+            cwd=scratch,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             timeout=timeout,
         )
     except subprocess.TimeoutExpired:
@@ -277,21 +373,35 @@ def check(modules, max_mutants, budget_s, seed, log=print) -> dict:
                 report[module] = {"error": f"tests {baseline} on the unmutated module"}
                 (scratch / module).write_text(original)
                 continue
-            chosen = random.Random(f"{seed}:{module}").sample(everything, min(max_mutants, len(everything)))
-            results = {"mutants": len(everything), "checked": 0, "killed": 0, "survived": [], "timeouts": 0}
+            chosen = random.Random(f"{seed}:{module}").sample(
+                everything, min(max_mutants, len(everything))
+            )
+            results = {
+                "mutants": len(everything),
+                "checked": 0,
+                "killed": 0,
+                "survived": [],
+                "timeouts": 0,
+            }
             for mutant in sorted(chosen, key=lambda mutant: mutant.index):
                 if time.monotonic() + seconds > deadline:
                     log(f"{module}: time budget spent after {results['checked']} mutants")
                     break
-                (scratch / module).write_text(mutated_source(module, mutant.index, repo=None, source=original))
+                (scratch / module).write_text(
+                    mutated_source(module, mutant.index, repo=None, source=original)
+                )
                 outcome, _ = run_tests(scratch, test_args, timeout=5 * seconds + 30)
                 results["checked"] += 1
                 if outcome == "passed":
-                    results["survived"].append({"line": mutant.line, "change": mutant.change, "index": mutant.index})
+                    results["survived"].append(
+                        {"line": mutant.line, "change": mutant.change, "index": mutant.index}
+                    )
                 else:
                     results["killed"] += 1
                     results["timeouts"] += outcome == "timeout"
-                log(f"{module}:{mutant.line} {mutant.change}: {'SURVIVED' if outcome == 'passed' else outcome}")
+                log(
+                    f"{module}:{mutant.line} {mutant.change}: {'SURVIVED' if outcome == 'passed' else outcome}"
+                )
             (scratch / module).write_text(original)
             report[module] = results
     return report
@@ -334,7 +444,9 @@ def check_planted(bugs: list[PlantedBug], log=print) -> list[dict]:
                     tests_now, _ = run_tests(scratch, list(bug.tests), timeout=5 * seconds + 30)
                     target.write_text(original)
                     outcome = "survived" if tests_now == "passed" else "killed"
-            results.append({"name": bug.name, "path": bug.path, "tests": list(bug.tests), "outcome": outcome})
+            results.append(
+                {"name": bug.name, "path": bug.path, "tests": list(bug.tests), "outcome": outcome}
+            )
             log(f"{bug.path}: {bug.name}: {outcome}")
     return results
 
@@ -362,13 +474,23 @@ def markdown(report: dict) -> str:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.mutation_check", description=__doc__.split("\n\n")[0])
-    parser.add_argument("modules", nargs="*", default=list(MODULE_TESTS), help="modules of MODULE_TESTS")
-    parser.add_argument("--max-mutants", type=int, default=30, help="per module, drawn at random (seeded)")
-    parser.add_argument("--budget-s", type=float, default=3600, help="stop starting mutants after this")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.mutation_check", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "modules", nargs="*", default=list(MODULE_TESTS), help="modules of MODULE_TESTS"
+    )
+    parser.add_argument(
+        "--max-mutants", type=int, default=30, help="per module, drawn at random (seeded)"
+    )
+    parser.add_argument(
+        "--budget-s", type=float, default=3600, help="stop starting mutants after this"
+    )
     parser.add_argument("--seed", default="1")
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
-    parser.add_argument("--planted", action="store_true", help="check the bugs of PLANTED_BUGS instead")
+    parser.add_argument(
+        "--planted", action="store_true", help="check the bugs of PLANTED_BUGS instead"
+    )
     parser.add_argument("--out", type=Path, help="write the results as JSON")
     args = parser.parse_args(argv)
     if args.planted:
@@ -383,7 +505,9 @@ def main(argv=None):
         return report
     unknown = set(args.modules) - set(MODULE_TESTS)
     if unknown:
-        parser.error(f"no fast tests known for {', '.join(sorted(unknown))}: add them to MODULE_TESTS")
+        parser.error(
+            f"no fast tests known for {', '.join(sorted(unknown))}: add them to MODULE_TESTS"
+        )
     if args.list:
         for module in args.modules:
             for mutant in mutants_of(module):

@@ -60,8 +60,10 @@ def matmul_peak(size: int, repeats: int) -> float:
     import keras
 
     rng = np.random.default_rng(1)
-    left, right = (keras.ops.convert_to_tensor(rng.standard_normal((size, size), dtype=np.float32))
-                   for _ in range(2))
+    left, right = (
+        keras.ops.convert_to_tensor(rng.standard_normal((size, size), dtype=np.float32))
+        for _ in range(2)
+    )
     keras.ops.convert_to_numpy(keras.ops.matmul(left, right))  # warm up
     best = float("inf")
     for _ in range(repeats):
@@ -90,13 +92,17 @@ def takes_images(model) -> bool:
 def input_spec(model, batch_size: int):
     import tensorflow as tf
 
-    return tf.TensorSpec((batch_size, *model.input_shape[1:]), tf.uint8 if takes_images(model) else tf.float32)
+    return tf.TensorSpec(
+        (batch_size, *model.input_shape[1:]), tf.uint8 if takes_images(model) else tf.float32
+    )
 
 
 def label_spec(model, batch_size: int):
     import tensorflow as tf
 
-    return tf.TensorSpec((batch_size, 1) if model.output_shape[-1] == 1 else (batch_size,), tf.float32)
+    return tf.TensorSpec(
+        (batch_size, 1) if model.output_shape[-1] == 1 else (batch_size,), tf.float32
+    )
 
 
 def train_step_flops_per_image(model, batch_size: int) -> float:
@@ -116,7 +122,10 @@ def train_step_flops_per_image(model, batch_size: int) -> float:
 
 
 def forward_flops_per_image(model, batch_size: int) -> float:
-    return graph_flops(lambda inputs: model(inputs, training=False), input_spec(model, batch_size)) / batch_size
+    return (
+        graph_flops(lambda inputs: model(inputs, training=False), input_spec(model, batch_size))
+        / batch_size
+    )
 
 
 def random_batch(model, batch_size: int, rng):
@@ -127,7 +136,11 @@ def random_batch(model, batch_size: int, rng):
     else:
         inputs = rng.standard_normal(shape).astype(np.float32)
     classes = model.output_shape[-1]
-    labels = rng.integers(0, 2, (batch_size, 1)) if classes == 1 else rng.integers(0, classes, batch_size)
+    labels = (
+        rng.integers(0, 2, (batch_size, 1))
+        if classes == 1
+        else rng.integers(0, classes, batch_size)
+    )
     return inputs, labels.astype(np.float32)
 
 
@@ -177,22 +190,45 @@ def architectures(config: dict, catsdogs_filters: int, cifar10_filters: int):
 
     def finetune():
         base, head = vgg16_parts()
-        return catsdogs.unfreeze_vgg16_base(catsdogs.vgg16_classifier(base, head, vgg16["preprocessing"]))
+        return catsdogs.unfreeze_vgg16_base(
+            catsdogs.vgg16_classifier(base, head, vgg16["preprocessing"])
+        )
 
     return [
-        (f"catsdogs basic CNN, {catsdogs_filters} filters", basic["batch_size"],
-         lambda: BUILDERS["catsdogs_basic"](basic_hp, 0, None), "train"),
-        ("VGG16 frozen: base features (once per job)", vgg16["batch_size"], frozen_features, "forward"),
+        (
+            f"catsdogs basic CNN, {catsdogs_filters} filters",
+            basic["batch_size"],
+            lambda: BUILDERS["catsdogs_basic"](basic_hp, 0, None),
+            "train",
+        ),
+        (
+            "VGG16 frozen: base features (once per job)",
+            vgg16["batch_size"],
+            frozen_features,
+            "forward",
+        ),
         ("VGG16 frozen: head on features (each epoch)", vgg16["batch_size"], frozen_head, "train"),
         ("VGG16 fine-tune (whole net trains)", vgg16["batch_size"], finetune, "train"),
-        ("VGG16 frozen + augmentation (end to end)", vgg16["batch_size"],
-         lambda: BUILDERS["vgg16_augmented"](vgg_hp, 0, None), "train"),
+        (
+            "VGG16 frozen + augmentation (end to end)",
+            vgg16["batch_size"],
+            lambda: BUILDERS["vgg16_augmented"](vgg_hp, 0, None),
+            "train",
+        ),
         # weights: cifar10, where ImageNet's are out of reach: VGG16 trained from random weights.
-        ("VGG16 pretraining on CIFAR-10 (whole net trains)", vgg16["pretraining"]["batch_size"],
-         lambda: BUILDERS["cifar10_vgg16"](vgg_hp, 0, None), "train"),
+        (
+            "VGG16 pretraining on CIFAR-10 (whole net trains)",
+            vgg16["pretraining"]["batch_size"],
+            lambda: BUILDERS["cifar10_vgg16"](vgg_hp, 0, None),
+            "train",
+        ),
         *[
-            (f"CIFAR-10 {variant}, {cifar10_filters} filters", config["cifar10"][variant]["batch_size"],
-             lambda variant=variant: BUILDERS[f"cifar10_{variant}"](cifar10_hp, 0, None), "train")
+            (
+                f"CIFAR-10 {variant}, {cifar10_filters} filters",
+                config["cifar10"][variant]["batch_size"],
+                lambda variant=variant: BUILDERS[f"cifar10_{variant}"](cifar10_hp, 0, None),
+                "train",
+            )
             for variant in ("basic", "inception", "residual")
         ],
     ]
@@ -211,7 +247,9 @@ def measure(args, config) -> dict:
     peak_before = matmul_peak(args.matmul_size, repeats=3)
     rng = np.random.default_rng(args.seed)
     rows = []
-    for name, batch_size, build, kind in architectures(config, args.catsdogs_filters, args.cifar10_filters):
+    for name, batch_size, build, kind in architectures(
+        config, args.catsdogs_filters, args.cifar10_filters
+    ):
         if args.only and not any(part in name for part in args.only):
             continue
         if args.max_batch_size:
@@ -232,25 +270,52 @@ def measure(args, config) -> dict:
             # feature pass (`compute_features`, predict) does.
             forward_pass = functools.partial(model.predict_on_batch, inputs)
             steps, seconds = timed_steps(forward_pass, args.seconds)
-        rows.append({"model": name, "step": kind, "batch": batch_size, "steps": steps, "seconds": seconds,
-                     "images_per_second": steps * batch_size / seconds, "flops_per_image": flops})
+        rows.append(
+            {
+                "model": name,
+                "step": kind,
+                "batch": batch_size,
+                "steps": steps,
+                "seconds": seconds,
+                "images_per_second": steps * batch_size / seconds,
+                "flops_per_image": flops,
+            }
+        )
         print(f"{args.worker}: {name}: {rows[-1]['images_per_second']:.1f} images/s", flush=True)
     peak_after = matmul_peak(args.matmul_size, repeats=3)
-    return {"runtime": runtime, "matmul_peak_flops": {"before": peak_before, "after": peak_after},
-            "rows": rows}
+    return {
+        "runtime": runtime,
+        "matmul_peak_flops": {"before": peak_before, "after": peak_after},
+        "rows": rows,
+    }
 
 
 def main(argv=None):
     config = default_config()
     parser = argument_parser(NAME, __doc__.split("\n\n")[0])
     add_backend_options(parser)
-    parser.add_argument("--seconds", type=float, default=8.0, help="timed seconds per model (after one untimed step)")
-    parser.add_argument("--max-batch-size", type=int, default=64,
-                        help="cap on config.yaml's batch sizes (CIFAR-10's 1024 is ~20 s a step on 2 cores); 0: no cap")
-    parser.add_argument("--catsdogs-filters", type=int, default=32, help="the report's best cats/dogs cell")
-    parser.add_argument("--cifar10-filters", type=int, default=256, help="the report's best CIFAR-10 cell")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=8.0,
+        help="timed seconds per model (after one untimed step)",
+    )
+    parser.add_argument(
+        "--max-batch-size",
+        type=int,
+        default=64,
+        help="cap on config.yaml's batch sizes (CIFAR-10's 1024 is ~20 s a step on 2 cores); 0: no cap",
+    )
+    parser.add_argument(
+        "--catsdogs-filters", type=int, default=32, help="the report's best cats/dogs cell"
+    )
+    parser.add_argument(
+        "--cifar10-filters", type=int, default=256, help="the report's best CIFAR-10 cell"
+    )
     parser.add_argument("--matmul-size", type=int, default=4096)
-    parser.add_argument("--only", nargs="*", default=None, help="substrings of the row names to run")
+    parser.add_argument(
+        "--only", nargs="*", default=None, help="substrings of the row names to run"
+    )
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
 
@@ -265,37 +330,67 @@ def main(argv=None):
     # TensorFlow first: its process counts the FLOPs both backends' rows use.
     backends = sorted(args.backends, key=lambda name: name != "tensorflow")
     measured = {backend: run_on_backend(NAME, backend, argv) for backend in backends}
-    flops = {row["model"]: row["flops_per_image"] for row in measured.get("tensorflow", {}).get("rows", [])}
-    peaks = {backend: max(result["matmul_peak_flops"].values()) for backend, result in measured.items()}
+    flops = {
+        row["model"]: row["flops_per_image"]
+        for row in measured.get("tensorflow", {}).get("rows", [])
+    }
+    peaks = {
+        backend: max(result["matmul_peak_flops"].values()) for backend, result in measured.items()
+    }
     rows = []
     for backend, result in measured.items():
         for row in result["rows"]:
             per_image = flops.get(row["model"])
             achieved = None if per_image is None else row["images_per_second"] * per_image
-            rows.append({
-                "model": row["model"], "backend": backend, "batch": row["batch"],
-                "images_per_second": row["images_per_second"],
-                "GFLOP_per_image": None if per_image is None else per_image / 1e9,
-                "GFLOP_per_second": None if achieved is None else achieved / 1e9,
-                "fraction_of_peak": None if achieved is None else achieved / peaks[backend],
-            })
+            rows.append(
+                {
+                    "model": row["model"],
+                    "backend": backend,
+                    "batch": row["batch"],
+                    "images_per_second": row["images_per_second"],
+                    "GFLOP_per_image": None if per_image is None else per_image / 1e9,
+                    "GFLOP_per_second": None if achieved is None else achieved / 1e9,
+                    "fraction_of_peak": None if achieved is None else achieved / peaks[backend],
+                }
+            )
     side_by_side = []
     for model in dict.fromkeys(row["model"] for row in rows):
         speed = {row["backend"]: row["images_per_second"] for row in rows if row["model"] == model}
         if len(speed) == 2:
-            side_by_side.append({"model": model, "tensorflow images/s": speed["tensorflow"],
-                                 "jax images/s": speed["jax"], "jax / tensorflow": speed["jax"] / speed["tensorflow"]})
+            side_by_side.append(
+                {
+                    "model": model,
+                    "tensorflow images/s": speed["tensorflow"],
+                    "jax images/s": speed["jax"],
+                    "jax / tensorflow": speed["jax"] / speed["tensorflow"],
+                }
+            )
 
-    print_table(f"Training throughput on {before['cpu']}, {args.threads} threads; fp32 matmul peak "
-                + ", ".join(f"{backend} {peak / 1e9:.1f} GFLOP/s" for backend, peak in peaks.items()),
-                rows, list(rows[0]))
+    print_table(
+        f"Training throughput on {before['cpu']}, {args.threads} threads; fp32 matmul peak "
+        + ", ".join(f"{backend} {peak / 1e9:.1f} GFLOP/s" for backend, peak in peaks.items()),
+        rows,
+        list(rows[0]),
+    )
     if side_by_side:
         print_table("The two backends side by side", side_by_side, list(side_by_side[0]))
-    write_results(args.output, NAME, args, before, {
-        "per_backend": {backend: {"runtime": result["runtime"], "matmul_peak_flops": result["matmul_peak_flops"]}
-                        for backend, result in measured.items()},
-        "rows": rows, "side_by_side": side_by_side,
-    })
+    write_results(
+        args.output,
+        NAME,
+        args,
+        before,
+        {
+            "per_backend": {
+                backend: {
+                    "runtime": result["runtime"],
+                    "matmul_peak_flops": result["matmul_peak_flops"],
+                }
+                for backend, result in measured.items()
+            },
+            "rows": rows,
+            "side_by_side": side_by_side,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -129,6 +129,7 @@ def _called_name(func: ast.expr) -> str | None:
 def _dynamic_import_target(call: ast.Call, package: str | None, path: Path) -> str:
     """The module `import_module("...")` or `__import__("...")` imports: its name must be a
     constant (and a relative name's package too), or the code map could miss what it runs."""
+
     def constant(node):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             return node.value
@@ -146,7 +147,9 @@ def _dynamic_import_target(call: ast.Call, package: str | None, path: Path) -> s
     anchor = [keyword.value for keyword in call.keywords if keyword.arg == "package"]
     anchor += call.args[1:2] if _called_name(call.func) == "import_module" else []
     if not anchor:
-        raise CodeMapError(f"{path}:{call.lineno}: {ast.unparse(call)}: a relative name without a package")
+        raise CodeMapError(
+            f"{path}:{call.lineno}: {ast.unparse(call)}: a relative name without a package"
+        )
     level = len(name) - len(name.lstrip("."))
     return _absolute(name.lstrip("."), level, constant(anchor[0]), path, call.lineno)
 

@@ -95,10 +95,33 @@ COLUMNS = [
 # Raw values for programs: every number its own column, intervals as low and high.
 CSV_COLUMNS = [
     "model",
-    *[f"{side}_{name}" for side in "ab" for name in (
-        "seeds", "n_test", "mean", "sd", "wilson_low", "wilson_high", "t_low", "t_high")],
-    "difference", "test", "paired", "n_paired", "p_value", "seed_noise_measured", "seeds_needed",
-    "exceeds_noise", "runs_differ", "verdict", "pairing", "mcnemar_by_seed", "explanation",
+    *[
+        f"{side}_{name}"
+        for side in "ab"
+        for name in (
+            "seeds",
+            "n_test",
+            "mean",
+            "sd",
+            "wilson_low",
+            "wilson_high",
+            "t_low",
+            "t_high",
+        )
+    ],
+    "difference",
+    "test",
+    "paired",
+    "n_paired",
+    "p_value",
+    "seed_noise_measured",
+    "seeds_needed",
+    "exceeds_noise",
+    "runs_differ",
+    "verdict",
+    "pairing",
+    "mcnemar_by_seed",
+    "explanation",
 ]
 PREDICTIONS_FILE = "test_predictions.npz"
 # The workflow's results table: its model column lists the models the config made when it ran.
@@ -172,7 +195,9 @@ def find_models(results: Path) -> tuple[dict[str, list[SeedResult]], list[Path]]
     """Every model under `results` with its seeds (in seed order), and the old-layout
     metrics.json files left aside because their model also has seed folders."""
     if not results.is_dir():
-        raise ComparisonError(f"{results.absolute()} is not a folder: pass a results folder ({LAYOUT})")
+        raise ComparisonError(
+            f"{results.absolute()} is not a folder: pass a results folder ({LAYOUT})"
+        )
     found: dict[str, dict[int | None, Path]] = {}
     for metrics_path in sorted(results.rglob("metrics.json")):
         folder = metrics_path.parent
@@ -239,8 +264,11 @@ def checked_predictions(seed: SeedResult) -> Predictions:
     """A run's predictions, refused (PredictionsError, naming the file) when they cannot be read
     or do not match the metrics.json beside them."""
     predictions = read_predictions(seed.predictions_path)
-    check_against_metrics(predictions, read_json(seed.predictions_path.with_name("metrics.json")),
-                          seed.predictions_path)
+    check_against_metrics(
+        predictions,
+        read_json(seed.predictions_path.with_name("metrics.json")),
+        seed.predictions_path,
+    )
     return predictions
 
 
@@ -265,7 +293,8 @@ def paired_tests(
     for a, b in pairs:
         missing = [
             f"{label}'s {seed.history_path.parent} has no {PREDICTIONS_FILE}"
-            for label, seed in zip(labels, (a, b)) if seed.predictions_path is None
+            for label, seed in zip(labels, (a, b))
+            if seed.predictions_path is None
         ]
         if missing:
             reasons += missing
@@ -282,7 +311,9 @@ def paired_tests(
         except PairingError as error:
             reasons.append(str(error))
             continue
-        results.append({"seed": a.seed if a.seed == b.seed else None, "seeds": (a.seed, b.seed), **pair})
+        results.append(
+            {"seed": a.seed if a.seed == b.seed else None, "seeds": (a.seed, b.seed), **pair}
+        )
     if reasons:
         # All or nothing: a test over some pairs only would mix paired and unpaired evidence.
         more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
@@ -371,21 +402,40 @@ def compare_results(
         }
         pairs, pairing = paired_tests(a_seeds, b_seeds, labels)
         verdict = difference_verdict(
-            [seed.test_accuracy for seed in a_seeds], row["a_n_test"],
-            [seed.test_accuracy for seed in b_seeds], row["b_n_test"],
-            alpha=ALPHA, labels=labels, paired=pairs,
+            [seed.test_accuracy for seed in a_seeds],
+            row["a_n_test"],
+            [seed.test_accuracy for seed in b_seeds],
+            row["b_n_test"],
+            alpha=ALPHA,
+            labels=labels,
+            paired=pairs,
         )
-        rows.append({
-            **row,
-            **{key: verdict[key] for key in (
-                "difference", "test", "paired", "p_value", "seed_noise_measured", "seeds_needed",
-                "exceeds_noise", "runs_differ", "verdict", "explanation")},
-            "n_paired": verdict["n"],
-            "pairing": pairing,
-            "mcnemar_by_seed": mcnemar_text(pairs, labels) or None,
-        })
+        rows.append(
+            {
+                **row,
+                **{
+                    key: verdict[key]
+                    for key in (
+                        "difference",
+                        "test",
+                        "paired",
+                        "p_value",
+                        "seed_noise_measured",
+                        "seeds_needed",
+                        "exceeds_noise",
+                        "runs_differ",
+                        "verdict",
+                        "explanation",
+                    )
+                },
+                "n_paired": verdict["n"],
+                "pairing": pairing,
+                "mcnemar_by_seed": mcnemar_text(pairs, labels) or None,
+            }
+        )
         histories[model] = (
-            [seed.history_path for seed in a_seeds], [seed.history_path for seed in b_seeds]
+            [seed.history_path for seed in a_seeds],
+            [seed.history_path for seed in b_seeds],
         )
     return Comparison(
         rows=rows,
@@ -425,7 +475,9 @@ def display_cells(row: dict) -> dict[str, str]:
             accuracy += f" ± {row[f'{side}_sd']:.3f}"
         seeds = row[f"{side}_seeds"]
         cells[f"{side}_test_accuracy"] = f"{accuracy} ({seeds} seed{'s' if seeds > 1 else ''})"
-        cells[f"{side}_wilson"] = interval_text(row[f"{side}_wilson_low"], row[f"{side}_wilson_high"])
+        cells[f"{side}_wilson"] = interval_text(
+            row[f"{side}_wilson_low"], row[f"{side}_wilson_high"]
+        )
         cells[f"{side}_t_interval"] = interval_text(row[f"{side}_t_low"], row[f"{side}_t_high"])
     cells["difference"] = f"{row['difference']:+.3f}"
     test = TEST_NAMES[row["test"]]
@@ -437,7 +489,9 @@ def display_cells(row: dict) -> dict[str, str]:
 
 
 TEST_NAMES = {
-    "welch": "Welch, seeds", "mcnemar": "McNemar, paired", "two-proportion": "two-proportion, unpaired",
+    "welch": "Welch, seeds",
+    "mcnemar": "McNemar, paired",
+    "two-proportion": "two-proportion, unpaired",
 }
 
 
@@ -572,10 +626,14 @@ def to_html(
     body = []
     for row in comparison.rows:
         cells = display_cells(row)
-        body.append("<tr>" + "".join(
-            f'<td class="{"text" if column in TEXT_COLUMNS else "number"}">{html.escape(cells[column])}</td>'
-            for column, _ in COLUMNS
-        ) + "</tr>")
+        body.append(
+            "<tr>"
+            + "".join(
+                f'<td class="{"text" if column in TEXT_COLUMNS else "number"}">{html.escape(cells[column])}</td>'
+                for column, _ in COLUMNS
+            )
+            + "</tr>"
+        )
     left_out = "".join(
         f"<p>{html.escape(sentence)}</p>\n" for sentence in left_out_lines(comparison, labels)
     )
@@ -591,7 +649,10 @@ def to_html(
         f"{html.escape(labels[1])}: <code>{html.escape(str(sources[1]))}</code>.</p>\n"
     )
     return html_table_page(
-        f"{labels[0]} and {labels[1]}, model by model", head, body, before=sources_line,
+        f"{labels[0]} and {labels[1]}, model by model",
+        head,
+        body,
+        before=sources_line,
         after=f"<p>{html.escape(READING_GUIDE)}</p>\n{left_out}{sections}",
         extra_css="img { max-width: 100%; }",
     )
@@ -619,10 +680,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("results_a", type=Path, help="a results folder (the workflow's results/)")
     parser.add_argument("results_b", type=Path, help="the results folder to set beside it")
-    parser.add_argument("--out", type=Path, default=Path("comparison"),
-                        help="where to write comparison.{md,html,csv} and figures/ (default: comparison)")
-    parser.add_argument("--labels", nargs=2, default=["A", "B"], metavar=("A", "B"),
-                        help="names of the two runs in the table and figures (default: A B)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("comparison"),
+        help="where to write comparison.{md,html,csv} and figures/ (default: comparison)",
+    )
+    parser.add_argument(
+        "--labels",
+        nargs=2,
+        default=["A", "B"],
+        metavar=("A", "B"),
+        help="names of the two runs in the table and figures (default: A B)",
+    )
     args = parser.parse_args(argv)
     labels = tuple(args.labels)
     if labels[0] == labels[1]:

@@ -67,9 +67,11 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    f"while reading the mapping that starts on line {node.start_mark.line + 1}", None,
+                    f"while reading the mapping that starts on line {node.start_mark.line + 1}",
+                    None,
                     f"'{key}' is given twice here; the first would be dropped with no word: merge the two "
-                    f"into one", key_node.start_mark,
+                    f"into one",
+                    key_node.start_mark,
                 )
             seen.add(key)
         return super().construct_mapping(node, deep)
@@ -123,7 +125,9 @@ def _unknown_key_problems(error, schema):
     problems = []
     for name in sorted(set(error.instance) - set(known)):
         nearest = difflib.get_close_matches(str(name), known, n=1, cutoff=0.6)
-        hint = f"did you mean '{nearest[0]}'?" if nearest else f"the keys here are: {', '.join(known)}"
+        hint = (
+            f"did you mean '{nearest[0]}'?" if nearest else f"the keys here are: {', '.join(known)}"
+        )
         problems.append((_dotted([*error.absolute_path, name]), f"unknown key; {hint}"))
     return problems
 
@@ -138,9 +142,19 @@ def non_finite_problems(node, path=()):
     .inf as numbers, and JSON Schema's minimum and maximum never refuse NaN (every comparison with
     it is false): a NaN would switch off a limit (data.extract.max_ratio) or train to NaN."""
     if isinstance(node, float) and not math.isfinite(node):
-        return [(_dotted(path), f"{_yaml_number_text(node)} is not a finite number; write a number")]
-    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    return [problem for key, child in children for problem in non_finite_problems(child, (*path, key))]
+        return [
+            (_dotted(path), f"{_yaml_number_text(node)} is not a finite number; write a number")
+        ]
+    children = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else ()
+    )
+    return [
+        problem for key, child in children for problem in non_finite_problems(child, (*path, key))
+    ]
 
 
 def _number_as_text_hint(text):
@@ -154,8 +168,10 @@ def _number_as_text_hint(text):
         return None
     mantissa, has_exponent, exponent = text.strip().lower().partition("e")
     if has_exponent and "." not in mantissa:
-        return (f"YAML read '{text}' as text, not a number: YAML 1.1 needs a dot in the mantissa; "
-                f"write it as {mantissa}.0e{exponent}")
+        return (
+            f"YAML read '{text}' as text, not a number: YAML 1.1 needs a dot in the mantissa; "
+            f"write it as {mantissa}.0e{exponent}"
+        )
     return f"'{text}' is text, not a number (is it in quotes?); write it as {text.strip()} without quotes"
 
 
@@ -166,18 +182,36 @@ def _problems_of(error, schema):
     if error.validator == "required":
         properties = error.schema.get("properties", {})
         return [
-            (_dotted([*path, name]), "missing; set it" + (f" ({properties[name]['description']})"
-                                                         if "description" in properties.get(name, {}) else ""))
-            for name in error.validator_value if name not in error.instance
+            (
+                _dotted([*path, name]),
+                "missing; set it"
+                + (
+                    f" ({properties[name]['description']})"
+                    if "description" in properties.get(name, {})
+                    else ""
+                ),
+            )
+            for name in error.validator_value
+            if name not in error.instance
         ]
     if "propertyNames" in error.schema_path:
-        return [(_dotted(path), f"model id '{error.instance}' is not <dataset>/<model>, e.g. catsdogs/basic")]
+        return [
+            (
+                _dotted(path),
+                f"model id '{error.instance}' is not <dataset>/<model>, e.g. catsdogs/basic",
+            )
+        ]
     is_number = isinstance(error.instance, (int, float)) and not isinstance(error.instance, bool)
     if path and path[-1] in HASH_KEYS and is_number:
         # YAML reads an all-digit hash as a number, which loses leading zeros (or reads a
         # leading 0 as octal): the digits cannot be trusted, so ask for quotes.
-        return [(_dotted(path), f"YAML read this hash as the number {error.instance} because it is all digits; "
-                                f"put it in quotes: {path[-1]}: \"<the hash>\"")]
+        return [
+            (
+                _dotted(path),
+                f"YAML read this hash as the number {error.instance} because it is all digits; "
+                f'put it in quotes: {path[-1]}: "<the hash>"',
+            )
+        ]
     if error.validator == "type" and isinstance(error.instance, str):
         wanted = error.validator_value
         if {"number", "integer"} & set([wanted] if isinstance(wanted, str) else wanted):
@@ -195,9 +229,13 @@ def schema_problems(config, schema):
     """
     validator_class = _with_defaults(jsonschema.validators.validator_for(schema))
     problems = set(non_finite_problems(config))
-    non_finite_keys = {key for key, _ in problems}  # said once, not again as "inf is greater than ..."
+    non_finite_keys = {
+        key for key, _ in problems
+    }  # said once, not again as "inf is greater than ..."
     for error in validator_class(schema).iter_errors(copy.deepcopy(config)):
-        problems.update(problem for problem in _problems_of(error, schema) if problem[0] not in non_finite_keys)
+        problems.update(
+            problem for problem in _problems_of(error, schema) if problem[0] not in non_finite_keys
+        )
     return sorted(problems)
 
 
@@ -205,7 +243,8 @@ def _integer_only(validator_class):
     """`validator_class` whose "integer" is an int only: JSON Schema counts 2.0 as an integer,
     Keras, range() and folder names do not."""
     strict = validator_class.TYPE_CHECKER.redefine(
-        "integer", lambda checker, instance: isinstance(instance, int) and not isinstance(instance, bool)
+        "integer",
+        lambda checker, instance: isinstance(instance, int) and not isinstance(instance, bool),
     )
     return jsonschema.validators.extend(validator_class, type_checker=strict)
 
@@ -219,7 +258,11 @@ def normalise_whole_numbers(config, schema):
     changed = []
     for error in validator_class(schema).iter_errors(copy.deepcopy(config)):
         instance = error.instance
-        if error.validator != "type" or not isinstance(instance, float) or not instance.is_integer():
+        if (
+            error.validator != "type"
+            or not isinstance(instance, float)
+            or not instance.is_integer()
+        ):
             continue
         *parents, last = error.absolute_path
         node = config
@@ -269,16 +312,26 @@ def _label_problems(key, learning_rates):
     problems = []
     for label, rates in by_label.items():
         if len(rates) > 1:
-            problems.append((key, (
-                f"{' and '.join(map(repr, rates))} are different learning rates with one folder name, "
-                f"lr{label}_*, so one cell would be lost; make them differ within 6 significant digits, "
-                f"or keep one"
-            )))
+            problems.append(
+                (
+                    key,
+                    (
+                        f"{' and '.join(map(repr, rates))} are different learning rates with one folder name, "
+                        f"lr{label}_*, so one cell would be lost; make them differ within 6 significant digits, "
+                        f"or keep one"
+                    ),
+                )
+            )
         elif float(label) != rates[0]:
-            problems.append((key, (
-                f"{rates[0]!r} would train at {label} (its folder name lr{label}_* rounds it to 6 "
-                f"significant digits); write it as {label}"
-            )))
+            problems.append(
+                (
+                    key,
+                    (
+                        f"{rates[0]!r} would train at {label} (its folder name lr{label}_* rounds it to 6 "
+                        f"significant digits); write it as {label}"
+                    ),
+                )
+            )
     return problems
 
 
@@ -292,10 +345,20 @@ def _vgg16_weights_problems(weights):
     if not weights.endswith(VGG16_WEIGHT_FILE_SUFFIXES):
         nearest = difflib.get_close_matches(weights, list(VGG16_WEIGHT_NAMES), n=1, cutoff=0.6)
         hint = f"did you mean '{nearest[0]}'? " if nearest else ""
-        return [("catsdogs.vgg16.weights", f"'{weights}' is neither a known name nor a .h5 or .keras file; {hint}{advice}")]
+        return [
+            (
+                "catsdogs.vgg16.weights",
+                f"'{weights}' is neither a known name nor a .h5 or .keras file; {hint}{advice}",
+            )
+        ]
     path = Path(weights).expanduser()
     if not path.is_file():
-        return [("catsdogs.vgg16.weights", f"{path.absolute()} does not exist (or is not a file); {advice}")]
+        return [
+            (
+                "catsdogs.vgg16.weights",
+                f"{path.absolute()} does not exist (or is not a file); {advice}",
+            )
+        ]
     problem = weights_file_problem(path)
     return [("catsdogs.vgg16.weights", f"{problem}; {advice}")] if problem else []
 
@@ -310,7 +373,9 @@ def _source_problems(dataset, data):
 
     kind = data["source"]
     if not data.get(kind):
-        return [(f"data.{dataset}.{kind}", f"source is '{kind}' but data.{dataset}.{kind} is not set")]
+        return [
+            (f"data.{dataset}.{kind}", f"source is '{kind}' but data.{dataset}.{kind} is not set")
+        ]
     if kind == "url":
         problem = plaintext_without_hash_problem(dataset, data["url"])
         if problem:
@@ -321,11 +386,16 @@ def _source_problems(dataset, data):
         for folder in WORKFLOW_OUTPUT_FOLDERS:
             if _inside(path, folder) or _inside(Path(folder), path):
                 where = "inside" if _inside(path, folder) else "around"
-                return [(f"data.{dataset}.path", (
-                    f"{path} is {where} {folder}/, a folder the workflow writes (and Snakemake deletes "
-                    f"an output, such as results/data/{dataset}/raw, before its job): the source could be "
-                    f"lost. Copy it outside {folder}/ (e.g. to data/) and point data.{dataset}.path there"
-                ))]
+                return [
+                    (
+                        f"data.{dataset}.path",
+                        (
+                            f"{path} is {where} {folder}/, a folder the workflow writes (and Snakemake deletes "
+                            f"an output, such as results/data/{dataset}/raw, before its job): the source could be "
+                            f"lost. Copy it outside {folder}/ (e.g. to data/) and point data.{dataset}.path there"
+                        ),
+                    )
+                ]
     return []
 
 
@@ -336,40 +406,55 @@ def cross_field_problems(cfg):
     petimages, cifar10 = cfg["data"]["petimages"], cfg["data"]["cifar10"]
     split = petimages["split"]
     if abs(sum(split.values()) - 1.0) > 1e-6:
-        problems.append(("data.petimages.split", f"train + val + test must sum to 1, got {sum(split.values()):g}"))
+        problems.append(
+            (
+                "data.petimages.split",
+                f"train + val + test must sum to 1, got {sum(split.values()):g}",
+            )
+        )
     else:
         sizes = split_sizes(petimages["images_per_class"], split)
         empty = [name for name, size in sizes.items() if size < 1]
         if empty:
-            problems.append((
-                "data.petimages.images_per_class",
-                f"{petimages['images_per_class']} images per class split {split} leaves "
-                f"{' and '.join(empty)} with 0 images per class; set it to at least "
-                f"{_smallest_images_per_class(split, petimages['images_per_class'])} "
-                f"(or change data.petimages.split)",
-            ))
+            problems.append(
+                (
+                    "data.petimages.images_per_class",
+                    f"{petimages['images_per_class']} images per class split {split} leaves "
+                    f"{' and '.join(empty)} with 0 images per class; set it to at least "
+                    f"{_smallest_images_per_class(split, petimages['images_per_class'])} "
+                    f"(or change data.petimages.split)",
+                )
+            )
         test_images = sizes["test"] * CATSDOGS_CLASSES
         index = cfg["figures"]["activation_image_index"]
         if not empty and index >= test_images:
-            problems.append((
-                "figures.activation_image_index",
-                f"{index} is past the end of the cats/dogs test split, which holds {test_images} images "
-                f"({sizes['test']} per class); set it between 0 and {test_images - 1}",
-            ))
+            problems.append(
+                (
+                    "figures.activation_image_index",
+                    f"{index} is past the end of the cats/dogs test split, which holds {test_images} images "
+                    f"({sizes['test']} per class); set it between 0 and {test_images - 1}",
+                )
+            )
     for dataset in ("petimages", "cifar10"):
         problems += _source_problems(dataset, cfg["data"][dataset])
     for dataset in ("catsdogs", "cifar10"):
-        problems += _label_problems(f"{dataset}.basic.learning_rates", cfg[dataset]["basic"]["learning_rates"])
+        problems += _label_problems(
+            f"{dataset}.basic.learning_rates", cfg[dataset]["basic"]["learning_rates"]
+        )
     problems += _vgg16_weights_problems(cfg["catsdogs"]["vgg16"]["weights"])
     train_images = (
-        cifar10["synthetic"]["train_images"] if cifar10["source"] == "synthetic" else CIFAR10_TRAIN_IMAGES
+        cifar10["synthetic"]["train_images"]
+        if cifar10["source"] == "synthetic"
+        else CIFAR10_TRAIN_IMAGES
     )
     if cifar10["validation_size"] >= train_images:
-        problems.append((
-            "data.cifar10.validation_size",
-            f"{cifar10['validation_size']} leaves no training images (the training batches hold "
-            f"{train_images:,}); set it below that",
-        ))
+        problems.append(
+            (
+                "data.cifar10.validation_size",
+                f"{cifar10['validation_size']} leaves no training images (the training batches hold "
+                f"{train_images:,}); set it below that",
+            )
+        )
     return problems
 
 
@@ -394,26 +479,51 @@ def overlay_file_problems(paths):
     for path in map(Path, paths):
         # exists(), not is_file(): /dev/null or a named pipe is read as what it holds.
         if not path.exists() or path.is_dir():
-            problems.append((str(path), f"{'is a folder' if path.is_dir() else 'does not exist'}; "
-                                        f"check the path given to --configfile"))
+            problems.append(
+                (
+                    str(path),
+                    f"{'is a folder' if path.is_dir() else 'does not exist'}; "
+                    f"check the path given to --configfile",
+                )
+            )
             continue
         try:
             content = load_config_file(path)
         except UnicodeDecodeError as error:
-            problems.append((str(path), f"is not text (UTF-8): byte {error.start}; save it as a UTF-8 YAML file"))
+            problems.append(
+                (
+                    str(path),
+                    f"is not text (UTF-8): byte {error.start}; save it as a UTF-8 YAML file",
+                )
+            )
             continue
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
             what = getattr(error, "problem", None) or str(error)
             context = getattr(error, "context", None)
-            problems.append((str(path), f"{where}{what}{f' ({context})' if context else ''}; fix the YAML there"))
+            problems.append(
+                (
+                    str(path),
+                    f"{where}{what}{f' ({context})' if context else ''}; fix the YAML there",
+                )
+            )
             continue
         if content is None:
-            problems.append((str(path), "is empty; give it keys (e.g. 'catsdogs: {basic: {epochs: 3}}') or leave it out"))
+            problems.append(
+                (
+                    str(path),
+                    "is empty; give it keys (e.g. 'catsdogs: {basic: {epochs: 3}}') or leave it out",
+                )
+            )
         elif not isinstance(content, dict):
-            problems.append((str(path), f"holds a {type(content).__name__}, not keys at the top level; "
-                                        f"write it as 'section:' lines, like demo.yaml"))
+            problems.append(
+                (
+                    str(path),
+                    f"holds a {type(content).__name__}, not keys at the top level; "
+                    f"write it as 'section:' lines, like demo.yaml",
+                )
+            )
     return problems
 
 

@@ -59,7 +59,9 @@ class JobEstimate:
     notes: list[str] = field(default_factory=list)
 
 
-def plan(configfiles: list[Path], cores: int, snakefile: Path = REPO / "Snakefile") -> list[PlannedJob]:
+def plan(
+    configfiles: list[Path], cores: int, snakefile: Path = REPO / "Snakefile"
+) -> list[PlannedJob]:
     """Every job of the workflow's DAG for `configfiles` (over config.yaml) on `cores` cores, as
     a dry run of the whole DAG builds it (`--forceall`), in a scratch folder: what is already in
     results/ does not matter. Uses Snakemake's Python API; its DAG object is not a public
@@ -74,18 +76,23 @@ def plan(configfiles: list[Path], cores: int, snakefile: Path = REPO / "Snakefil
         StorageSettings,
     )
 
-    with tempfile.TemporaryDirectory() as workdir, SnakemakeApi(
-        OutputSettings(quiet={Quietness.ALL})
-    ) as api:
+    with (
+        tempfile.TemporaryDirectory() as workdir,
+        SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api,
+    ):
         workflow_api = api.workflow(
             resource_settings=ResourceSettings(cores=cores),
-            config_settings=ConfigSettings(configfiles=[Path(path).resolve() for path in configfiles]),
+            config_settings=ConfigSettings(
+                configfiles=[Path(path).resolve() for path in configfiles]
+            ),
             storage_settings=StorageSettings(),
             snakefile=Path(snakefile).resolve(),
             workdir=Path(workdir),
         )
         workflow = workflow_api.dag(dag_settings=DAGSettings(forceall=True)).workflow_api._workflow
-        workflow._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True, nolock=True)
+        workflow._prepare_dag(
+            forceall=True, ignore_incomplete=True, lock_warn_only=True, nolock=True
+        )
         workflow._build_dag()
         dag = workflow.dag
         jobs = [job for job in dag.jobs if job.rule.name != "all"]
@@ -101,7 +108,9 @@ def plan(configfiles: list[Path], cores: int, snakefile: Path = REPO / "Snakefil
                     priority=int(job.rule.priority),
                     epochs=settings["epochs"] if settings else None,
                     batch_size=settings.get("batch_size") if settings else None,
-                    dependencies=sorted(index[dep] for dep in dag.dependencies[job] if dep in index),
+                    dependencies=sorted(
+                        index[dep] for dep in dag.dependencies[job] if dep in index
+                    ),
                     benchmark=str(job.benchmark) if job.benchmark else None,
                     history=str(job.output.history) if job.rule.name == "train" else None,
                 )
@@ -135,11 +144,18 @@ class Measurements:
         path = self.results / "resources.csv"
         if path.exists():
             rows = read_resources(path)
-        elif planned and any((self.results.parent / job.benchmark).exists() for job in planned if job.benchmark):
+        elif planned and any(
+            (self.results.parent / job.benchmark).exists() for job in planned if job.benchmark
+        ):
             run_folder = self.results.parent
             rows = [
-                job_row(job.rule, job.wildcards, job.threads, str(run_folder / job.benchmark),
-                        job.history and str(run_folder / job.history))
+                job_row(
+                    job.rule,
+                    job.wildcards,
+                    job.threads,
+                    str(run_folder / job.benchmark),
+                    job.history and str(run_folder / job.history),
+                )
                 for job in planned
                 if job.benchmark
             ]
@@ -154,7 +170,13 @@ class Measurements:
     def batch_size(self, row: dict) -> int | None:
         """The batch size the measured training job ran with (its train.json)."""
         wildcards = dict(part.split("=", 1) for part in row["wildcards"].split())
-        info = self.results / wildcards["dataset"] / wildcards["model"] / f"seed{wildcards['seed']}" / "train.json"
+        info = (
+            self.results
+            / wildcards["dataset"]
+            / wildcards["model"]
+            / f"seed{wildcards['seed']}"
+            / "train.json"
+        )
         if not info.exists():
             return None
         return json.loads(info.read_text()).get("hyperparameters", {}).get("batch_size")
@@ -192,7 +214,11 @@ def estimate_job(job: PlannedJob, measurements: Measurements) -> JobEstimate:
     notes = []
     if job.rule == "train" and row["seconds_per_epoch"] is not None and job.epochs is not None:
         measured_batch = measurements.batch_size(row)
-        if measured_batch is not None and job.batch_size is not None and measured_batch != job.batch_size:
+        if (
+            measured_batch is not None
+            and job.batch_size is not None
+            and measured_batch != job.batch_size
+        ):
             notes.append(
                 f"measured at batch size {measured_batch}, planned {job.batch_size}: the time "
                 "per epoch does not carry over"
@@ -288,7 +314,11 @@ def slurm_resources(
     resources = {}
     for rule in sorted({job.rule for job in jobs}):
         times = [e.seconds for job, e in zip(jobs, estimates) if job.rule == rule and e.seconds]
-        memories = [row["max_rss_mb"] for row in measurements.rows if row["rule"] == rule and row["max_rss_mb"]]
+        memories = [
+            row["max_rss_mb"]
+            for row in measurements.rows
+            if row["rule"] == rule and row["max_rss_mb"]
+        ]
         if not times:
             continue
         resources[rule] = {
@@ -305,7 +335,11 @@ def slurm_fragment(resources: dict[str, dict[str, int]], margin: float, source: 
         "set-resources:",
     ]
     for rule, values in resources.items():
-        lines += [f"  {rule}:", f"    runtime: {values['runtime']}", f"    mem_mb: {values['mem_mb']}"]
+        lines += [
+            f"  {rule}:",
+            f"    runtime: {values['runtime']}",
+            f"    mem_mb: {values['mem_mb']}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -333,7 +367,9 @@ def report(
     if checked is not None:
         header += "  | actual, ratio"
     lines.append(header)
-    for job, estimate in sorted(zip(jobs, estimates), key=lambda pair: (pair[0].rule, job_name(pair[0]))):
+    for job, estimate in sorted(
+        zip(jobs, estimates), key=lambda pair: (pair[0].rule, job_name(pair[0]))
+    ):
         line = (
             f"{job.rule:<26} {job_name(job):<44} {job.threads:>3} {job.epochs or '':>6} "
             f"{format_seconds(estimate.seconds):>12}  {estimate.basis}"
@@ -358,7 +394,11 @@ def report(
         f"expected wall time with --cores {cores}: {format_seconds(wall)}",
     ]
     if checked is not None:
-        pairs = [(e.seconds, checked[job.key]) for job, e in zip(jobs, estimates) if job.key in checked and e.seconds]
+        pairs = [
+            (e.seconds, checked[job.key])
+            for job, e in zip(jobs, estimates)
+            if job.key in checked and e.seconds
+        ]
         if pairs:
             estimated, actual = sum(p[0] for p in pairs), sum(p[1] for p in pairs)
             ratios = [p[0] / p[1] for p in pairs if p[1] > 0]
@@ -373,27 +413,47 @@ def report(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m cnnlab.estimate", description=__doc__.split("\n\n")[0],
+        prog="python -m cnnlab.estimate",
+        description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--measured", type=Path, default=Path("results"),
-                        help="the results folder of a finished run (its resources.csv)")
-    parser.add_argument("--configfile", type=Path, nargs="*", default=[],
-                        help="the overlays of the run to estimate, over config.yaml (none: config.yaml)")
+    parser.add_argument(
+        "--measured",
+        type=Path,
+        default=Path("results"),
+        help="the results folder of a finished run (its resources.csv)",
+    )
+    parser.add_argument(
+        "--configfile",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="the overlays of the run to estimate, over config.yaml (none: config.yaml)",
+    )
     parser.add_argument("--cores", type=int, default=2, help="the --cores of the run to estimate")
-    parser.add_argument("--slurm-margin", type=float, default=1.5,
-                        help="SLURM asks for this many times each rule's largest job")
-    parser.add_argument("--check", type=Path, default=None,
-                        help="a results folder of the estimated run, once it has run: each job's "
-                             "estimate beside what it took")
+    parser.add_argument(
+        "--slurm-margin",
+        type=float,
+        default=1.5,
+        help="SLURM asks for this many times each rule's largest job",
+    )
+    parser.add_argument(
+        "--check",
+        type=Path,
+        default=None,
+        help="a results folder of the estimated run, once it has run: each job's "
+        "estimate beside what it took",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write every number here")
     args = parser.parse_args(argv)
     if args.cores < 1 or not args.slurm_margin >= 1:
         parser.error("--cores must be at least 1 and --slurm-margin at least 1")
 
     if not args.measured.is_dir():
-        print(f"error: {args.measured} is not a folder: name the results folder of a finished run",
-              file=sys.stderr)
+        print(
+            f"error: {args.measured} is not a folder: name the results folder of a finished run",
+            file=sys.stderr,
+        )
         return 2
     jobs = plan(args.configfile, args.cores)
     try:
@@ -406,25 +466,39 @@ def main(argv: list[str] | None = None) -> int:
     if args.check is not None:
         checked = {key: row["wall_s"] for key, row in Measurements(args.check).by_key.items()}
     config_name = " + ".join(["config.yaml", *map(str, args.configfile)])
-    print(f"Estimate of the run of {config_name} on --cores {args.cores}, from {args.measured / 'resources.csv'}\n")
+    print(
+        f"Estimate of the run of {config_name} on --cores {args.cores}, from {args.measured / 'resources.csv'}\n"
+    )
     print(report(jobs, estimates, args.cores, checked))
     resources = slurm_resources(jobs, estimates, measurements, args.slurm_margin)
     print("\nFor profiles/slurm (copy into its config.yaml):\n")
     print(slurm_fragment(resources, args.slurm_margin, f"{args.measured / 'resources.csv'}"))
     if args.json:
         seconds = [e.seconds or 0.0 for e in estimates]
-        args.json.write_text(json.dumps({
-            "jobs": [
-                {"rule": job.rule, "wildcards": job.wildcards, "threads": job.threads, "epochs": job.epochs,
-                 "estimate_s": e.seconds, "basis": e.basis, "notes": e.notes,
-                 "actual_s": (checked or {}).get(job.key)}
-                for job, e in zip(jobs, estimates)
-            ],
-            "cores": args.cores,
-            "critical_path_s": critical_path(jobs, seconds)[0],
-            "wall_s": simulate(jobs, seconds, args.cores),
-            "slurm": resources,
-        }, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "jobs": [
+                        {
+                            "rule": job.rule,
+                            "wildcards": job.wildcards,
+                            "threads": job.threads,
+                            "epochs": job.epochs,
+                            "estimate_s": e.seconds,
+                            "basis": e.basis,
+                            "notes": e.notes,
+                            "actual_s": (checked or {}).get(job.key),
+                        }
+                        for job, e in zip(jobs, estimates)
+                    ],
+                    "cores": args.cores,
+                    "critical_path_s": critical_path(jobs, seconds)[0],
+                    "wall_s": simulate(jobs, seconds, args.cores),
+                    "slurm": resources,
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

@@ -4,8 +4,8 @@ small JSON files jobs hand each other (train.json, best.json, metrics.json)."""
 from __future__ import annotations
 
 import contextlib
-import json
 import errno
+import json
 import logging
 import os
 import shutil
@@ -76,14 +76,14 @@ def _remove(path: Path) -> None:
 # in results/ and says nothing of what to change.
 _WRITE_REFUSALS = {
     errno.ENOSPC: "the disk holding {folder} is full: free space there (old runs under results/, "
-                  "archives in results/downloads), or run the workflow on a bigger disk "
-                  "(snakemake --directory /bigger/disk)",
+    "archives in results/downloads), or run the workflow on a bigger disk "
+    "(snakemake --directory /bigger/disk)",
     errno.EDQUOT: "your disk quota is used up where {folder} lives: free some of it (old runs under "
-                  "results/), or ask for a larger quota, or run on another disk (snakemake --directory)",
+    "results/), or ask for a larger quota, or run on another disk (snakemake --directory)",
     errno.EROFS: "{folder} is on a read-only file system: run the workflow in a writable folder "
-                 "(snakemake --directory /writable/folder)",
+    "(snakemake --directory /writable/folder)",
     errno.EACCES: "you may not write in {folder}: make it writable (chmod -R u+w), or run the workflow "
-                  "in a folder you own (snakemake --directory /your/folder)",
+    "in a folder you own (snakemake --directory /your/folder)",
 }
 _WRITE_REFUSALS[errno.EPERM] = _WRITE_REFUSALS[errno.EACCES]
 

@@ -61,15 +61,24 @@ def overview_figure(rows: list[dict], chance: float, title: str) -> Figure:
     positions = np.arange(len(rows))[::-1]  # the first row at the top
     for row, y in zip(rows, positions):
         axes.errorbar(
-            row["test_accuracy"], y + ROW_OFFSET,
+            row["test_accuracy"],
+            y + ROW_OFFSET,
             xerr=interval_arms(row, "test_accuracy", "test_accuracy_interval"),
-            fmt="o", color=OURS_COLOUR, markersize=6, capsize=3,
+            fmt="o",
+            color=OURS_COLOUR,
+            markersize=6,
+            capsize=3,
         )
         if row["report_test_accuracy"] is not None:
             axes.errorbar(
-                row["report_test_accuracy"], y - ROW_OFFSET,
+                row["report_test_accuracy"],
+                y - ROW_OFFSET,
                 xerr=interval_arms(row, "report_test_accuracy", "report_interval"),
-                fmt="D", color=REPORT_COLOUR, markerfacecolor="white", markersize=6, capsize=3,
+                fmt="D",
+                color=REPORT_COLOUR,
+                markerfacecolor="white",
+                markersize=6,
+                capsize=3,
             )
     axes.axvline(chance, color=CHANCE_COLOUR, linestyle=":", linewidth=1.5)
     axes.set_yticks(positions, [row_label(row) for row in rows])
@@ -90,16 +99,32 @@ def overview_figure(rows: list[dict], chance: float, title: str) -> Figure:
     axes.grid(axis="x", alpha=0.3)
     axes.legend(
         handles=[
-            Line2D([], [], marker="o", color=OURS_COLOUR,
-                   label="ours: mean over seeds, 95% CI on new images"),
-            Line2D([], [], marker="D", color=REPORT_COLOUR, markerfacecolor="white",
-                   label="report: one run, 95% CI of its test set"),
+            Line2D(
+                [],
+                [],
+                marker="o",
+                color=OURS_COLOUR,
+                label="ours: mean over seeds, 95% CI on new images",
+            ),
+            Line2D(
+                [],
+                [],
+                marker="D",
+                color=REPORT_COLOUR,
+                markerfacecolor="white",
+                label="report: one run, 95% CI of its test set",
+            ),
             Line2D([], [], linestyle=":", color=CHANCE_COLOUR, label=f"chance ({chance:.2g})"),
         ],
-        loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3, fontsize="small", frameon=False,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncols=3,
+        fontsize="small",
+        frameon=False,
     )
-    axes.set_title(f"{title}\nright: ours − report [95% CI] and the verdict", fontsize="medium",
-                   pad=24)
+    axes.set_title(
+        f"{title}\nright: ours − report [95% CI] and the verdict", fontsize="medium", pad=24
+    )
     return figure
 
 
@@ -124,7 +149,11 @@ def plot_overview(
     """Write `dataset`'s overview figure: its models' rows of the results table as a forest
     plot. `report_numbers` may name every data set's models; only `dataset`'s are used."""
     rows = summary_rows(
-        models, runs, metrics_paths, info_paths, best_paths,
+        models,
+        runs,
+        metrics_paths,
+        info_paths,
+        best_paths,
         {key: value for key, value in report_numbers.items() if key.split("/", 1)[0] == dataset},
         report_test_images,
     )

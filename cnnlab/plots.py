@@ -35,7 +35,6 @@ FEATURE_MAP_COLOURMAP = "viridis"
 COMPARED_RUN_COLOURS = ("tab:purple", "tab:green")
 
 
-
 def history_columns(history_path: str | os.PathLike) -> dict[str, np.ndarray]:
     """The columns of a history.csv as float arrays, epochs counted from 1 as people count."""
     rows = read_history(history_path)
@@ -65,7 +64,12 @@ def seed_band(histories: list[dict[str, np.ndarray]], column: str):
     epochs every seed has."""
     epochs = min(len(history["epoch"]) for history in histories)
     values = np.array([history[column][:epochs] for history in histories])
-    return histories[0]["epoch"][:epochs], values.mean(axis=0), values.min(axis=0), values.max(axis=0)
+    return (
+        histories[0]["epoch"][:epochs],
+        values.mean(axis=0),
+        values.min(axis=0),
+        values.max(axis=0),
+    )
 
 
 def plot_over_seeds(axes, histories, column, colour, marker, label, **line_style):
@@ -82,10 +86,11 @@ def training_curves_figure(history_paths: list[str | os.PathLike], title: str) -
     """Training and validation accuracy (left) and loss (right) against epoch: the mean over
     the model's seeds, with the seeds' range as a band."""
     histories = [history_columns(path) for path in history_paths]
-    figure, (accuracy_axes, loss_axes) = plt.subplots(
-        1, 2, figsize=(10, 4), layout="constrained"
-    )
-    for axes, metric, name in ((accuracy_axes, "accuracy", "Accuracy"), (loss_axes, "loss", "Loss")):
+    figure, (accuracy_axes, loss_axes) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    for axes, metric, name in (
+        (accuracy_axes, "accuracy", "Accuracy"),
+        (loss_axes, "loss", "Loss"),
+    ):
         plot_over_seeds(axes, histories, metric, TRAIN_COLOUR, "o-", "training")
         plot_over_seeds(axes, histories, f"val_{metric}", VALIDATION_COLOUR, "s--", "validation")
         axes.set_title(f"{name} per epoch")
@@ -99,9 +104,7 @@ def training_curves_figure(history_paths: list[str | os.PathLike], title: str) -
     return figure
 
 
-def runs_comparison_figure(
-    runs: list[tuple[str, list[str | os.PathLike]]], title: str
-) -> Figure:
+def runs_comparison_figure(runs: list[tuple[str, list[str | os.PathLike]]], title: str) -> Figure:
     """Two runs' validation accuracy against epoch, one colour per run: [(label, histories)].
 
     A run with several seeds (one history each) is drawn as its mean per epoch with a band from
@@ -115,16 +118,24 @@ def runs_comparison_figure(
     for (label, history_paths), colour in zip(runs, COMPARED_RUN_COLOURS):
         curves = [history_columns(path)["val_accuracy"] for path in history_paths]
         epochs = np.arange(1, max(len(curve) for curve in curves) + 1)
-        per_epoch = [[curve[epoch - 1] for curve in curves if len(curve) >= epoch] for epoch in epochs]
+        per_epoch = [
+            [curve[epoch - 1] for curve in curves if len(curve) >= epoch] for epoch in epochs
+        ]
         if len(curves) == 1:
             legend = f"{label} (1 seed)"
         else:
             legend = f"{label} (mean of {len(curves)} seeds; band: lowest to highest)"
             axes.fill_between(
-                epochs, [min(values) for values in per_epoch], [max(values) for values in per_epoch],
-                color=colour, alpha=0.2, linewidth=0,
+                epochs,
+                [min(values) for values in per_epoch],
+                [max(values) for values in per_epoch],
+                color=colour,
+                alpha=0.2,
+                linewidth=0,
             )
-        axes.plot(epochs, [np.mean(values) for values in per_epoch], "o-", color=colour, label=legend)
+        axes.plot(
+            epochs, [np.mean(values) for values in per_epoch], "o-", color=colour, label=legend
+        )
         last_epoch = max(last_epoch, int(epochs[-1]))
     axes.set_title(title)
     epoch_axis(axes, last_epoch=last_epoch)
@@ -134,9 +145,7 @@ def runs_comparison_figure(
     return figure
 
 
-def selected_cell_path(
-    paths: list[str | os.PathLike], best_path: str | os.PathLike
-) -> Path:
+def selected_cell_path(paths: list[str | os.PathLike], best_path: str | os.PathLike) -> Path:
     """Of one file per grid cell (`<cell>/seed<n>/<file>`), the one of the cell best.json
     selects ("cell" names the folder).
 
@@ -168,14 +177,17 @@ def selection_verdict(best: dict) -> str:
     if not best.get("runner_up"):
         return "the only cell"
     separation = best["separation"]
-    lead = (f"selected leads {best['runner_up']} by {best['margin']:+.3f} "
-            "(best epochs' validation accuracy)")
+    lead = (
+        f"selected leads {best['runner_up']} by {best['margin']:+.3f} "
+        "(best epochs' validation accuracy)"
+    )
     if separation["exceeds_noise"] is None:
         runs = "runs differ" if separation["runs_differ"] else "runs within noise"
         if separation["test"] == "mcnemar" and separation.get("mcnemar"):
             pair = separation["mcnemar"][0]
-            runs = (f"final epochs' models {pair['b_accuracy']:.3f} vs {pair['a_accuracy']:.3f}: "
-                    f"{runs}")
+            runs = (
+                f"final epochs' models {pair['b_accuracy']:.3f} vs {pair['a_accuracy']:.3f}: {runs}"
+            )
         verdict = f"1 seed, cells not comparable; {runs}"
     else:
         separable = "separable" if separation["exceeds_noise"] else "not separable"
@@ -223,9 +235,14 @@ def grid_comparison_figure(
         selected = cell == selected_cell
         label = cell_label(info_of_cell[cell]) + (" (selected)" if selected else "")
         plot_over_seeds(
-            axes, histories_of_cell[cell], "val_accuracy",
-            SELECTED_COLOUR if selected else next(other_colours), "o-", label,
-            linewidth=2.5 if selected else 1.2, markersize=5 if selected else 3,
+            axes,
+            histories_of_cell[cell],
+            "val_accuracy",
+            SELECTED_COLOUR if selected else next(other_colours),
+            "o-",
+            label,
+            linewidth=2.5 if selected else 1.2,
+            markersize=5 if selected else 3,
             zorder=3 if selected else 2,
         )
     axes.set_title(f"{title}\n{selection_verdict(best)}", fontsize="medium")
@@ -246,8 +263,10 @@ def feature_maps_figure(
     magnitude.
     """
     panels = [
-        (f"{name}: {maps.shape[-1]} channels of {maps.shape[0]}x{maps.shape[1]}",
-         tile(standardise_channels(maps), min(columns, maps.shape[-1])))
+        (
+            f"{name}: {maps.shape[-1]} channels of {maps.shape[0]}x{maps.shape[1]}",
+            tile(standardise_channels(maps), min(columns, maps.shape[-1])),
+        )
         for name, maps in layer_maps.items()
     ]
     width = 12
@@ -255,15 +274,21 @@ def feature_maps_figure(
     # aspect; the input image gets a fixed fifth of the width.
     ratios = [0.2] + [tiled.shape[0] / tiled.shape[1] for _, tiled in panels]
     figure, axes_list = plt.subplots(
-        len(ratios), 1, figsize=(width, width * sum(ratios) + 0.5 * len(ratios) + 0.8),
-        height_ratios=ratios, layout="constrained", squeeze=False,
+        len(ratios),
+        1,
+        figsize=(width, width * sum(ratios) + 0.5 * len(ratios) + 0.8),
+        height_ratios=ratios,
+        layout="constrained",
+        squeeze=False,
     )
     axes_list = axes_list[:, 0]
     axes_list[0].imshow(image, interpolation="nearest")
     axes_list[0].set_title("input image", fontsize="medium")
     axes_list[0].set_axis_off()
     for axes, (panel_title, tiled) in zip(axes_list[1:], panels):
-        shown = axes.imshow(tiled, cmap=FEATURE_MAP_COLOURMAP, vmin=0, vmax=255, interpolation="nearest")
+        shown = axes.imshow(
+            tiled, cmap=FEATURE_MAP_COLOURMAP, vmin=0, vmax=255, interpolation="nearest"
+        )
         axes.set_title(panel_title, fontsize="medium")
         axes.set_axis_off()
     colourbar = figure.colorbar(shown, ax=axes_list[1:], shrink=0.6, pad=0.01)
@@ -302,19 +327,27 @@ def tile(maps: np.ndarray, columns: int, gap: int = 1) -> np.ndarray:
 
 
 def image_grid_figure(
-    rows: list[tuple[str, list[tuple[str, np.ndarray]]]], title: str, columns: int | None = None,
+    rows: list[tuple[str, list[tuple[str, np.ndarray]]]],
+    title: str,
+    columns: int | None = None,
 ) -> Figure:
     """Images (uint8, height x width x 3) in labelled rows: [(row label, [(caption, image)])].
 
     Used for filter patterns (a row per layer) and augmentation samples.
     """
     columns = columns or max(len(images) for _, images in rows)
-    lines = [(label, images[start : start + columns])
-             for label, images in rows for start in range(0, len(images), columns)]
+    lines = [
+        (label, images[start : start + columns])
+        for label, images in rows
+        for start in range(0, len(images), columns)
+    ]
     tile_inches = 1.6
     figure, axes_grid = plt.subplots(
-        len(lines), columns, figsize=(columns * tile_inches + 0.8, len(lines) * (tile_inches + 0.35) + 0.7),
-        layout="constrained", squeeze=False,
+        len(lines),
+        columns,
+        figsize=(columns * tile_inches + 0.8, len(lines) * (tile_inches + 0.35) + 0.7),
+        layout="constrained",
+        squeeze=False,
     )
     for (label, images), axes_row in zip(lines, axes_grid):
         for index, axes in enumerate(axes_row):

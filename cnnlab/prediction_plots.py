@@ -56,8 +56,12 @@ def confusion_matrix_figure(counts: np.ndarray, class_names: list[str], title: s
     figure, panels = plt.subplots(1, 2, figsize=(2 * side + 0.6, side + 1.0), layout="constrained")
     for axes, values, name, text_of in (
         (panels[0], counts, "counts", lambda value: f"{value:d}"),
-        (panels[1], row_normalised(counts), "fraction of each true class",
-         lambda value: f"{value:.2f}"),
+        (
+            panels[1],
+            row_normalised(counts),
+            "fraction of each true class",
+            lambda value: f"{value:.2f}",
+        ),
     ):
         high = values.max() if values.max() > 0 else 1
         axes.imshow(values, cmap=CONFUSION_COLOURMAP, vmin=0, vmax=high)
@@ -66,12 +70,20 @@ def confusion_matrix_figure(counts: np.ndarray, class_names: list[str], title: s
             for column in range(classes):
                 value = values[row, column]
                 axes.text(
-                    column, row, text_of(value), ha="center", va="center", fontsize=fontsize,
+                    column,
+                    row,
+                    text_of(value),
+                    ha="center",
+                    va="center",
+                    fontsize=fontsize,
                     color="white" if value > 0.6 * high else "black",
                 )
         many = classes > 3  # long names side by side would overlap: slant them
         axes.set_xticks(
-            range(classes), class_names, rotation=45 if many else 0, ha="right" if many else "center"
+            range(classes),
+            class_names,
+            rotation=45 if many else 0,
+            ha="right" if many else "center",
         )
         axes.set_yticks(range(classes), class_names)
         axes.set_xlabel("predicted class")
@@ -147,8 +159,12 @@ def failures_figure(
         return figure
     figure = image_grid_figure(
         [("most confident\nfailures", tiles)],
-        title=f"{title}\n{summary}; " + (
-            f"all {wrong} shown" if len(tiles) == wrong else f"the {len(tiles)} most confident shown"),
+        title=f"{title}\n{summary}; "
+        + (
+            f"all {wrong} shown"
+            if len(tiles) == wrong
+            else f"the {len(tiles)} most confident shown"
+        ),
         columns=min(len(tiles), 8),
     )
     # Four caption lines per tile: room for them under the two-line title.

@@ -124,7 +124,9 @@ def read_predictions(path: str | os.PathLike) -> Predictions:
     # A truncated file is a BadZipFile or an EOFError, an empty one an EOFError, an object
     # array (a pickle) a ValueError, a bad shape or repeated id Predictions' ValueError.
     except (OSError, EOFError, ValueError, zipfile.BadZipFile) as error:
-        raise PredictionsError(f"{path} cannot be read as predictions ({error}): {advice}") from None
+        raise PredictionsError(
+            f"{path} cannot be read as predictions ({error}): {advice}"
+        ) from None
     problem = _probability_problem(predictions.probabilities)
     if problem:
         raise PredictionsError(f"{path}: {problem}: {advice}")
@@ -143,9 +145,12 @@ def check_against_metrics(predictions: Predictions, metrics: dict, path: str | o
         problems.append(f"{n_test} images, where metrics.json has n_test {metrics['n_test']}")
     if class_names != expected_classes:
         problems.append(f"classes {class_names}, where metrics.json has {expected_classes}")
-    elif "test_accuracy" in metrics and abs(predictions.accuracy - metrics["test_accuracy"]) > 0.5 / max(n_test, 1):
+    elif "test_accuracy" in metrics and abs(
+        predictions.accuracy - metrics["test_accuracy"]
+    ) > 0.5 / max(n_test, 1):
         problems.append(
-            f"a test accuracy of {predictions.accuracy:.4f}, where metrics.json has {metrics['test_accuracy']:.4f}")
+            f"a test accuracy of {predictions.accuracy:.4f}, where metrics.json has {metrics['test_accuracy']:.4f}"
+        )
     if problems:
         raise PredictionsError(
             f"{path} does not match the metrics.json beside it: it holds {'; '.join(problems)}. "

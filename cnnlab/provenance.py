@@ -17,7 +17,10 @@ def git_state() -> dict:
         try:
             result = subprocess.run(
                 ["git", "-C", str(REPOSITORY), *args],
-                capture_output=True, text=True, timeout=30, check=True,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
             )
         except (OSError, subprocess.SubprocessError):
             return None
@@ -32,10 +35,16 @@ def copy_checkout(target: Path, keep_times: bool) -> Path:
     """Copy into `target` every file git would check out from this checkout: the working tree's
     content, uncommitted edits and files git does not ignore included. With `keep_times` the
     copies keep their modification times; without, they are new, as a fresh clone's are."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPOSITORY, check=True, stdout=subprocess.PIPE,
-    ).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=REPOSITORY,
+            check=True,
+            stdout=subprocess.PIPE,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     copy = shutil.copy2 if keep_times else shutil.copyfile
     for name in filter(None, listed):
         if (REPOSITORY / name).is_file():  # a listed file deleted in the working tree is not

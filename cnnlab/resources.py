@@ -141,14 +141,27 @@ def format_seconds(seconds: float | None) -> str:
 
 def to_html(rows: list[dict]) -> str:
     """The report's page: every job, its time and memory, and the run's totals."""
-    headings = ["rule", "job", "threads", "wall", "CPU", "peak memory", "epochs", "first epoch",
-                "per epoch", "fixed"]
+    headings = [
+        "rule",
+        "job",
+        "threads",
+        "wall",
+        "CPU",
+        "peak memory",
+        "epochs",
+        "first epoch",
+        "per epoch",
+        "fixed",
+    ]
     head = "".join(f"<th>{html.escape(heading)}</th>" for heading in headings)
     body = []
     for row in rows:
         cells = [
-            row["rule"], row["wildcards"], _text(row["threads"]),
-            format_seconds(row["wall_s"]), format_seconds(row["cpu_s"]),
+            row["rule"],
+            row["wildcards"],
+            _text(row["threads"]),
+            format_seconds(row["wall_s"]),
+            format_seconds(row["cpu_s"]),
             "not measured" if row["max_rss_mb"] is None else f"{row['max_rss_mb']:,.0f} MiB",
             _text(row["epochs"]),
             "" if row["first_epoch_s"] is None else format_seconds(row["first_epoch_s"]),

@@ -28,7 +28,9 @@ def use_backend(name: str) -> None:
     """Make Keras run on `name` (tensorflow or jax) in this process. Call it before anything
     imports Keras; calling it again with the same name is harmless."""
     if name not in BACKENDS:
-        raise ValueError(f"unknown Keras backend '{name}': set training.backend to one of {BACKENDS}")
+        raise ValueError(
+            f"unknown Keras backend '{name}': set training.backend to one of {BACKENDS}"
+        )
     if "keras" in sys.modules:
         current = sys.modules["keras"].backend.backend()
         if current != name:

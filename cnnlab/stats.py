@@ -122,9 +122,7 @@ def _critical_value(
     return float(stats.t.ppf(0.5 + confidence / 2, df)), df
 
 
-def configuration_interval(
-    values: Sequence[float], n: int, confidence: float = 0.95
-) -> dict:
+def configuration_interval(values: Sequence[float], n: int, confidence: float = 0.95) -> dict:
     """Where a configuration's accuracy on *new* images lies: the mean of its seeds' accuracies,
     each scored on the same `n` test images, with an interval counting both noises.
 
@@ -169,7 +167,9 @@ def welch_test(a: Sequence[float], b: Sequence[float]) -> dict:
         warnings.filterwarnings("ignore", "Precision loss occurred in moment calculation")
         result = stats.ttest_ind(a, b, equal_var=False)
     return {
-        "statistic": float(result.statistic), "p_value": float(result.pvalue), "df": float(result.df),
+        "statistic": float(result.statistic),
+        "p_value": float(result.pvalue),
+        "df": float(result.df),
     }
 
 
@@ -345,14 +345,17 @@ def difference_verdict(
     if welch["p_value"] is not None:
         test, run_p_values = "welch", [welch["p_value"]]
         evidence = f"Welch's t-test over {len(a_values)} and {len(b_values)} seeds"
-        noise = (f"the seed-to-seed noise on these {scored_on} images (the {scored_on} set's "
-                 "own sampling is not counted)")
+        noise = (
+            f"the seed-to-seed noise on these {scored_on} images (the {scored_on} set's "
+            "own sampling is not counted)"
+        )
     elif one_run_against and len(pairs) == max(len(a_values), len(b_values)):
         test, n_images = "mcnemar", pairs[0]["n"]
         run_p_values = [pair["p_value"] for pair in pairs]
         evidence = f"paired: McNemar on the {n_images} {scored_on} images both scored, " + (
             f"{pairs[0]['only_a_right']} right only by {a_label}, "
-            f"{pairs[0]['only_b_right']} only by {b_label}" if len(pairs) == 1
+            f"{pairs[0]['only_b_right']} only by {b_label}"
+            if len(pairs) == 1
             else _one_run_against_each(pairs, labels, a_values, b_values)
         )
         noise = f"the {scored_on} set's sampling noise"
@@ -360,7 +363,8 @@ def difference_verdict(
         test = "two-proportion"
         run_p_values = [
             two_proportion_test(a_value, a_n, b_value, b_n)["p_value"]
-            for a_value in a_values for b_value in b_values
+            for a_value in a_values
+            for b_value in b_values
         ]
         evidence = f"unpaired: two-proportion z-test on {a_n} and {b_n} {scored_on} images"
         if len(run_p_values) > 1:
@@ -394,13 +398,15 @@ def difference_verdict(
         if beyond:
             verdict = "unmeasured seed noise; these runs differ"
         elif differing:
-            verdict = (f"unmeasured seed noise; {differing} of {len(run_p_values)} run pairs "
-                       "differ")
+            verdict = f"unmeasured seed noise; {differing} of {len(run_p_values)} run pairs differ"
         else:
             verdict = "unmeasured seed noise; runs within test-set noise"
         if len(run_p_values) > 1:
-            which = "the one run differs from each run of the other side" if beyond else (
-                f"{differing} of the {len(run_p_values)} pairs of runs differ, not all")
+            which = (
+                "the one run differs from each run of the other side"
+                if beyond
+                else (f"{differing} of the {len(run_p_values)} pairs of runs differ, not all")
+            )
             these_runs = f"{'Yes' if beyond else 'No'}: {which}"
         else:
             these_runs = f"These runs {'differ' if beyond else 'do not differ'}"
@@ -410,9 +416,11 @@ def difference_verdict(
             f"cannot be compared: a single run's difference may be the seed's, not the "
             f"configuration's. Run at least {SEEDS_PER_SIDE_NEEDED} seeds per side (Welch's "
             f"t-test over seeds). "
-            + (f"Do these runs differ on the {scored_on} images beyond {noise}? {these_runs} "
-               if len(run_p_values) > 1 else
-               f"{these_runs} on the {scored_on} images beyond {noise} ")
+            + (
+                f"Do these runs differ on the {scored_on} images beyond {noise}? {these_runs} "
+                if len(run_p_values) > 1
+                else f"{these_runs} on the {scored_on} images beyond {noise} "
+            )
             + f"({evidence}; p = {p_value:.3g})."
         )
     return {
@@ -508,13 +516,16 @@ def difference_from_report(
     if seed_noise_measured:
         exceeds_noise, runs_differ = beyond, None
         verdict = "differs" if beyond else "consistent"
-        noise = (f"our {k} seeds' spread (assumed the same for the report's one run) and both "
-                 f"test sets ({our_n} and {report_n} images)")
+        noise = (
+            f"our {k} seeds' spread (assumed the same for the report's one run) and both "
+            f"test sets ({our_n} and {report_n} images)"
+        )
     else:
         exceeds_noise, runs_differ = None, beyond
         verdict = "runs differ; 1 seed" if beyond else "runs within test-set noise; 1 seed"
-        noise = (f"both test sets ({our_n} and {report_n} images) only: one seed measures no "
-                 "seed noise")
+        noise = (
+            f"both test sets ({our_n} and {report_n} images) only: one seed measures no seed noise"
+        )
     explanation = (
         f"ours - report = {difference:+.3f}, {confidence:.0%} interval "
         f"[{interval[0]:+.3f}, {interval[1]:+.3f}], p = {p_value:.3g}, counting {noise}."

@@ -193,9 +193,10 @@ def summary_rows(
         report_n_test = (
             None if report_accuracy is None else report_test_set_size(model, report_test_images)
         )
-        rows.append(row | compared_with_report(
-            test_accuracies, row["n_test"], report_accuracy, report_n_test
-        ))
+        rows.append(
+            row
+            | compared_with_report(test_accuracies, row["n_test"], report_accuracy, report_n_test)
+        )
     return rows
 
 
@@ -249,8 +250,14 @@ def model_results(runs: list[tuple]) -> tuple[dict, list[float]]:
 
 
 REPORT_COLUMNS = (
-    "report_test_accuracy", "report_n_test", "report_interval_low", "report_interval_high",
-    "difference", "difference_interval_low", "difference_interval_high", "difference_p_value",
+    "report_test_accuracy",
+    "report_n_test",
+    "report_interval_low",
+    "report_interval_high",
+    "difference",
+    "difference_interval_low",
+    "difference_interval_high",
+    "difference_p_value",
     "report_verdict",
 )
 
@@ -384,12 +391,19 @@ PER_CLASS_NOTE = (
 def per_class_markdown(tables: dict) -> list[str]:
     lines = []
     for dataset, (classes, table_rows) in tables.items():
-        lines += ["", f"## Per-class test accuracy: {dataset}", "",
-                  "| model | " + " | ".join(classes) + " |",
-                  "| --- |" + " --- |" * len(classes)]
+        lines += [
+            "",
+            f"## Per-class test accuracy: {dataset}",
+            "",
+            "| model | " + " | ".join(classes) + " |",
+            "| --- |" + " --- |" * len(classes),
+        ]
         for model, means in table_rows:
-            lines.append(f"| {model} | " + " | ".join(
-                display_value("test_accuracy", means[name]) for name in classes) + " |")
+            lines.append(
+                f"| {model} | "
+                + " | ".join(display_value("test_accuracy", means[name]) for name in classes)
+                + " |"
+            )
     return lines + (["", PER_CLASS_NOTE] if tables else [])
 
 
@@ -443,8 +457,7 @@ def to_markdown(
     lines = ["# Results beside the report's published numbers", ""]
     lines += [*(f"{image}\n" for image in overview_images)]
     lines += markdown_table(rows, MAIN_COLUMNS)
-    lines += ["", NOTES + f" More: [{STATISTICS_DOC}](../{STATISTICS_DOC}).", "",
-              "## Details", ""]
+    lines += ["", NOTES + f" More: [{STATISTICS_DOC}](../{STATISTICS_DOC}).", "", "## Details", ""]
     lines += markdown_table(rows, DETAIL_COLUMNS)
     lines += ["", DETAILS_NOTE]
     lines += per_class_markdown(per_class or {})
@@ -460,12 +473,15 @@ def html_table(rows: list[dict], columns: list[tuple[str, str]]) -> tuple[str, l
             f'<td class="{"text" if column in TEXT_COLUMNS else "number"}">{html.escape(text)}</td>'
             for column, text in displayed_cells(row, columns)
         )
-        body.append(f'<tr class="best">{cells}</tr>' if row["best_of_grid"] else f"<tr>{cells}</tr>")
+        body.append(
+            f'<tr class="best">{cells}</tr>' if row["best_of_grid"] else f"<tr>{cells}</tr>"
+        )
     return head, body
 
 
 def to_html(
-    rows: list[dict], per_class: dict | None = None,
+    rows: list[dict],
+    per_class: dict | None = None,
     overview_paths: dict[str, str | os.PathLike] | None = None,
 ) -> str:
     """A standalone page (the report shows it in a frame): each data set's overview figure,
@@ -490,7 +506,10 @@ def to_html(
     )
     title = "Results beside the report's published numbers"
     return html_table_page(
-        title, head, body, before=figures,
+        title,
+        head,
+        body,
+        before=figures,
         after=notes + details + per_class_html(per_class or {}),
         extra_css="tr.best { font-weight: bold; background: #fff3f3; } "
         "img { max-width: 100%; display: block; margin-bottom: 1em; }",

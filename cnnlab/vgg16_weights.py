@@ -41,8 +41,10 @@ def _h5_layer_names(path: Path) -> set[str] | None:
     with h5py.File(path, "r") as weights:
         for group in (weights, weights.get("model_weights")):
             if group is not None and "layer_names" in group.attrs:
-                names |= {name.decode() if isinstance(name, bytes) else str(name)
-                          for name in group.attrs["layer_names"]}
+                names |= {
+                    name.decode() if isinstance(name, bytes) else str(name)
+                    for name in group.attrs["layer_names"]
+                }
         layers = weights.get("layers")
         if layers is not None:
             layers.visit(lambda name: names.add(name.rsplit("/", 1)[-1]))
@@ -82,15 +84,19 @@ def weights_file_problem(path: str | os.PathLike) -> str | None:
     try:
         if path.suffix == ".keras":
             if not zipfile.is_zipfile(path):
-                return f"{path} is not a saved Keras model (a .keras file is a zip; this one is not)"
+                return (
+                    f"{path} is not a saved Keras model (a .keras file is a zip; this one is not)"
+                )
             try:
                 names = _keras_layer_names(path)
             except (KeyError, ValueError, zipfile.BadZipFile) as error:
                 return f"{path} is a zip but not a saved Keras model (no readable config.json: {error})"
             if VGG16_BASE_NAME not in names:
-                return (f"{path} is a Keras model with no '{VGG16_BASE_NAME}' base (its layers: "
-                        f"{_listed(names)}); point it at a model that holds one, such as the "
-                        f"cifar10/vgg16_base run's model.keras")
+                return (
+                    f"{path} is a Keras model with no '{VGG16_BASE_NAME}' base (its layers: "
+                    f"{_listed(names)}); point it at a model that holds one, such as the "
+                    f"cifar10/vgg16_base run's model.keras"
+                )
             return None
         if _first_bytes(path, len(HDF5_SIGNATURE)) != HDF5_SIGNATURE:
             return f"{path} is not an HDF5 file, so not a .h5 weights file"
@@ -101,7 +107,9 @@ def weights_file_problem(path: str | os.PathLike) -> str | None:
         return None
     missing = [name for name in VGG16_CONV_LAYERS if name not in names]
     if missing:
-        return (f"{path} holds no VGG16 base: it lacks {', '.join(missing[:3])}"
-                f"{' ...' if len(missing) > 3 else ''} (its layers: {_listed(names)}); use "
-                f"vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 or the weights of a VGG16 base")
+        return (
+            f"{path} holds no VGG16 base: it lacks {', '.join(missing[:3])}"
+            f"{' ...' if len(missing) > 3 else ''} (its layers: {_listed(names)}); use "
+            f"vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 or the weights of a VGG16 base"
+        )
     return None

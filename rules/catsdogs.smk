@@ -51,7 +51,11 @@ def catsdogs_training(model, seed):
         return {"architecture": model, "settings": settings, "inputs": new_head_inputs}
     if model == "vgg16_finetune":
         finetune = CATSDOGS_VGG16["finetune"]
-        settings = {**stage, "epochs": finetune["epochs"], "learning_rate": finetune["learning_rate"]}
+        settings = {
+            **stage,
+            "epochs": finetune["epochs"],
+            "learning_rate": finetune["learning_rate"],
+        }
         # The frozen stage's model of the same seed.
         frozen = {"initial_model": f"results/catsdogs/vgg16_frozen/seed{seed}/model.keras"}
         return {"architecture": model, "settings": settings, "inputs": inputs | frozen}

@@ -16,7 +16,6 @@ from cnnlab.configcheck import (
     normalise_whole_numbers,
 )
 
-
 SCHEMA_PATH = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
 try:
     # Snakemake's loader keeps the last of a key given twice (a second `catsdogs:` block) and
@@ -52,8 +51,7 @@ GPUS_PER_TRAIN_JOB = config["training"]["gpus_per_job"]
 KERAS_BACKEND = config["training"]["backend"]
 KERAS_ENV = f"../envs/keras-{KERAS_BACKEND}.yaml"
 TRAINING_RUNTIME = {
-    key: config["training"][key]
-    for key in ("mixed_precision", "xla", "deterministic_ops")
+    key: config["training"][key] for key in ("mixed_precision", "xla", "deterministic_ops")
 }
 # The data seed: subsets, splits, the synthetic archives, the figures' random starts.
 SEED = config["seed"]
@@ -189,7 +187,10 @@ def measured_jobs():
     jobs += [
         measured_job("clean_petimages", config["data"]["petimages"]["clean_threads"]),
         measured_job("split_petimages"),
-        *[measured_job("decode_petimages_split", split=split) for split in ("train", "val", "test")],
+        *[
+            measured_job("decode_petimages_split", split=split)
+            for split in ("train", "val", "test")
+        ],
         measured_job("prepare_cifar10"),
     ]
     for model in MODELS:
@@ -219,4 +220,3 @@ def measured_jobs():
         )
     ]
     return jobs
-

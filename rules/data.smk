@@ -10,6 +10,12 @@ rule download:
     """Fetch an archive (from its URL, a local copy, or generated) and extract it safely."""
     output:
         directory("results/data/{archive}/raw"),
+    log:
+        "logs/data/download_{archive}.log",
+    benchmark:
+        "results/resources/data/download_{archive}.tsv"
+    conda:
+        "../envs/data.yaml"
     params:
         dataset=lambda wildcards: wildcards.archive,
         source=lambda wildcards: data_source(wildcards.archive),
@@ -18,12 +24,6 @@ rule download:
         extract_limits=config["data"]["extract"],
         seed=SEED,
         code=download_code_version,
-    conda:
-        "../envs/data.yaml"
-    log:
-        "logs/data/download_{archive}.log",
-    benchmark:
-        "results/resources/data/download_{archive}.tsv"
     script:
         "../scripts/download.py"
 
@@ -39,22 +39,22 @@ rule clean_petimages:
             caption="../report/clean_manifest.rst",
             category="Data",
         ),
+    log:
+        "logs/data/clean_petimages.log",
+    benchmark:
+        "results/resources/data/clean_petimages.tsv"
+    # Everything of cats vs dogs waits for it: start it before any other job that is ready.
+    # With more threads than the cores left beside a long training job it would wait for that
+    # job, and the whole cats/dogs branch with it: the demo asks for 1.
+    priority: 10
+    conda:
+        "../envs/data.yaml"
+    threads: config["data"]["petimages"]["clean_threads"]
     params:
         code=code_version("clean_petimages.py"),
         image_size=config["data"]["petimages"]["image_size"],
         min_side=config["data"]["petimages"]["min_side"],
         max_image_bytes=config["data"]["petimages"]["max_image_bytes"],
-    conda:
-        "../envs/data.yaml"
-    log:
-        "logs/data/clean_petimages.log",
-    benchmark:
-        "results/resources/data/clean_petimages.tsv"
-    threads: config["data"]["petimages"]["clean_threads"]
-    # Everything of cats vs dogs waits for it: start it before any other job that is ready.
-    # With more threads than the cores left beside a long training job it would wait for that
-    # job, and the whole cats/dogs branch with it: the demo asks for 1.
-    priority: 10
     script:
         "../scripts/clean_petimages.py"
 
@@ -68,17 +68,17 @@ rule split_petimages:
         val=directory("results/data/petimages/split/val"),
         test=directory("results/data/petimages/split/test"),
         manifest="results/data/petimages/split_manifest.csv",
+    log:
+        "logs/data/split_petimages.log",
+    benchmark:
+        "results/resources/data/split_petimages.tsv"
+    conda:
+        "../envs/data.yaml"
     params:
         code=code_version("split_petimages.py"),
         images_per_class=config["data"]["petimages"]["images_per_class"],
         ratios=config["data"]["petimages"]["split"],
         seed=SEED,
-    conda:
-        "../envs/data.yaml"
-    log:
-        "logs/data/split_petimages.log",
-    benchmark:
-        "results/resources/data/split_petimages.tsv"
     script:
         "../scripts/split_petimages.py"
 
@@ -89,14 +89,14 @@ rule decode_petimages_split:
         images=lambda wildcards: rules.split_petimages.output[wildcards.split],
     output:
         "results/data/petimages/{split}.npz",
-    params:
-        code=code_version("decode_petimages_split.py"),
-    conda:
-        "../envs/data.yaml"
     log:
         "logs/data/decode_petimages_{split}.log",
     benchmark:
         "results/resources/data/decode_petimages_{split}.tsv"
+    conda:
+        "../envs/data.yaml"
+    params:
+        code=code_version("decode_petimages_split.py"),
     script:
         "../scripts/decode_petimages_split.py"
 
@@ -109,15 +109,15 @@ rule prepare_cifar10:
         train="results/data/cifar10/train.npz",
         val="results/data/cifar10/val.npz",
         test="results/data/cifar10/test.npz",
-    params:
-        code=code_version("prepare_cifar10.py"),
-        validation_size=config["data"]["cifar10"]["validation_size"],
-        seed=SEED,
-    conda:
-        "../envs/data.yaml"
     log:
         "logs/data/prepare_cifar10.log",
     benchmark:
         "results/resources/data/prepare_cifar10.tsv"
+    conda:
+        "../envs/data.yaml"
+    params:
+        code=code_version("prepare_cifar10.py"),
+        validation_size=config["data"]["cifar10"]["validation_size"],
+        seed=SEED,
     script:
         "../scripts/prepare_cifar10.py"

@@ -5,6 +5,7 @@ Each rule gets the `figures:` settings it uses as params, and the version of the
 runs (`code_version`): editing a plot replots; editing training code does not.
 """
 
+
 # Matplotlib over a few CSV files takes seconds: not worth a cluster job each.
 localrules:
     plot_overview,
@@ -25,17 +26,20 @@ BEST_CATSDOGS_FIGURE_INPUT = {
     "best": "results/catsdogs/basic/best.json",
 }
 
+
 rule plot_overview:
     """A data set's results at a glance: each model's test accuracy and interval beside the
     report's number and its interval, chance, the best grid cell and each verdict (a forest
     plot, from the same rows as the results table)."""
     input:
         metrics=lambda wildcards: expand(
-            "results/{dataset}/{run}/metrics.json", dataset=wildcards.dataset,
+            "results/{dataset}/{run}/metrics.json",
+            dataset=wildcards.dataset,
             run=dataset_runs(wildcards),
         ),
         infos=lambda wildcards: expand(
-            "results/{dataset}/{run}/train.json", dataset=wildcards.dataset,
+            "results/{dataset}/{run}/train.json",
+            dataset=wildcards.dataset,
             run=dataset_runs(wildcards),
         ),
         best="results/{dataset}/basic/best.json",
@@ -51,6 +55,12 @@ rule plot_overview:
                 "figure": "test accuracy beside the report's",
             },
         ),
+    log:
+        "logs/figures/{dataset}/overview.log",
+    benchmark:
+        "results/resources/figures/{dataset}/overview.tsv"
+    conda:
+        "../envs/figures.yaml"
     params:
         code=code_version("plot_overview.py"),
         dpi=FIGURE_SETTINGS["dpi"],
@@ -63,12 +73,6 @@ rule plot_overview:
         report_test_images=config["report_test_images"],
         title=lambda wildcards: f"{DATASET_NAMES[wildcards.dataset]}: test accuracy beside the "
         "report's",
-    log:
-        "logs/figures/{dataset}/overview.log",
-    benchmark:
-        "results/resources/figures/{dataset}/overview.tsv"
-    conda:
-        "../envs/figures.yaml"
     script:
         "../scripts/plot_overview.py"
 
@@ -87,16 +91,16 @@ rule plot_training_curves:
             subcategory="Training curves",
             labels={"model": "{model}", "figure": "training curves"},
         ),
-    params:
-        code=code_version("plot_curves.py"),
-        dpi=FIGURE_SETTINGS["dpi"],
-        title=lambda wildcards: model_title(wildcards.dataset, wildcards.model),
     log:
         "logs/figures/{dataset}/{model}/curves.log",
     benchmark:
         "results/resources/figures/{dataset}/{model}/curves.tsv"
     conda:
         "../envs/figures.yaml"
+    params:
+        code=code_version("plot_curves.py"),
+        dpi=FIGURE_SETTINGS["dpi"],
+        title=lambda wildcards: model_title(wildcards.dataset, wildcards.model),
     script:
         "../scripts/plot_curves.py"
 
@@ -107,11 +111,15 @@ rule plot_grid_comparison:
     input:
         histories=lambda wildcards: expand(
             "results/{dataset}/basic/{cell}/seed{seed}/history.csv",
-            dataset=wildcards.dataset, cell=GRID_CELLS[wildcards.dataset], seed=SEEDS,
+            dataset=wildcards.dataset,
+            cell=GRID_CELLS[wildcards.dataset],
+            seed=SEEDS,
         ),
         infos=lambda wildcards: expand(
             "results/{dataset}/basic/{cell}/seed{seed}/train.json",
-            dataset=wildcards.dataset, cell=GRID_CELLS[wildcards.dataset], seed=SEEDS,
+            dataset=wildcards.dataset,
+            cell=GRID_CELLS[wildcards.dataset],
+            seed=SEEDS,
         ),
         best="results/{dataset}/basic/best.json",
     output:
@@ -122,17 +130,17 @@ rule plot_grid_comparison:
             subcategory="Grid search",
             labels={"model": "basic CNN, every grid cell", "figure": "validation accuracy"},
         ),
-    params:
-        code=code_version("plot_grid.py"),
-        dpi=FIGURE_SETTINGS["dpi"],
-        title=lambda wildcards: f"{DATASET_NAMES[wildcards.dataset]}: basic CNN grid, "
-        "validation accuracy per cell",
     log:
         "logs/figures/{dataset}/grid_comparison.log",
     benchmark:
         "results/resources/figures/{dataset}/grid_comparison.tsv"
     conda:
         "../envs/figures.yaml"
+    params:
+        code=code_version("plot_grid.py"),
+        dpi=FIGURE_SETTINGS["dpi"],
+        title=lambda wildcards: f"{DATASET_NAMES[wildcards.dataset]}: basic CNN grid, "
+        "validation accuracy per cell",
     script:
         "../scripts/plot_grid.py"
 
@@ -158,20 +166,20 @@ rule plot_activations:
             subcategory="Visualisations",
             labels={"figure": "intermediate activations", "model": "basic CNN, best grid cell"},
         ),
+    log:
+        "logs/figures/catsdogs/activations.log",
+    benchmark:
+        "results/resources/figures/catsdogs/activations.tsv"
+    conda:
+        KERAS_ENV
+    # A forward pass (activations) or a few gradient steps per filter: one thread is plenty.
+    threads: 1
     params:
         code=code_version("plot_activations.py"),
         backend=KERAS_BACKEND,
         dpi=FIGURE_SETTINGS["dpi"],
         image_index=FIGURE_SETTINGS["activation_image_index"],
         title="Cats vs dogs: conv activations of the best basic CNN",
-    log:
-        "logs/figures/catsdogs/activations.log",
-    benchmark:
-        "results/resources/figures/catsdogs/activations.tsv"
-    # A forward pass (activations) or a few gradient steps per filter: one thread is plenty.
-    threads: 1
-    conda:
-        KERAS_ENV
     script:
         "../scripts/plot_activations.py"
 
@@ -188,6 +196,14 @@ rule plot_filters:
             subcategory="Visualisations",
             labels={"figure": "filter patterns", "model": "basic CNN, best grid cell"},
         ),
+    log:
+        "logs/figures/catsdogs/filters.log",
+    benchmark:
+        "results/resources/figures/catsdogs/filters.tsv"
+    conda:
+        KERAS_ENV
+    # A forward pass (activations) or a few gradient steps per filter: one thread is plenty.
+    threads: 1
     params:
         code=code_version("plot_filters.py"),
         backend=KERAS_BACKEND,
@@ -195,14 +211,6 @@ rule plot_filters:
         settings=FIGURE_SETTINGS["filter_visualization"],
         seed=SEED,
         title="Cats vs dogs: filter patterns of the best basic CNN",
-    log:
-        "logs/figures/catsdogs/filters.log",
-    benchmark:
-        "results/resources/figures/catsdogs/filters.tsv"
-    # A forward pass (activations) or a few gradient steps per filter: one thread is plenty.
-    threads: 1
-    conda:
-        KERAS_ENV
     script:
         "../scripts/plot_filters.py"
 
@@ -216,8 +224,17 @@ rule plot_augmentation_samples:
             "results/figures/catsdogs/augmentation_samples.png",
             caption="../report/augmentation_samples.rst",
             category="Data",
-            labels={"figure": "augmentation samples", "model": "VGG16, frozen base + augmentation"},
+            labels={
+                "figure": "augmentation samples",
+                "model": "VGG16, frozen base + augmentation",
+            },
         ),
+    log:
+        "logs/figures/catsdogs/augmentation_samples.log",
+    benchmark:
+        "results/resources/figures/catsdogs/augmentation_samples.tsv"
+    conda:
+        KERAS_ENV
     params:
         code=code_version("plot_augmentation.py"),
         backend=KERAS_BACKEND,
@@ -226,12 +243,6 @@ rule plot_augmentation_samples:
         augmentation=config["catsdogs"]["augmentation"],
         seed=SEED,
         title="Cats vs dogs: augmented training samples",
-    log:
-        "logs/figures/catsdogs/augmentation_samples.log",
-    benchmark:
-        "results/resources/figures/catsdogs/augmentation_samples.tsv"
-    conda:
-        KERAS_ENV
     script:
         "../scripts/plot_augmentation.py"
 
@@ -253,6 +264,12 @@ rule plot_confusion_matrices:
             for dataset, models in MODELS_OF_DATASET.items()
             for model in models
         ],
+    log:
+        "logs/figures/confusion_matrices.log",
+    benchmark:
+        "results/resources/figures/confusion_matrices.tsv"
+    conda:
+        "../envs/figures.yaml"
     params:
         code=code_version("plot_confusion_matrices.py"),
         dpi=FIGURE_SETTINGS["dpi"],
@@ -266,12 +283,6 @@ rule plot_confusion_matrices:
             for dataset, models in MODELS_OF_DATASET.items()
             for model in models
         },
-    log:
-        "logs/figures/confusion_matrices.log",
-    benchmark:
-        "results/resources/figures/confusion_matrices.tsv"
-    conda:
-        "../envs/figures.yaml"
     script:
         "../scripts/plot_confusion_matrices.py"
 
@@ -283,7 +294,9 @@ FAILURE_GALLERIES = [
         "dataset": dataset,
         "predictions": expand(
             "results/{dataset}/basic/{cell}/seed{seed}/test_predictions.npz",
-            dataset=dataset, cell=GRID_CELLS[dataset], seed=SEEDS[0],
+            dataset=dataset,
+            cell=GRID_CELLS[dataset],
+            seed=SEEDS[0],
         ),
         "best": f"results/{dataset}/basic/best.json",
         "out": f"results/figures/{dataset}/basic/failures.png",
@@ -322,18 +335,18 @@ rule plot_failure_galleries:
             )
             for gallery in FAILURE_GALLERIES
         ],
-    params:
-        code=code_version("plot_failures.py"),
-        dpi=FIGURE_SETTINGS["dpi"],
-        images=FIGURE_SETTINGS["failure_images"],
-        galleries=FAILURE_GALLERIES,
-        test_data={dataset: str(path) for dataset, path in TEST_DATA.items()},
     log:
         "logs/figures/failure_galleries.log",
     benchmark:
         "results/resources/figures/failure_galleries.tsv"
     conda:
         "../envs/figures.yaml"
+    params:
+        code=code_version("plot_failures.py"),
+        dpi=FIGURE_SETTINGS["dpi"],
+        images=FIGURE_SETTINGS["failure_images"],
+        galleries=FAILURE_GALLERIES,
+        test_data={dataset: str(path) for dataset, path in TEST_DATA.items()},
     script:
         "../scripts/plot_failures.py"
 
@@ -345,7 +358,8 @@ rule plot_gradcam:
         **BEST_CATSDOGS_FIGURE_INPUT,
         stages=expand(
             "results/catsdogs/{stage}/seed{seed}/model.keras",
-            stage=CATSDOGS_VGG16_STAGES, seed=SEEDS[0],
+            stage=CATSDOGS_VGG16_STAGES,
+            seed=SEEDS[0],
         ),
         test=TEST_DATA["catsdogs"],
     output:
@@ -356,6 +370,14 @@ rule plot_gradcam:
             subcategory="Visualisations",
             labels={"figure": "Grad-CAM", "model": "basic CNN (best cell) and VGG16 stages"},
         ),
+    log:
+        "logs/figures/catsdogs/gradcam.log",
+    benchmark:
+        "results/resources/figures/catsdogs/gradcam.tsv"
+    conda:
+        KERAS_ENV
+    # A forward and a backward pass over a few images per model: one thread is plenty.
+    threads: 1
     params:
         code=code_version("plot_gradcam.py"),
         backend=KERAS_BACKEND,
@@ -363,14 +385,6 @@ rule plot_gradcam:
         images=FIGURE_SETTINGS["gradcam_images"],
         stage_names=[MODEL_NAMES[stage] for stage in CATSDOGS_VGG16_STAGES],
         title=f"Cats vs dogs: where the models look (seed {SEEDS[0]})",
-    log:
-        "logs/figures/catsdogs/gradcam.log",
-    benchmark:
-        "results/resources/figures/catsdogs/gradcam.tsv"
-    # A forward and a backward pass over a few images per model: one thread is plenty.
-    threads: 1
-    conda:
-        KERAS_ENV
     script:
         "../scripts/plot_gradcam.py"
 

@@ -1,5 +1,6 @@
 """The results table beside the report's numbers, and the `snakemake --report` page."""
 
+
 # Reading a few small files: not worth a cluster job.
 localrules:
     summarize_results,
@@ -34,6 +35,12 @@ rule summarize_results:
             subcategory="Tables",
             labels={"table": "results"},
         ),
+    log:
+        "logs/summarize_results.log",
+    benchmark:
+        "results/resources/summarize_results.tsv"
+    conda:
+        "../envs/figures.yaml"
     params:
         code=code_version("summarize_results.py"),
         models=MODELS,
@@ -42,12 +49,6 @@ rule summarize_results:
         datasets=list(DATASET_NAMES),
         report_numbers=config["report_numbers"],
         report_test_images=config["report_test_images"],
-    log:
-        "logs/summarize_results.log",
-    benchmark:
-        "results/resources/summarize_results.tsv"
-    conda:
-        "../envs/figures.yaml"
     script:
         "../scripts/summarize_results.py"
 
@@ -72,12 +73,12 @@ rule summarize_resources:
             category="Resources",
             labels={"table": "time and memory per job"},
         ),
-    params:
-        code=code_version("summarize_resources.py"),
-        jobs=measured_jobs(),
     log:
         "logs/summarize_resources.log",
     conda:
         "../envs/figures.yaml"
+    params:
+        code=code_version("summarize_resources.py"),
+        jobs=measured_jobs(),
     script:
         "../scripts/summarize_resources.py"

@@ -4,6 +4,7 @@ What a model is trained from (architecture, hyper-parameters, inputs) comes from
 set's function in catsdogs.smk or cifar10.smk; the rules only differ there.
 """
 
+
 # Reading a few small files: not worth a cluster job.
 localrules:
     select_best,
@@ -26,6 +27,19 @@ rule train:
         model="results/{dataset}/{model}/seed{seed}/model.keras",
         history="results/{dataset}/{model}/seed{seed}/history.csv",
         info="results/{dataset}/{model}/seed{seed}/train.json",
+    log:
+        "logs/{dataset}/{model}/seed{seed}/train.log",
+    benchmark:
+        "results/{dataset}/{model}/seed{seed}/benchmark.tsv"
+    retries: config["training"]["retries"]
+    conda:
+        KERAS_ENV
+    threads: config["training"]["threads"]
+    resources:
+        gpu=GPUS_PER_TRAIN_JOB,
+        # How often to checkpoint within an epoch: how the job runs, not what it computes, so a
+        # resource (a change reruns nothing) rather than a param; "" is at epochs' ends only.
+        checkpoint_every=config["training"]["checkpoint_every"] or "",
     params:
         architecture=lambda wildcards: training(wildcards)["architecture"],
         settings=lambda wildcards: training(wildcards)["settings"],
@@ -34,19 +48,6 @@ rule train:
         seed=lambda wildcards: int(wildcards.seed),
         scratch_dir="results/checkpoints/{dataset}/{model}/seed{seed}",
         code=code_version("train.py"),
-    log:
-        "logs/{dataset}/{model}/seed{seed}/train.log",
-    benchmark:
-        "results/{dataset}/{model}/seed{seed}/benchmark.tsv"
-    threads: config["training"]["threads"]
-    resources:
-        gpu=GPUS_PER_TRAIN_JOB,
-        # How often to checkpoint within an epoch: how the job runs, not what it computes, so a
-        # resource (a change reruns nothing) rather than a param; "" is at epochs' ends only.
-        checkpoint_every=config["training"]["checkpoint_every"] or "",
-    retries: config["training"]["retries"]
-    conda:
-        KERAS_ENV
     script:
         "../scripts/train.py"
 
@@ -78,15 +79,15 @@ rule select_best:
         ),
     output:
         "results/{dataset}/basic/best.json",
-    params:
-        code=code_version("select_best.py"),
     log:
         "logs/{dataset}/select_best.log",
     benchmark:
         "results/{dataset}/basic/select_best_benchmark.tsv"
-    threads: 1
     conda:
         "../envs/figures.yaml"
+    threads: 1
+    params:
+        code=code_version("select_best.py"),
     script:
         "../scripts/select_best.py"
 
@@ -104,18 +105,18 @@ rule evaluate:
         metrics="results/{dataset}/{model}/seed{seed}/metrics.json",
         test_predictions="results/{dataset}/{model}/seed{seed}/test_predictions.npz",
         val_predictions="results/{dataset}/{model}/seed{seed}/val_predictions.npz",
-    params:
-        backend=KERAS_BACKEND,
-        batch_size=lambda wildcards: EVALUATION_BATCH_SIZE[wildcards.dataset],
-        code=code_version("evaluate.py"),
     log:
         "logs/{dataset}/{model}/seed{seed}/evaluate.log",
     benchmark:
         "results/{dataset}/{model}/seed{seed}/evaluate_benchmark.tsv"
+    conda:
+        KERAS_ENV
     # One pass over each of two small splits: mostly starting Python and the backend, which a second
     # thread does not speed up; one thread lets two evaluations (or a figure) run side by side.
     threads: 1
-    conda:
-        KERAS_ENV
+    params:
+        backend=KERAS_BACKEND,
+        batch_size=lambda wildcards: EVALUATION_BATCH_SIZE[wildcards.dataset],
+        code=code_version("evaluate.py"),
     script:
         "../scripts/evaluate.py"

@@ -25,10 +25,10 @@ use_backend(BACKEND)
 
 import keras  # noqa: E402  (after use_backend)
 import numpy as np  # noqa: E402
+from conftest import default_config  # noqa: E402
 
 from cnnlab.models import catsdogs, cifar10, load_model  # noqa: E402
 from cnnlab.models.augmentation import augmentation_layers  # noqa: E402
-from conftest import default_config  # noqa: E402
 
 CATSDOGS_SIZE = (48, 48)
 AUGMENTATION = default_config()["catsdogs"]["augmentation"]
@@ -116,7 +116,11 @@ def gradcam(folder: Path) -> dict:
         model = load_model(folder / f"{name}.keras")
         maps, classes, _ = heat_maps(model, images_for(model))
         np.save(folder / f"gradcam-{BACKEND}-{name}.npy", maps)
-        findings[name] = {"classes": classes.tolist(), "max": float(maps.max()), "std": float(maps.std())}
+        findings[name] = {
+            "classes": classes.tolist(),
+            "max": float(maps.max()),
+            "std": float(maps.std()),
+        }
     return {"gradcam": findings}
 
 
@@ -163,9 +167,7 @@ def augmented_models(folder: Path) -> dict:
     }
     changed = {}
     for name, model in built.items():
-        first = next(
-            layer for layer in model.layers[1:] if not isinstance(layer, keras.Sequential)
-        )
+        first = next(layer for layer in model.layers[1:] if not isinstance(layer, keras.Sequential))
         seen = keras.Model(model.input, first.input)
         images = images_for(model).astype("float32")
         changed[name] = {
@@ -186,12 +188,16 @@ def resume(folder: Path) -> dict:
         "resumed": labels_fit_draws(3, folder / "killed"),
     }
     return {
-        "labels_per_epoch": {fit: [labels.tolist() for labels in epochs] for fit, epochs in fits.items()}
+        "labels_per_epoch": {
+            fit: [labels.tolist() for labels in epochs] for fit, epochs in fits.items()
+        }
     }
 
 
 def _loss(model: keras.Model) -> str:
-    return "binary_crossentropy" if model.output_shape[-1] == 1 else "sparse_categorical_crossentropy"
+    return (
+        "binary_crossentropy" if model.output_shape[-1] == 1 else "sparse_categorical_crossentropy"
+    )
 
 
 if __name__ == "__main__":
@@ -200,8 +206,12 @@ if __name__ == "__main__":
         save_tiny(FOLDER)
     else:
         findings = {
-            "check": check, "ascent": ascent, "augment": augment, "gradcam": gradcam,
-            "augmented_models": augmented_models, "resume": resume,
+            "check": check,
+            "ascent": ascent,
+            "augment": augment,
+            "gradcam": gradcam,
+            "augmented_models": augmented_models,
+            "resume": resume,
         }[COMMAND](FOLDER)
     findings["backend"] = keras.backend.backend()
     findings["tensorflow_imported"] = "tensorflow" in sys.modules

@@ -37,8 +37,13 @@ from cnnlab.training.jobs import train_job  # noqa: E402
 
 FOLDER, SEED, KILLS = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 SETTINGS = {
-    "learning_rate": 0.003, "filters": 4, "hidden_units": 8, "epochs": 4, "batch_size": 8,
-    "batchnorm_momentum": 0.9, "image_size": [32, 32],
+    "learning_rate": 0.003,
+    "filters": 4,
+    "hidden_units": 8,
+    "epochs": 4,
+    "batch_size": 8,
+    "batchnorm_momentum": 0.9,
+    "image_size": [32, 32],
 }
 WRITE_PAUSE_SECONDS = 0.04
 
@@ -47,9 +52,11 @@ def write_split(path: Path, count: int, seed: int) -> None:
     """A split as the data stage writes it: cats dark, dogs bright."""
     rng = np.random.default_rng(seed)
     labels = np.arange(count) % 2
-    images = (rng.integers(0, 100, (count, 32, 32, 3)) + 150 * labels[:, None, None, None])
+    images = rng.integers(0, 100, (count, 32, 32, 3)) + 150 * labels[:, None, None, None]
     np.savez(
-        path, images=images.astype(np.uint8), labels=labels,
+        path,
+        images=images.astype(np.uint8),
+        labels=labels,
         ids=np.array([f"{index:03d}.png" for index in range(count)]),
         class_names=np.array(["Cat", "Dog"]),
     )
@@ -75,15 +82,32 @@ def job(run: Path) -> None:
     if not (out / "train.json").exists():
         event(run, "training")
         train_job(
-            "catsdogs_basic", SETTINGS, FOLDER / "train.npz", FOLDER / "val.npz", None, None,
-            out / "model.keras", out / "history.csv", out / "train.json", run / "scratch",
-            {"mixed_precision": False, "xla": False}, seed=3, threads=1,
+            "catsdogs_basic",
+            SETTINGS,
+            FOLDER / "train.npz",
+            FOLDER / "val.npz",
+            None,
+            None,
+            out / "model.keras",
+            out / "history.csv",
+            out / "train.json",
+            run / "scratch",
+            {"mixed_precision": False, "xla": False},
+            seed=3,
+            threads=1,
             checkpoint_every="3 batches",
         )
     event(run, "evaluation")
     evaluate_job(
-        out / "model.keras", out / "history.csv", FOLDER / "test.npz", FOLDER / "val.npz", 8,
-        out / "metrics.json", out / "test_predictions.npz", out / "val_predictions.npz", threads=1,
+        out / "model.keras",
+        out / "history.csv",
+        FOLDER / "test.npz",
+        FOLDER / "val.npz",
+        8,
+        out / "metrics.json",
+        out / "test_predictions.npz",
+        out / "val_predictions.npz",
+        threads=1,
     )
     event(run, "done")
 
@@ -158,7 +182,8 @@ def main() -> None:
     # instant of an uninterrupted run's length, then the last quarter within the evaluation.
     in_training = KILLS - KILLS // 4
     plan = [
-        ("instant", float(rng.uniform(0.1, 1.0) * duration)) if index % 2
+        ("instant", float(rng.uniform(0.1, 1.0) * duration))
+        if index % 2
         else ("write", int(rng.integers(1, 7)))
         for index in range(in_training)
     ] + [
@@ -176,9 +201,15 @@ def main() -> None:
         attempts += 1
         assert attempts < KILLS + 3, "the killed run never finishes"
         attempt(killed_run, None)
-    print(json.dumps({
-        "reference_seconds": round(duration, 2), "landed": landed, "attempts": attempts,
-    }))
+    print(
+        json.dumps(
+            {
+                "reference_seconds": round(duration, 2),
+                "landed": landed,
+                "attempts": attempts,
+            }
+        )
+    )
 
 
 main()

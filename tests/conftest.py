@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import copy
+import os
 import shutil
 import subprocess
 import sys
@@ -21,15 +21,23 @@ def default_config() -> dict:
     return yaml.safe_load((REPO / "config.yaml").read_text())
 
 
-def snakemake_command(workdir: Path, *args: str, configfiles=(DEMO_CONFIG,), cores: int = 2) -> list:
+def snakemake_command(
+    workdir: Path, *args: str, configfiles=(DEMO_CONFIG,), cores: int = 2
+) -> list:
     return [
-        sys.executable, "-m", "snakemake",
-        "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(workdir),
-        "--cores", str(cores),
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        str(cores),
         *args,
         # Last: --configfile takes every word after it, so targets must come before it.
-        "--configfile", *[str(path) for path in configfiles],
+        "--configfile",
+        *[str(path) for path in configfiles],
     ]
 
 
@@ -67,10 +75,14 @@ def run_snakemake(
 
 def failure_report(workdir: Path, command: list, returncode: int, output: str) -> str:
     """Snakemake's output and the jobs' logs, for the message of a failed run."""
-    logs = "\n".join(
-        f"--- {log}\n{log.read_text(errors='replace')[-3000:]}"
-        for log in sorted((workdir / "logs").rglob("*.log"))
-    ) if (workdir / "logs").exists() else ""
+    logs = (
+        "\n".join(
+            f"--- {log}\n{log.read_text(errors='replace')[-3000:]}"
+            for log in sorted((workdir / "logs").rglob("*.log"))
+        )
+        if (workdir / "logs").exists()
+        else ""
+    )
     return (
         f"snakemake failed ({returncode}): {' '.join(map(str, command))}\n"
         f"{output[-8000:]}\n{logs[-12000:]}"
@@ -95,7 +107,9 @@ def demo_run(tmp_path_factory) -> Path:
 TINY_RUN = {
     "data": {
         "petimages": {
-            "synthetic": {"images_per_class": 24}, "images_per_class": 20, "image_size": [32, 32],
+            "synthetic": {"images_per_class": 24},
+            "images_per_class": 20,
+            "image_size": [32, 32],
         },
         "cifar10": {"synthetic": {"train_images": 300, "test_images": 100}, "validation_size": 50},
     },
@@ -103,7 +117,9 @@ TINY_RUN = {
         "basic": {"epochs": 1, "hidden_units": 8},
         "vgg16": {
             "pretraining": {"epochs": 1},  # demo.yaml's base from CIFAR-10, one epoch
-            "frozen": {"epochs": 1}, "finetune": {"epochs": 1}, "augmented": {"epochs": 1},
+            "frozen": {"epochs": 1},
+            "finetune": {"epochs": 1},
+            "augmented": {"epochs": 1},
         },
     },
     "cifar10": {
@@ -149,16 +165,29 @@ ONE_CELL_SCRATCH = "results/checkpoints/catsdogs/basic/lr0.001_f4/seed1337"
 def one_cell_overlay(folder: Path, retries: int) -> Path:
     """An overlay on demo.yaml that trains only that cell, with `training.retries`."""
     path = folder / "one_cell.yaml"
-    path.write_text(yaml.safe_dump({
-        "data": {"petimages": {
-            "synthetic": {"images_per_class": 24}, "images_per_class": 20, "image_size": [32, 32],
-        }},
-        "training": {"retries": retries},
-        "catsdogs": {"basic": {
-            "learning_rates": [0.001], "filters": [4], "hidden_units": 8,
-            "epochs": ONE_CELL_EPOCHS, "batch_size": 8,
-        }},
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "data": {
+                    "petimages": {
+                        "synthetic": {"images_per_class": 24},
+                        "images_per_class": 20,
+                        "image_size": [32, 32],
+                    }
+                },
+                "training": {"retries": retries},
+                "catsdogs": {
+                    "basic": {
+                        "learning_rates": [0.001],
+                        "filters": [4],
+                        "hidden_units": 8,
+                        "epochs": ONE_CELL_EPOCHS,
+                        "batch_size": 8,
+                    }
+                },
+            }
+        )
+    )
     return path
 
 
@@ -167,7 +196,7 @@ def checkpointed_epochs(scratch: Path) -> int:
     committed folders' names (cnnlab.training.checkpoints): a folder is renamed into place
     only once it is whole."""
     folders = sorted((scratch / "checkpoints").glob("epoch*-batch*")) if scratch.is_dir() else []
-    return int(folders[-1].name[len("epoch"):].split("-")[0]) if folders else 0
+    return int(folders[-1].name[len("epoch") :].split("-")[0]) if folders else 0
 
 
 def assert_drawn_png(path: Path, size: tuple[int, int] | None = None) -> None:
@@ -178,7 +207,11 @@ def assert_drawn_png(path: Path, size: tuple[int, int] | None = None) -> None:
     with Image.open(path) as image:
         assert image.format == "PNG", path
         if size is not None:
-            assert all(abs(got - want) <= 1 for got, want in zip(image.size, size)), (path, image.size, size)
+            assert all(abs(got - want) <= 1 for got, want in zip(image.size, size)), (
+                path,
+                image.size,
+                size,
+            )
         colours = image.convert("RGB").getcolors(maxcolors=1 << 16)
     # getcolors gives None past maxcolors: a photograph-like panel, certainly drawn.
     assert colours is None or len(colours) > 16, f"{path}: only {len(colours)} colours"

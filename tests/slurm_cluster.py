@@ -28,7 +28,15 @@ from pathlib import Path
 TEMPLATES = Path(__file__).parent / "slurm"
 APT_PACKAGES = ("slurm-wlm", "munge")
 PROGRAMS = (
-    "munged", "mungekey", "slurmctld", "slurmd", "sbatch", "srun", "squeue", "sinfo", "scancel"
+    "munged",
+    "mungekey",
+    "slurmctld",
+    "slurmd",
+    "sbatch",
+    "srun",
+    "squeue",
+    "sinfo",
+    "scancel",
 )
 # Daemons live in sbin, which a non-login PATH may lack.
 SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
@@ -250,8 +258,7 @@ def start_cluster(root: Path, timeout: float = 90) -> SlurmCluster:
     render("slurm.conf.in", root / "slurm.conf", values)
     (root / "gres.conf").write_text(
         "".join(
-            f"NodeName={values['hostname']} Name=gpu File={device}\n"
-            for device in FAKE_GPU_DEVICES
+            f"NodeName={values['hostname']} Name=gpu File={device}\n" for device in FAKE_GPU_DEVICES
         )
     )
     srun = root / "bin" / "srun"
@@ -266,7 +273,9 @@ def start_cluster(root: Path, timeout: float = 90) -> SlurmCluster:
             [program("mungekey"), "--create", f"--keyfile={munge / 'munge.key'}"], check=True
         )
         cluster.start_daemon(
-            "munged", "--foreground", "--force",  # --force: root, and a socket under /tmp
+            "munged",
+            "--foreground",
+            "--force",  # --force: root, and a socket under /tmp
             f"--socket={munge / 'munge.socket'}",
             f"--key-file={munge / 'munge.key'}",
             f"--pid-file={munge / 'munged.pid'}",

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO, assert_drawn_png, run_snakemake, tiny_overlay
+from test_tf_input import BATCH, SEED, arrays, expected_batches
 
 from cnnlab.history import read_history
 from cnnlab.training.datasets import ArrayBatches
-from conftest import REPO, assert_drawn_png, run_snakemake, tiny_overlay
-from test_tf_input import BATCH, SEED, arrays, expected_batches
 
 TESTS = Path(__file__).resolve().parent
 NO_TENSORFLOW = TESTS / "no_tensorflow"
@@ -38,7 +38,11 @@ def worker(backend: str, command: str, folder: Path) -> dict:
     env = without_tensorflow() if backend == "jax" else dict(os.environ)
     result = subprocess.run(
         [sys.executable, str(TESTS / "backend_worker.py"), backend, command, str(folder)],
-        cwd=TESTS, env=env, capture_output=True, text=True, timeout=900,
+        cwd=TESTS,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
     findings = json.loads(result.stdout.strip().splitlines()[-1])
@@ -59,8 +63,10 @@ def saved(tmp_path_factory):
 
 def test_the_tensorflow_blocker_blocks():
     result = subprocess.run(
-        [sys.executable, "-c", "import tensorflow"], env=without_tensorflow(),
-        capture_output=True, text=True,
+        [sys.executable, "-c", "import tensorflow"],
+        env=without_tensorflow(),
+        capture_output=True,
+        text=True,
     )
     assert result.returncode != 0 and "refused by tests/no_tensorflow" in result.stderr
 
@@ -70,8 +76,13 @@ def test_every_architecture_crosses_backends(saved, saved_by, loaded_by):
     """A .keras saved under one backend loads under the other and predicts the same."""
     differences = worker(loaded_by, "check", saved / saved_by)["max_abs_difference"]
     assert set(differences) == {
-        "catsdogs_basic", "vgg16_frozen", "vgg16_finetune", "vgg16_augmented",
-        "cifar10_basic", "cifar10_inception", "cifar10_residual",
+        "catsdogs_basic",
+        "vgg16_frozen",
+        "vgg16_finetune",
+        "vgg16_augmented",
+        "cifar10_basic",
+        "cifar10_inception",
+        "cifar10_residual",
     }
     for architecture, difference in differences.items():
         assert difference < 1e-5, (architecture, difference)
@@ -108,7 +119,8 @@ def test_filter_ascent_gives_the_same_pictures_on_both_backends(saved):
         np.testing.assert_allclose(
             np.load(folder / f"ascent-jax-{index}.npy"),
             np.load(folder / f"ascent-tensorflow-{index}.npy"),
-            rtol=1e-4, atol=1e-3,
+            rtol=1e-4,
+            atol=1e-3,
         )
         if before > 0:
             assert after > 1.5 * before, (index, before, after)
@@ -122,7 +134,9 @@ def test_gradcam_gives_the_same_heat_maps_on_both_backends(saved):
     folder = saved / "tensorflow"
     on_tensorflow = worker("tensorflow", "gradcam", folder)["gradcam"]
     on_jax = worker("jax", "gradcam", folder)["gradcam"]
-    assert set(on_jax) == set(on_tensorflow) == {"catsdogs_basic", "vgg16_frozen", "vgg16_augmented"}
+    assert (
+        set(on_jax) == set(on_tensorflow) == {"catsdogs_basic", "vgg16_frozen", "vgg16_augmented"}
+    )
     for name, found in on_jax.items():
         assert found["classes"] == on_tensorflow[name]["classes"], name
         maps = np.load(folder / f"gradcam-jax-{name}.npy")

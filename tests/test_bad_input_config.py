@@ -4,9 +4,9 @@ says what it is for."""
 
 import pytest
 import yaml
+from conftest import DEMO_CONFIG, REPO, default_config, run_snakemake
 
 from cnnlab.configcheck import check_config, cross_field_problems, load_schema, schema_problems
-from conftest import DEMO_CONFIG, REPO, default_config, run_snakemake
 
 SCHEMA = load_schema(REPO / "schemas" / "config.schema.yaml")
 HASH_DIGITS = "1234567890" * 6 + "1234"  # 64 digits: a SHA-256 that happens to hold no letter
@@ -23,27 +23,45 @@ def dry_run_with(tmp_path, overlay_text):
     "overlay_text, error",
     [
         # A misspelled top-level section, and a misspelled key in an allOf-composed object.
-        ("catsdog:\n  basic: {epochs: 3}\n",
-         "config error at 'catsdog': unknown key; did you mean 'catsdogs'?"),
-        ("catsdogs:\n  basic: {epoch: 3}\n",
-         "config error at 'catsdogs.basic.epoch': unknown key; did you mean 'epochs'?"),
+        (
+            "catsdog:\n  basic: {epochs: 3}\n",
+            "config error at 'catsdog': unknown key; did you mean 'catsdogs'?",
+        ),
+        (
+            "catsdogs:\n  basic: {epoch: 3}\n",
+            "config error at 'catsdogs.basic.epoch': unknown key; did you mean 'epochs'?",
+        ),
         # An all-digit hash, unquoted: YAML reads a number.
-        (f"data:\n  petimages:\n    source: url\n    url: {{sha256: {HASH_DIGITS}}}\n",
-         "config error at 'data.petimages.url.sha256': YAML read this hash as the number "
-         f"{HASH_DIGITS} because it is all digits; put it in quotes"),
+        (
+            f"data:\n  petimages:\n    source: url\n    url: {{sha256: {HASH_DIGITS}}}\n",
+            "config error at 'data.petimages.url.sha256': YAML read this hash as the number "
+            f"{HASH_DIGITS} because it is all digits; put it in quotes",
+        ),
         # 3 images per class at 0.7/0.15/0.15: no validation image (Keras' "No images found" at training).
-        ("data:\n  petimages: {images_per_class: 3}\n",
-         "config error at 'data.petimages.images_per_class': 3 images per class split "
-         "{'train': 0.7, 'val': 0.15, 'test': 0.15} leaves val with 0 images per class; set it to at least 7"),
+        (
+            "data:\n  petimages: {images_per_class: 3}\n",
+            "config error at 'data.petimages.images_per_class': 3 images per class split "
+            "{'train': 0.7, 'val': 0.15, 'test': 0.15} leaves val with 0 images per class; set it to at least 7",
+        ),
         # Plain http with no hash: anyone on the way could swap the archive.
-        ("data:\n  petimages:\n    source: url\n    url: {address: 'http://example.org/pets.zip', size: null, sha256: null}\n",
-         "config error at 'data.petimages.url.address': http://example.org/pets.zip is plain http with no hash "
-         "pinned, so a changed or swapped archive would go unseen; pin its hash"),
-        ("data:\n  cifar10: {validation_size: 3000}\n",
-         "config error at 'data.cifar10.validation_size': 3000 leaves no training images"),
+        (
+            "data:\n  petimages:\n    source: url\n    url: {address: 'http://example.org/pets.zip', size: null, sha256: null}\n",
+            "config error at 'data.petimages.url.address': http://example.org/pets.zip is plain http with no hash "
+            "pinned, so a changed or swapped archive would go unseen; pin its hash",
+        ),
+        (
+            "data:\n  cifar10: {validation_size: 3000}\n",
+            "config error at 'data.cifar10.validation_size': 3000 leaves no training images",
+        ),
     ],
-    ids=["misspelled-section", "misspelled-key-in-overlay", "all-digit-hash", "empty-val-split",
-         "plain-http-without-hash", "cifar10-validation-eats-training"],
+    ids=[
+        "misspelled-section",
+        "misspelled-key-in-overlay",
+        "all-digit-hash",
+        "empty-val-split",
+        "plain-http-without-hash",
+        "cifar10-validation-eats-training",
+    ],
 )
 def test_bad_config_stops_before_any_job_with_what_to_do(tmp_path, overlay_text, error):
     result = dry_run_with(tmp_path, overlay_text)
@@ -77,10 +95,12 @@ def test_every_problem_is_named_at_once():
 def test_a_key_far_from_any_lists_the_valid_ones():
     config = default_config()
     config["training"]["zzz"] = 1
-    assert schema_problems(config, SCHEMA) == [(
-        "training.zzz",
-        "unknown key; the keys here are: backend, deterministic_ops, gpus_per_job, mixed_precision, retries, seeds, threads, xla",
-    )]
+    assert schema_problems(config, SCHEMA) == [
+        (
+            "training.zzz",
+            "unknown key; the keys here are: backend, deterministic_ops, gpus_per_job, mixed_precision, retries, seeds, threads, xla",
+        )
+    ]
 
 
 def test_report_numbers_are_open_but_typed():
@@ -89,14 +109,19 @@ def test_report_numbers_are_open_but_typed():
     assert schema_problems(config, SCHEMA) == []
     config["report_numbers"] |= {"catsdogs basic": 0.5, "cifar10/x": "high"}
     assert schema_problems(config, SCHEMA) == [
-        ("report_numbers", "model id 'catsdogs basic' is not <dataset>/<model>, e.g. catsdogs/basic"),
+        (
+            "report_numbers",
+            "model id 'catsdogs basic' is not <dataset>/<model>, e.g. catsdogs/basic",
+        ),
         ("report_numbers.cifar10/x", "'high' is not of type 'number', 'null'"),
     ]
 
 
 def test_an_ftp_url_needs_a_hash_and_https_does_not():
     config = default_config()
-    config["data"]["cifar10"]["url"] = {"address": "ftp://mirror.example.org/cifar-10-binary.tar.gz"}
+    config["data"]["cifar10"]["url"] = {
+        "address": "ftp://mirror.example.org/cifar-10-binary.tar.gz"
+    }
     problems = cross_field_problems(config)
     assert [key for key, _ in problems] == ["data.cifar10.url.address"]
     assert "plain ftp with no hash pinned" in problems[0][1]
@@ -123,7 +148,10 @@ def test_every_object_in_the_schema_refuses_unknown_keys():
     for path, node in _object_schemas(SCHEMA):
         if path.startswith("(top level)/definitions/grid") or "/allOf/" in path:
             continue  # composed: the object that uses them closes them (unevaluatedProperties)
-        if node.get("additionalProperties") is not False and node.get("unevaluatedProperties") is not False:
+        if (
+            node.get("additionalProperties") is not False
+            and node.get("unevaluatedProperties") is not False
+        ):
             open_objects.append(path)
     assert open_objects == []
     # The two composed objects are closed where they are used.
@@ -154,5 +182,9 @@ def test_the_shipped_configs_are_valid():
 def _merged(base, overlay):
     merged = dict(base)
     for key, value in overlay.items():
-        merged[key] = _merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+        merged[key] = (
+            _merged(base[key], value)
+            if isinstance(value, dict) and isinstance(base.get(key), dict)
+            else value
+        )
     return merged

@@ -3,6 +3,8 @@ weights, an activation index past the test split, a huge image size, and overlay
 are missing, empty or not YAML. Each is normalised or refused before any job."""
 
 import pytest
+from conftest import DEMO_CONFIG, REPO, default_config, run_snakemake
+from test_bad_input_round4 import write_h5_weights
 
 from cnnlab import configcheck
 from cnnlab.configcheck import (
@@ -14,8 +16,6 @@ from cnnlab.configcheck import (
     schema_problems,
 )
 from cnnlab.vgg16_weights import VGG16_CONV_LAYERS
-from conftest import DEMO_CONFIG, REPO, default_config, run_snakemake
-from test_bad_input_round4 import write_h5_weights
 
 SCHEMA = load_schema(REPO / "schemas" / "config.schema.yaml")
 
@@ -28,32 +28,48 @@ def dry_run_with(tmp_path, overlay_text):
 
 # ------------------------------------------------------------------- whole-number floats
 
+
 def test_whole_number_floats_become_integers_before_any_rule_reads_them():
     config = default_config()
     config["catsdogs"]["basic"]["epochs"] = 2.0
     config["catsdogs"]["basic"]["filters"] = [16.0, 32]
     config["data"]["petimages"]["image_size"] = [64.0, 64]
     config["training"] = {"seeds": [1.0]}
-    config["catsdogs"]["vgg16"]["frozen"]["epochs"] = 2.5  # not whole: left for the schema to refuse
+    config["catsdogs"]["vgg16"]["frozen"]["epochs"] = (
+        2.5  # not whole: left for the schema to refuse
+    )
     assert normalise_whole_numbers(config, SCHEMA) == [
-        "catsdogs.basic.epochs", "catsdogs.basic.filters.0", "data.petimages.image_size.0", "training.seeds.0",
+        "catsdogs.basic.epochs",
+        "catsdogs.basic.filters.0",
+        "data.petimages.image_size.0",
+        "training.seeds.0",
     ]
-    assert config["catsdogs"]["basic"]["epochs"] == 2 and type(config["catsdogs"]["basic"]["epochs"]) is int
+    assert (
+        config["catsdogs"]["basic"]["epochs"] == 2
+        and type(config["catsdogs"]["basic"]["epochs"]) is int
+    )
     assert [type(value) for value in config["catsdogs"]["basic"]["filters"]] == [int, int]
     assert [type(value) for value in config["data"]["petimages"]["image_size"]] == [int, int]
     assert type(config["training"]["seeds"][0]) is int
-    assert config["catsdogs"]["basic"]["learning_rates"] == default_config()["catsdogs"]["basic"]["learning_rates"]
+    assert (
+        config["catsdogs"]["basic"]["learning_rates"]
+        == default_config()["catsdogs"]["basic"]["learning_rates"]
+    )
     assert schema_problems(config, SCHEMA) == [
-        ("catsdogs.vgg16.frozen.epochs", "2.5 is not of type 'integer'")]
+        ("catsdogs.vgg16.frozen.epochs", "2.5 is not of type 'integer'")
+    ]
 
 
 @pytest.mark.workflow
 def test_whole_number_floats_in_an_overlay_run_as_integers(tmp_path):
-    result = dry_run_with(tmp_path, (
-        "training: {seeds: [1.0]}\n"
-        "catsdogs:\n  basic: {epochs: 2.0, filters: [16.0], learning_rates: [0.001]}\n"
-        "data:\n  petimages: {image_size: [64.0, 64]}\n"
-    ))
+    result = dry_run_with(
+        tmp_path,
+        (
+            "training: {seeds: [1.0]}\n"
+            "catsdogs:\n  basic: {epochs: 2.0, filters: [16.0], learning_rates: [0.001]}\n"
+            "data:\n  petimages: {image_size: [64.0, 64]}\n"
+        ),
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     assert "results/catsdogs/basic/lr0.001_f16/seed1/model.keras" in result.stdout
     assert "seed1.0" not in result.stdout and "_f16.0" not in result.stdout
@@ -61,14 +77,17 @@ def test_whole_number_floats_in_an_overlay_run_as_integers(tmp_path):
 
 # --------------------------------------------------------------- labels, sizes, weights, index
 
+
 def test_two_learning_rates_with_one_folder_name_are_refused_naming_both():
     config = default_config()
     config["catsdogs"]["basic"]["learning_rates"] = [0.001, 0.0010000001, 0.0001]
-    assert cross_field_problems(config) == [(
-        "catsdogs.basic.learning_rates",
-        "0.001 and 0.0010000001 are different learning rates with one folder name, lr0.001_*, so one "
-        "cell would be lost; make them differ within 6 significant digits, or keep one",
-    )]
+    assert cross_field_problems(config) == [
+        (
+            "catsdogs.basic.learning_rates",
+            "0.001 and 0.0010000001 are different learning rates with one folder name, lr0.001_*, so one "
+            "cell would be lost; make them differ within 6 significant digits, or keep one",
+        )
+    ]
 
 
 def test_an_image_size_beyond_1024_is_refused_by_the_schema():
@@ -83,12 +102,18 @@ def test_an_image_size_beyond_1024_is_refused_by_the_schema():
 @pytest.mark.parametrize(
     "weights, problem",
     [
-        ("imagenett", "'imagenett' is neither a known name nor a .h5 or .keras file; did you mean 'imagenet'? "
-                      "set it to one of 'imagenet' (Keras' ImageNet weights, downloaded once into $KERAS_HOME), "
-                      "'cifar10' (a base this workflow trains on CIFAR-10's training split, offline "
-                      "(catsdogs.vgg16.pretraining)), a local .h5 file of VGG16's no-top weights, a model.keras "
-                      "holding a VGG16 base, or null (random)"),
-        ("missing/vgg16_notop.h5", "missing/vgg16_notop.h5 does not exist (or is not a file); set it to one of"),
+        (
+            "imagenett",
+            "'imagenett' is neither a known name nor a .h5 or .keras file; did you mean 'imagenet'? "
+            "set it to one of 'imagenet' (Keras' ImageNet weights, downloaded once into $KERAS_HOME), "
+            "'cifar10' (a base this workflow trains on CIFAR-10's training split, offline "
+            "(catsdogs.vgg16.pretraining)), a local .h5 file of VGG16's no-top weights, a model.keras "
+            "holding a VGG16 base, or null (random)",
+        ),
+        (
+            "missing/vgg16_notop.h5",
+            "missing/vgg16_notop.h5 does not exist (or is not a file); set it to one of",
+        ),
     ],
     ids=["misspelled-name", "missing-h5-file"],
 )
@@ -104,7 +129,13 @@ def test_good_vgg16_weights_pass_and_the_names_are_one_list_to_extend(tmp_path, 
     monkeypatch.chdir(tmp_path)
     write_h5_weights(tmp_path / "vgg16_notop.h5", VGG16_CONV_LAYERS)
     config = default_config()
-    for weights in ("imagenet", "cifar10", None, "vgg16_notop.h5", str(tmp_path / "vgg16_notop.h5")):
+    for weights in (
+        "imagenet",
+        "cifar10",
+        None,
+        "vgg16_notop.h5",
+        str(tmp_path / "vgg16_notop.h5"),
+    ):
         config["catsdogs"]["vgg16"]["weights"] = weights
         assert cross_field_problems(config) == [], weights
     for weights in ("cifar100", "base.keras"):
@@ -118,11 +149,13 @@ def test_good_vgg16_weights_pass_and_the_names_are_one_list_to_extend(tmp_path, 
 def test_an_activation_image_past_the_test_split_is_refused_with_the_range():
     config = default_config()  # 2000 per class at 0.7/0.15/0.15: 300 test images per class
     config["figures"] = {**config["figures"], "activation_image_index": 600}
-    assert cross_field_problems(config) == [(
-        "figures.activation_image_index",
-        "600 is past the end of the cats/dogs test split, which holds 600 images (300 per class); "
-        "set it between 0 and 599",
-    )]
+    assert cross_field_problems(config) == [
+        (
+            "figures.activation_image_index",
+            "600 is past the end of the cats/dogs test split, which holds 600 images (300 per class); "
+            "set it between 0 and 599",
+        )
+    ]
     config["figures"]["activation_image_index"] = 599
     assert cross_field_problems(config) == []
 
@@ -131,15 +164,21 @@ def test_an_activation_image_past_the_test_split_is_refused_with_the_range():
 @pytest.mark.parametrize(
     "overlay_text, error",
     [
-        ("cifar10:\n  basic: {learning_rates: [0.001, 0.0010000001]}\n",
-         "config error at 'cifar10.basic.learning_rates': 0.001 and 0.0010000001 are different learning rates "
-         "with one folder name, lr0.001_*"),
-        ("catsdogs:\n  vgg16: {weights: imagenett}\n",
-         "config error at 'catsdogs.vgg16.weights': 'imagenett' is neither a known name nor a .h5 or .keras file; "
-         "did you mean 'imagenet'?"),
-        ("figures: {activation_image_index: 60}\n",
-         "config error at 'figures.activation_image_index': 60 is past the end of the cats/dogs test split, "
-         "which holds 60 images (30 per class); set it between 0 and 59"),
+        (
+            "cifar10:\n  basic: {learning_rates: [0.001, 0.0010000001]}\n",
+            "config error at 'cifar10.basic.learning_rates': 0.001 and 0.0010000001 are different learning rates "
+            "with one folder name, lr0.001_*",
+        ),
+        (
+            "catsdogs:\n  vgg16: {weights: imagenett}\n",
+            "config error at 'catsdogs.vgg16.weights': 'imagenett' is neither a known name nor a .h5 or .keras file; "
+            "did you mean 'imagenet'?",
+        ),
+        (
+            "figures: {activation_image_index: 60}\n",
+            "config error at 'figures.activation_image_index': 60 is past the end of the cats/dogs test split, "
+            "which holds 60 images (30 per class); set it between 0 and 59",
+        ),
     ],
     ids=["colliding-learning-rates", "misspelled-weights", "activation-index-past-the-test-split"],
 )
@@ -153,17 +192,22 @@ def test_late_failures_are_refused_by_the_dry_run(tmp_path, overlay_text, error)
 
 # -------------------------------------------------------------------------- overlay files
 
+
 @pytest.mark.parametrize(
     "content, problem",
     [
         (None, "does not exist; check the path given to --configfile"),
         ("", "is empty; give it keys"),
         ("# only a comment\n", "is empty; give it keys"),
-        ("data:\n  petimages: {images_per_class: 3\n  x: 1\n",
-         "line 3, column 4: expected ',' or '}', but got ':' (while parsing a flow mapping); fix the YAML there"),
-        ("catsdogs:\n\tbasic: {epochs: 3}\n",
-         "line 2, column 1: found character '\\t' that cannot start any token (while scanning for the next token); "
-         "fix the YAML there"),
+        (
+            "data:\n  petimages: {images_per_class: 3\n  x: 1\n",
+            "line 3, column 4: expected ',' or '}', but got ':' (while parsing a flow mapping); fix the YAML there",
+        ),
+        (
+            "catsdogs:\n\tbasic: {epochs: 3}\n",
+            "line 2, column 1: found character '\\t' that cannot start any token (while scanning for the next token); "
+            "fix the YAML there",
+        ),
         ("- epochs: 3\n", "holds a list, not keys at the top level"),
     ],
     ids=["missing", "empty", "only-a-comment", "syntax-error", "tab-indentation", "a-list"],
@@ -191,8 +235,10 @@ def test_the_overlay_check_runs_the_snakefiles_checks_on_the_merged_config(tmp_p
 def test_a_learning_rate_its_folder_name_rounds_is_refused_with_the_rate_it_would_train_at():
     config = default_config()
     config["cifar10"]["basic"]["learning_rates"] = [0.00123456789, 1e-05]
-    assert cross_field_problems(config) == [(
-        "cifar10.basic.learning_rates",
-        "0.00123456789 would train at 0.00123457 (its folder name lr0.00123457_* rounds it to 6 significant "
-        "digits); write it as 0.00123457",
-    )]
+    assert cross_field_problems(config) == [
+        (
+            "cifar10.basic.learning_rates",
+            "0.00123456789 would train at 0.00123457 (its folder name lr0.00123457_* rounds it to 6 significant "
+            "digits); write it as 0.00123457",
+        )
+    ]

@@ -7,9 +7,8 @@ import html
 
 import jinja2
 import pytest
-from docutils.core import publish_parts
-
 from conftest import REPO, default_config
+from docutils.core import publish_parts
 
 HOSTILE_WEIGHTS = [
     "`w <javascript:alert(1)>`_.h5",
@@ -27,11 +26,15 @@ def front_page(config):
 
     Snakemake.config = config
     environment = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
-    text = environment.from_string((REPO / "report" / "workflow.rst").read_text()).render(snakemake=Snakemake)
+    text = environment.from_string((REPO / "report" / "workflow.rst").read_text()).render(
+        snakemake=Snakemake
+    )
     return publish_parts(text, writer_name="html")["html_body"]
 
 
-@pytest.mark.parametrize("weights", HOSTILE_WEIGHTS, ids=["rst-link", "raw-html-block", "other-line-breaks", "markup"])
+@pytest.mark.parametrize(
+    "weights", HOSTILE_WEIGHTS, ids=["rst-link", "raw-html-block", "other-line-breaks", "markup"]
+)
 def test_config_values_reach_the_front_page_as_literal_text(weights):
     config = default_config()
     config["catsdogs"]["vgg16"]["weights"] = weights

@@ -5,10 +5,10 @@ before any job, naming the key (or the file) and what to write instead."""
 
 import h5py
 import pytest
+from conftest import DEMO_CONFIG, REPO, default_config, run_snakemake
 
 from cnnlab.configcheck import check_files, cross_field_problems, load_schema, schema_problems
 from cnnlab.vgg16_weights import VGG16_CONV_LAYERS, weights_file_problem
-from conftest import DEMO_CONFIG, REPO, default_config, run_snakemake
 
 SCHEMA = load_schema(REPO / "schemas" / "config.schema.yaml")
 
@@ -30,24 +30,42 @@ def write_h5_weights(path, layer_names):
 
 # ------------------------------------------------------------------------- NaN and infinity
 
+
 @pytest.mark.parametrize(
     "overlay_text, key, text",
     [
         # A NaN limit would switch off the zip-bomb guard (every comparison with NaN is false).
         ("data: {extract: {max_ratio: .nan}}\n", "data.extract.max_ratio", ".nan"),
-        ("catsdogs: {vgg16: {finetune: {learning_rate: .nan}}}\n", "catsdogs.vgg16.finetune.learning_rate", ".nan"),
+        (
+            "catsdogs: {vgg16: {finetune: {learning_rate: .nan}}}\n",
+            "catsdogs.vgg16.finetune.learning_rate",
+            ".nan",
+        ),
         ("data: {petimages: {split: {train: .nan}}}\n", "data.petimages.split.train", ".nan"),
         ("report_numbers: {catsdogs/basic: .nan}\n", "report_numbers.catsdogs/basic", ".nan"),
-        ("catsdogs: {basic: {learning_rates: [.nan]}}\n", "catsdogs.basic.learning_rates.0", ".nan"),
-        ("figures: {filter_visualization: {step_size: .inf}}\n", "figures.filter_visualization.step_size", ".inf"),
-        ("catsdogs: {augmentation: {rotation_degrees: -.inf}}\n", "catsdogs.augmentation.rotation_degrees", "-.inf"),
+        (
+            "catsdogs: {basic: {learning_rates: [.nan]}}\n",
+            "catsdogs.basic.learning_rates.0",
+            ".nan",
+        ),
+        (
+            "figures: {filter_visualization: {step_size: .inf}}\n",
+            "figures.filter_visualization.step_size",
+            ".inf",
+        ),
+        (
+            "catsdogs: {augmentation: {rotation_degrees: -.inf}}\n",
+            "catsdogs.augmentation.rotation_degrees",
+            "-.inf",
+        ),
     ],
     ids=["max-ratio", "finetune-rate", "split", "report-number", "grid-rate", "inf", "minus-inf"],
 )
 def test_nan_and_infinity_are_refused_naming_the_key(tmp_path, overlay_text, key, text):
     # Said once per key, not also as "inf is greater than the maximum", and never as "write it as nan".
     assert check_overlay(tmp_path, overlay_text) == [
-        f"config error at '{key}': {text} is not a finite number; write a number"]
+        f"config error at '{key}': {text} is not a finite number; write a number"
+    ]
 
 
 def test_a_number_yaml_reads_as_text_says_how_to_write_it(tmp_path):
@@ -68,7 +86,9 @@ def test_seeds_are_bounded_to_what_numpy_and_keras_accept(key):
         config["seed"] = too_large
     else:
         config["training"] = {"seeds": [too_large]}
-    assert schema_problems(config, SCHEMA) == [(key, f"{too_large} is greater than the maximum of 4294967295")]
+    assert schema_problems(config, SCHEMA) == [
+        (key, f"{too_large} is greater than the maximum of 4294967295")
+    ]
     if key == "seed":
         config["seed"] = 2**32 - 1
     else:
@@ -78,8 +98,11 @@ def test_seeds_are_bounded_to_what_numpy_and_keras_accept(key):
 
 # --------------------------------------------------------------------- keys given twice, /dev/null
 
+
 def test_a_key_given_twice_is_refused_with_its_line(tmp_path):
-    lines = check_overlay(tmp_path, "catsdogs:\n  basic: {epochs: 3}\ncatsdogs:\n  vgg16: {batch_size: 4}\n")
+    lines = check_overlay(
+        tmp_path, "catsdogs:\n  basic: {epochs: 3}\ncatsdogs:\n  vgg16: {batch_size: 4}\n"
+    )
     assert lines == [
         f"config file {tmp_path / 'overlay.yaml'}: line 3, column 1: 'catsdogs' is given twice here; the first "
         "would be dropped with no word: merge the two into one (while reading the mapping that starts on "
@@ -96,6 +119,7 @@ def test_dev_null_is_said_to_be_empty_not_missing():
 
 # ------------------------------------------------------------- a source in the workflow's outputs
 
+
 @pytest.mark.parametrize(
     "path, where",
     [
@@ -105,7 +129,9 @@ def test_dev_null_is_said_to_be_empty_not_missing():
     ],
     ids=["raw-output-of-an-earlier-run", "logs", "the-working-directory"],
 )
-def test_a_source_inside_the_workflows_output_folders_is_refused(tmp_path, monkeypatch, path, where):
+def test_a_source_inside_the_workflows_output_folders_is_refused(
+    tmp_path, monkeypatch, path, where
+):
     monkeypatch.chdir(tmp_path)
     config = default_config()
     config["data"]["petimages"] |= {"source": "path", "path": path}
@@ -128,7 +154,10 @@ def test_a_source_reached_through_a_link_into_results_is_refused(tmp_path, monke
 
 # --------------------------------------------------------------------------- VGG16 weights files
 
-def test_a_weights_file_that_is_not_a_vgg16_base_is_refused_naming_what_it_holds(tmp_path, monkeypatch):
+
+def test_a_weights_file_that_is_not_a_vgg16_base_is_refused_naming_what_it_holds(
+    tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.h5").write_text("these are not weights\n")
     write_h5_weights(tmp_path / "resnet.h5", ["conv1_conv", "conv1_bn", "conv2_block1_1_conv"])
@@ -142,12 +171,18 @@ def test_a_weights_file_that_is_not_a_vgg16_base_is_refused_naming_what_it_holds
     assert found["notes.h5"].startswith("notes.h5 is not an HDF5 file")
     assert found["resnet.h5"].startswith(
         "resnet.h5 holds no VGG16 base: it lacks block1_conv1, block1_conv2, block2_conv1 ... "
-        "(its layers: conv1_bn, conv1_conv, conv2_block1_1_conv)")
+        "(its layers: conv1_bn, conv1_conv, conv2_block1_1_conv)"
+    )
     assert found["text.keras"].startswith("text.keras is not a saved Keras model")
 
 
 def test_a_vgg16_weights_file_passes(tmp_path):
-    assert weights_file_problem(write_h5_weights(tmp_path / "vgg16_notop.h5", ["input_1", *VGG16_CONV_LAYERS])) is None
+    assert (
+        weights_file_problem(
+            write_h5_weights(tmp_path / "vgg16_notop.h5", ["input_1", *VGG16_CONV_LAYERS])
+        )
+        is None
+    )
 
 
 def test_a_saved_model_without_a_vgg16_base_is_refused(tmp_path):
@@ -155,26 +190,39 @@ def test_a_saved_model_without_a_vgg16_base_is_refused(tmp_path):
 
     for name, layers in (("other.keras", ["dense", "conv2d"]), ("base.keras", ["vgg16", "head"])):
         with zipfile.ZipFile(tmp_path / name, "w") as archive:
-            archive.writestr("config.json", '{"class_name": "Functional", "config": {"name": "m", "layers": ['
-                             + ", ".join(f'{{"class_name": "X", "config": {{"name": "{layer}"}}}}' for layer in layers)
-                             + "]}}")
+            archive.writestr(
+                "config.json",
+                '{"class_name": "Functional", "config": {"name": "m", "layers": ['
+                + ", ".join(
+                    f'{{"class_name": "X", "config": {{"name": "{layer}"}}}}' for layer in layers
+                )
+                + "]}}",
+            )
     assert weights_file_problem(tmp_path / "other.keras").startswith(
-        f"{tmp_path / 'other.keras'} is a Keras model with no 'vgg16' base (its layers: conv2d, dense, m)")
+        f"{tmp_path / 'other.keras'} is a Keras model with no 'vgg16' base (its layers: conv2d, dense, m)"
+    )
     assert weights_file_problem(tmp_path / "base.keras") is None
 
 
 # ---------------------------------------------------------------- through Snakemake: before any job
 
+
 @pytest.mark.workflow
 @pytest.mark.parametrize(
     "overlay_text, error",
     [
-        ("data: {extract: {max_ratio: .nan}}\n",
-         "config error at 'data.extract.max_ratio': .nan is not a finite number; write a number"),
-        ("catsdogs:\n  basic: {epochs: 3}\ncatsdogs:\n  vgg16: {batch_size: 4}\n",
-         "line 3, column 1: 'catsdogs' is given twice here"),
-        ("data: {petimages: {source: path, path: results/data/petimages/raw}}\n",
-         "config error at 'data.petimages.path': results/data/petimages/raw is inside results/"),
+        (
+            "data: {extract: {max_ratio: .nan}}\n",
+            "config error at 'data.extract.max_ratio': .nan is not a finite number; write a number",
+        ),
+        (
+            "catsdogs:\n  basic: {epochs: 3}\ncatsdogs:\n  vgg16: {batch_size: 4}\n",
+            "line 3, column 1: 'catsdogs' is given twice here",
+        ),
+        (
+            "data: {petimages: {source: path, path: results/data/petimages/raw}}\n",
+            "config error at 'data.petimages.path': results/data/petimages/raw is inside results/",
+        ),
     ],
     ids=["nan", "key-given-twice", "source-in-results"],
 )
@@ -197,5 +245,7 @@ def test_the_training_job_names_the_weights_file_and_what_it_holds(tmp_path):
     from cnnlab.models.catsdogs import WeightsError, vgg16_base
 
     write_h5_weights(tmp_path / "resnet.h5", ["conv1_conv"])
-    with pytest.raises(WeightsError, match=r"catsdogs.vgg16.weights: .*resnet.h5 holds no VGG16 base"):
+    with pytest.raises(
+        WeightsError, match=r"catsdogs.vgg16.weights: .*resnet.h5 holds no VGG16 base"
+    ):
         vgg16_base((32, 32), str(tmp_path / "resnet.h5"))

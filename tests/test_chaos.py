@@ -28,7 +28,9 @@ def test_jobs_killed_at_random_instants_end_with_an_uninterrupted_runs_results(t
     worker = Path(__file__).with_name("chaos_worker.py")
     result = subprocess.run(
         [sys.executable, str(worker), str(tmp_path), str(SEED), str(KILLS)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
@@ -44,10 +46,13 @@ def test_jobs_killed_at_random_instants_end_with_an_uninterrupted_runs_results(t
     assert json.loads((killed / "metrics.json").read_text()) == json.loads(
         (reference / "metrics.json").read_text()
     )
-    with np.load(reference / "test_predictions.npz") as wanted, np.load(
-        killed / "test_predictions.npz"
-    ) as got:
+    with (
+        np.load(reference / "test_predictions.npz") as wanted,
+        np.load(killed / "test_predictions.npz") as got,
+    ):
         assert sorted(got.files) == sorted(wanted.files)
         for key in wanted.files:
             np.testing.assert_array_equal(got[key], wanted[key], err_msg=key)
-    assert not (tmp_path / "killed" / "scratch").exists(), "the finished job removed its checkpoints"
+    assert not (tmp_path / "killed" / "scratch").exists(), (
+        "the finished job removed its checkpoints"
+    )

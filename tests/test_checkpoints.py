@@ -40,12 +40,14 @@ def arrays(count, seed):
 
 def tiny_model():
     keras.utils.set_random_seed(SEED)
-    model = keras.Sequential([
-        keras.Input((6,)),
-        keras.layers.Dense(5, activation="relu"),
-        keras.layers.Dropout(0.3),  # a seed generator's state, which a checkpoint must hold
-        keras.layers.Dense(1, activation="sigmoid"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(5, activation="relu"),
+            keras.layers.Dropout(0.3),  # a seed generator's state, which a checkpoint must hold
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
     compile_model(model, 0.01, RUNTIME)
     return model
 
@@ -67,8 +69,10 @@ def run_fit(scratch, epochs, checkpoint_every=None):
 
 def numbers(model, scratch):
     """What a run ends with: its weights, and its history without the epochs' wall times."""
-    rows = [{k: v for k, v in row.items() if k != "epoch_seconds"}
-            for row in read_history(scratch / "history.csv")]
+    rows = [
+        {k: v for k, v in row.items() if k != "epoch_seconds"}
+        for row in read_history(scratch / "history.csv")
+    ]
     return [keras.ops.convert_to_numpy(v) for v in model.variables], rows
 
 
@@ -191,25 +195,35 @@ def test_a_checkpoint_of_another_model_is_not_loaded(tmp_path, caplog, killed_af
     compile_model(other, 0.01, RUNTIME)
     before = [keras.ops.convert_to_numpy(v) for v in other.variables]
     with caplog.at_level(logging.INFO, logger="cnnlab"):
-        assert CheckpointStore(scratch / "checkpoints").restore(other, scratch / "history.csv") is None
+        assert (
+            CheckpointStore(scratch / "checkpoints").restore(other, scratch / "history.csv") is None
+        )
     assert caplog.text.count("does not hold this model's variables") == 2
     for value, wanted in zip(other.variables, before, strict=True):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(value), wanted)
 
 
-def test_only_the_two_newest_checkpoints_are_kept_and_a_partial_one_is_ignored(tmp_path, monkeypatch):
+def test_only_the_two_newest_checkpoints_are_kept_and_a_partial_one_is_ignored(
+    tmp_path, monkeypatch
+):
     scratch = tmp_path / "scratch"
     kill_after_checkpoints(monkeypatch, 3)
     with pytest.raises(Killed):
         run_fit(scratch, 4)
     monkeypatch.undo()
     store = CheckpointStore(scratch / "checkpoints")
-    assert [path.name for path in store.committed()] == [checkpoint_name(3, 0), checkpoint_name(2, 0)]
+    assert [path.name for path in store.committed()] == [
+        checkpoint_name(3, 0),
+        checkpoint_name(2, 0),
+    ]
     # What a kill in a write leaves: a folder under its temporary name, never a checkpoint.
     partial = scratch / "checkpoints" / f".{checkpoint_name(4, 0)}.partial-123"
     shutil.copytree(store.committed()[0], partial)
     (partial / "variables.npz").write_bytes(b"")
-    assert [path.name for path in store.committed()] == [checkpoint_name(3, 0), checkpoint_name(2, 0)]
+    assert [path.name for path in store.committed()] == [
+        checkpoint_name(3, 0),
+        checkpoint_name(2, 0),
+    ]
 
 
 @pytest.mark.parametrize("kill_at, epoch", [(1, 0), (4, 1)])
@@ -235,14 +249,20 @@ def test_a_job_killed_within_an_epoch_resumes_there_in_the_same_order(
 
 @pytest.mark.parametrize(
     "text, interval",
-    [(None, None), ("500 batches", CheckpointInterval(batches=500)),
-     ("10 minutes", CheckpointInterval(minutes=10.0)), ("0.5 minutes", CheckpointInterval(minutes=0.5))],
+    [
+        (None, None),
+        ("500 batches", CheckpointInterval(batches=500)),
+        ("10 minutes", CheckpointInterval(minutes=10.0)),
+        ("0.5 minutes", CheckpointInterval(minutes=0.5)),
+    ],
 )
 def test_checkpoint_every_reads_batches_or_minutes(text, interval):
     assert CheckpointInterval.parse(text) == interval
 
 
-@pytest.mark.parametrize("text", ["0 batches", "1.5 batches", "10", "ten minutes", "0 minutes", "5 epochs"])
+@pytest.mark.parametrize(
+    "text", ["0 batches", "1.5 batches", "10", "ten minutes", "0 minutes", "5 epochs"]
+)
 def test_checkpoint_every_refuses_what_it_cannot_read(text):
     with pytest.raises(ValueError, match=r"training\.checkpoint_every"):
         CheckpointInterval.parse(text)
@@ -254,11 +274,28 @@ def test_a_job_killed_within_an_epoch_resumes_there_on_jax_too(tmp_path):
     tests/no_tensorflow on the path as every JAX run of the tests has."""
     tests = Path(__file__).parent
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
-         str(Path(__file__)), "-k", "within_an_epoch_resumes_there_in_the_same_order"],
-        capture_output=True, text=True, timeout=600, cwd=tests.parent,
-        env={**os.environ, "KERAS_BACKEND": "jax",
-             "PYTHONPATH": os.pathsep.join([str(tests / "no_tensorflow"), *sys.path])},
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(tmp_path),
+            str(Path(__file__)),
+            "-k",
+            "within_an_epoch_resumes_there_in_the_same_order",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tests.parent,
+        env={
+            **os.environ,
+            "KERAS_BACKEND": "jax",
+            "PYTHONPATH": os.pathsep.join([str(tests / "no_tensorflow"), *sys.path]),
+        },
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert result.stdout.strip().splitlines()[-1].startswith("2 passed"), result.stdout[-3000:]

@@ -19,7 +19,10 @@ def test_every_script_runs_the_modules_it_imports_and_no_others():
     assert "cnnlab/data/extract.py" in modules["download.py"]
     assert "cnnlab/data/synthetic.py" in modules["download.py"]
     assert modules["prepare_cifar10.py"] == {
-        "cnnlab/__init__.py", "cnnlab/jobio.py", "cnnlab/data/__init__.py", "cnnlab/data/cifar10.py",
+        "cnnlab/__init__.py",
+        "cnnlab/jobio.py",
+        "cnnlab/data/__init__.py",
+        "cnnlab/data/cifar10.py",
     }
     for script in ("train.py", "evaluate.py", "plot_filters.py"):
         assert {"cnnlab/models/cifar10.py", "cnnlab/models/catsdogs.py"} <= modules[script]
@@ -91,20 +94,29 @@ def test_the_version_covers_the_script_itself(copied_code):
     assert {script for script in SCRIPTS if after[script] != before[script]} == {"plot_grid.py"}
 
 
-@pytest.mark.parametrize("statement, package_file", [
-    ("from .stats import wilson_interval", "cnnlab/plots.py"),
-    ("from . import stats", "cnnlab/plots.py"),
-    ("from ..stats import wilson_interval", "cnnlab/visualize/images.py"),
-    ("from .. import stats", "cnnlab/visualize/images.py"),
-    ("import importlib\nimportlib.import_module('cnnlab.stats')", "cnnlab/plots.py"),
-    ("from importlib import import_module\nimport_module('.stats', package='cnnlab')", "cnnlab/plots.py"),
-])
+@pytest.mark.parametrize(
+    "statement, package_file",
+    [
+        ("from .stats import wilson_interval", "cnnlab/plots.py"),
+        ("from . import stats", "cnnlab/plots.py"),
+        ("from ..stats import wilson_interval", "cnnlab/visualize/images.py"),
+        ("from .. import stats", "cnnlab/visualize/images.py"),
+        ("import importlib\nimportlib.import_module('cnnlab.stats')", "cnnlab/plots.py"),
+        (
+            "from importlib import import_module\nimport_module('.stats', package='cnnlab')",
+            "cnnlab/plots.py",
+        ),
+    ],
+)
 def test_a_relative_or_dynamic_import_added_to_a_module_is_followed(
     copied_code, statement, package_file
 ):
     plots = "plot_curves.py" if package_file == "cnnlab/plots.py" else "plot_filters.py"
     assert "cnnlab/stats.py" not in codemap.script_modules(plots)
-    append(copied_code / package_file, f"\n\ndef late():\n    {statement.replace(chr(10), chr(10) + '    ')}\n")
+    append(
+        copied_code / package_file,
+        f"\n\ndef late():\n    {statement.replace(chr(10), chr(10) + '    ')}\n",
+    )
     codemap._script_modules.cache_clear()
     assert "cnnlab/stats.py" in codemap.script_modules(plots)
     # And so an edit of stats.py now changes that job's version.
@@ -113,11 +125,14 @@ def test_a_relative_or_dynamic_import_added_to_a_module_is_followed(
     assert codemap.code_version(plots) != before
 
 
-@pytest.mark.parametrize("statement", [
-    "importlib.import_module(name)",
-    "__import__(f'cnnlab.{name}')",
-    "importlib.import_module('.stats')",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "importlib.import_module(name)",
+        "__import__(f'cnnlab.{name}')",
+        "importlib.import_module('.stats')",
+    ],
+)
 def test_an_import_the_map_cannot_follow_is_refused_with_its_place(copied_code, statement):
     append(copied_code / "cnnlab" / "plots.py", f"\n\ndef late(name):\n    {statement}\n")
     codemap._script_modules.cache_clear()

@@ -11,15 +11,14 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import REPO
 from PIL import Image
 from scipy import stats as scipy_stats
+from test_plots import write_history
 
 from cnnlab.compare import COLUMNS, main
 from cnnlab.predictions import Predictions, write_predictions
 from cnnlab.stats import seed_summary, two_proportion_test, wilson_interval
-
-from conftest import REPO
-from test_plots import write_history
 
 N_TEST = 600
 # {model: test accuracy per seed}; None as the seed: the layout from before seed folders.
@@ -41,10 +40,19 @@ def write_results(folder, models, n_test=N_TEST):
         for seed, accuracy in seeds.items():
             run = folder / model if seed is None else folder / model / f"seed{seed}"
             run.mkdir(parents=True, exist_ok=True)
-            (run / "metrics.json").write_text(json.dumps({
-                "test_accuracy": accuracy, "test_loss": 0.5, "train_accuracy": 0.95,
-                "val_accuracy": accuracy, "val_loss": 0.5, "epochs": 3, "n_test": n_test,
-            }))
+            (run / "metrics.json").write_text(
+                json.dumps(
+                    {
+                        "test_accuracy": accuracy,
+                        "test_loss": 0.5,
+                        "train_accuracy": 0.95,
+                        "val_accuracy": accuracy,
+                        "val_loss": 0.5,
+                        "epochs": 3,
+                        "n_test": n_test,
+                    }
+                )
+            )
             write_history(run / "history.csv", [accuracy - 0.1, accuracy - 0.05, accuracy])
     return folder
 
@@ -110,7 +118,9 @@ def test_a_single_seed_against_three_seeds_uses_the_test_images(compared):
 
 def test_three_seeds_against_three_seeds_use_welch(compared):
     row = read_rows(compared / "comparison.csv")["catsdogs/vgg16_frozen"]
-    p_value = scipy_stats.ttest_ind([0.90, 0.91, 0.92], [0.905, 0.915, 0.925], equal_var=False).pvalue
+    p_value = scipy_stats.ttest_ind(
+        [0.90, 0.91, 0.92], [0.905, 0.915, 0.925], equal_var=False
+    ).pvalue
     assert float(row["difference"]) == 0.005
     assert row["test"] == "welch"
     assert float(row["p_value"]) == pytest.approx(p_value, rel=1e-5)
@@ -138,18 +148,24 @@ def test_markdown_table_rows_and_what_is_left_out(compared):
     assert "Only in after, not compared: cifar10/residual." in markdown
     compared_models = set(read_rows(compared / "comparison.csv"))
     assert compared_models == {"catsdogs/basic/lr0.001_f32", "catsdogs/vgg16_frozen"}
-    assert "![catsdogs/vgg16_frozen: validation accuracy](figures/catsdogs/vgg16_frozen.png)" in markdown
+    assert (
+        "![catsdogs/vgg16_frozen: validation accuracy](figures/catsdogs/vgg16_frozen.png)"
+        in markdown
+    )
 
 
 def test_figures_are_pngs_and_the_html_embeds_them(compared):
     figures = sorted(path.relative_to(compared).as_posix() for path in compared.rglob("*.png"))
-    assert figures == ["figures/catsdogs/basic/lr0.001_f32.png", "figures/catsdogs/vgg16_frozen.png"]
+    assert figures == [
+        "figures/catsdogs/basic/lr0.001_f32.png",
+        "figures/catsdogs/vgg16_frozen.png",
+    ]
     for figure in figures:
         with Image.open(compared / figure) as image:
             assert image.format == "PNG" and image.size == (700, 400)
     page = (compared / "comparison.html").read_text()
     assert page.count('<img src="data:image/png;base64,') == 2
-    assert "<td class=\"number\">0.790 ± 0.010 (3 seeds)</td>" in page
+    assert '<td class="number">0.790 ± 0.010 (3 seeds)</td>' in page
     assert "Only in after, not compared: cifar10/residual." in page
 
 
@@ -224,8 +240,11 @@ def test_run_as_a_module_writes_into_comparison_by_default(tmp_path):
 
     result = subprocess.run(
         [sys.executable, "-m", "cnnlab.compare", "before", "after"],
-        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
     assert result.returncode == 0, result.stderr
@@ -246,16 +265,25 @@ def write_predictions_of(run, correct, ids=None):
     p_dog = np.where(correct, 0.9, 0.1).astype("float32")
     if ids is None:
         ids = [f"test/dog/{i:04d}.jpg" for i in range(len(correct))]
-    write_predictions(run / "test_predictions.npz", Predictions(
-        ids=np.asarray(ids), labels=labels, probabilities=np.stack([1 - p_dog, p_dog], axis=1),
-        class_names=np.array(["cat", "dog"]),
-    ))
+    write_predictions(
+        run / "test_predictions.npz",
+        Predictions(
+            ids=np.asarray(ids),
+            labels=labels,
+            probabilities=np.stack([1 - p_dog, p_dog], axis=1),
+            class_names=np.array(["cat", "dog"]),
+        ),
+    )
 
 
 def one_seed_each(tmp_path, a_correct, b_correct, b_ids=None):
     n = len(a_correct)
-    before = write_results(tmp_path / "before", {"catsdogs/vgg16_frozen": {1: float(np.mean(a_correct))}}, n)
-    after = write_results(tmp_path / "after", {"catsdogs/vgg16_frozen": {1: float(np.mean(b_correct))}}, n)
+    before = write_results(
+        tmp_path / "before", {"catsdogs/vgg16_frozen": {1: float(np.mean(a_correct))}}, n
+    )
+    after = write_results(
+        tmp_path / "after", {"catsdogs/vgg16_frozen": {1: float(np.mean(b_correct))}}, n
+    )
     write_predictions_of(before / "catsdogs/vgg16_frozen/seed1", a_correct)
     write_predictions_of(after / "catsdogs/vgg16_frozen/seed1", b_correct, b_ids)
     return before, after
@@ -268,8 +296,12 @@ def test_one_run_each_on_the_same_images_is_paired_with_mcnemar(tmp_path):
     a_correct = [1] * 12 + [0] * 8
     b_correct = [1] * 10 + [0] * 2 + [1] * 8
     before, after = one_seed_each(tmp_path, a_correct, b_correct)
-    assert main([str(before), str(after), "--out", str(tmp_path / "out"),
-                 "--labels", "before", "after"]) == 0
+    assert (
+        main(
+            [str(before), str(after), "--out", str(tmp_path / "out"), "--labels", "before", "after"]
+        )
+        == 0
+    )
 
     row = read_rows(tmp_path / "out" / "comparison.csv")["catsdogs/vgg16_frozen"]
     assert row["test"] == "mcnemar" and row["paired"] == "yes" and row["n_paired"] == "20"
@@ -283,8 +315,14 @@ def test_one_run_each_on_the_same_images_is_paired_with_mcnemar(tmp_path):
         "seed 1: 2 right only by before, 8 only by after, 10 by both, 0 by neither, p = 0.109"
     )
     markdown = (tmp_path / "out" / "comparison.md").read_text()
-    assert "| 0.109 (McNemar, paired on 20 images) | unmeasured seed noise; runs within test-set noise |" in markdown
-    assert "paired: McNemar on the 20 test images both scored, 2 right only by before, 8 only by after" in markdown
+    assert (
+        "| 0.109 (McNemar, paired on 20 images) | unmeasured seed noise; runs within test-set noise |"
+        in markdown
+    )
+    assert (
+        "paired: McNemar on the 20 test images both scored, 2 right only by before, 8 only by after"
+        in markdown
+    )
     page = (tmp_path / "out" / "comparison.html").read_text()
     assert "0.109 (McNemar, paired on 20 images)" in page
     assert "Paired: McNemar on the 20 test images of the run pair, matched by image id." in page
@@ -297,13 +335,20 @@ def test_one_run_against_three_seeds_is_paired_with_each_of_them(tmp_path):
     a_correct = [1] * 12 + [0] * 8  # 0.60
     b_correct = {1: [1] * 20, 2: [1] * 19 + [0], 3: [1] * 10 + [0] * 2 + [1] * 4 + [0] * 4}
     before = write_results(tmp_path / "before", {"catsdogs/vgg16_frozen": {1: 0.6}}, n)
-    after = write_results(tmp_path / "after", {
-        "catsdogs/vgg16_frozen": {seed: float(np.mean(c)) for seed, c in b_correct.items()}}, n)
+    after = write_results(
+        tmp_path / "after",
+        {"catsdogs/vgg16_frozen": {seed: float(np.mean(c)) for seed, c in b_correct.items()}},
+        n,
+    )
     write_predictions_of(before / "catsdogs/vgg16_frozen/seed1", a_correct)
     for seed, correct in b_correct.items():
         write_predictions_of(after / f"catsdogs/vgg16_frozen/seed{seed}", correct)
-    assert main([str(before), str(after), "--out", str(tmp_path / "out"),
-                 "--labels", "before", "after"]) == 0
+    assert (
+        main(
+            [str(before), str(after), "--out", str(tmp_path / "out"), "--labels", "before", "after"]
+        )
+        == 0
+    )
 
     row = read_rows(tmp_path / "out" / "comparison.csv")["catsdogs/vgg16_frozen"]
     assert row["test"] == "mcnemar" and row["paired"] == "yes" and row["n_paired"] == "20"
@@ -329,7 +374,9 @@ def test_runs_on_different_images_stay_unpaired_and_say_why(tmp_path):
 
     row = read_rows(tmp_path / "out" / "comparison.csv")["catsdogs/vgg16_frozen"]
     assert row["test"] == "two-proportion" and row["paired"] == "no" and row["n_paired"] == "-"
-    assert row["pairing"].startswith("unpaired: A and B scored different images (20 and 20; 1 only in A's")
+    assert row["pairing"].startswith(
+        "unpaired: A and B scored different images (20 and 20; 1 only in A's"
+    )
     assert "test/dog/other.jpg" in row["pairing"]
 
 
@@ -337,8 +384,12 @@ def test_several_seeds_with_predictions_keep_welch_and_list_each_seeds_mcnemar(t
     before = write_results(tmp_path / "before", {"cifar10/residual": {1: 0.5, 2: 0.6, 3: 0.55}}, 20)
     after = write_results(tmp_path / "after", {"cifar10/residual": {1: 0.9, 2: 0.95, 3: 1.0}}, 20)
     for seed, (a_right, b_right) in enumerate([(10, 18), (12, 19), (11, 20)], start=1):
-        write_predictions_of(before / f"cifar10/residual/seed{seed}", [1] * a_right + [0] * (20 - a_right))
-        write_predictions_of(after / f"cifar10/residual/seed{seed}", [1] * b_right + [0] * (20 - b_right))
+        write_predictions_of(
+            before / f"cifar10/residual/seed{seed}", [1] * a_right + [0] * (20 - a_right)
+        )
+        write_predictions_of(
+            after / f"cifar10/residual/seed{seed}", [1] * b_right + [0] * (20 - b_right)
+        )
     assert main([str(before), str(after), "--out", str(tmp_path / "out")]) == 0
 
     row = read_rows(tmp_path / "out" / "comparison.csv")["cifar10/residual"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 from scipy import stats as scipy_stats
+from test_compare import read_rows, write_predictions_of, write_results
 
 from cnnlab.compare import main
 from cnnlab.stats import wilson_interval
-from test_compare import read_rows, write_predictions_of, write_results
 
 MODEL = "cifar10/residual"
 
@@ -23,8 +23,11 @@ def test_a_pairing_that_fails_for_one_seed_pairs_no_seed(tmp_path, broken_pair):
         write_predictions_of(results / MODEL / "seed1", [1] * right + [0] * (20 - right))
     write_predictions_of(before / MODEL / "seed2", [1] * 12 + [0] * 8)
     if broken_pair == "other images":
-        write_predictions_of(after / MODEL / "seed2", [1] * 19 + [0],
-                             ids=[f"test/dog/other{i}.jpg" for i in range(20)])
+        write_predictions_of(
+            after / MODEL / "seed2",
+            [1] * 19 + [0],
+            ids=[f"test/dog/other{i}.jpg" for i in range(20)],
+        )
     out = tmp_path / "out"
     assert main([str(before), str(after), "--out", str(out)]) == 0
 

@@ -20,7 +20,8 @@ def batches_dir(tmp_path_factory):
 
 def test_the_archive_has_the_real_member_names(batches_dir):
     assert sorted(path.name for path in batches_dir.iterdir()) == sorted(
-        [f"data_batch_{n}.bin" for n in range(1, 6)] + ["test_batch.bin", "batches.meta.txt", "readme.html"]
+        [f"data_batch_{n}.bin" for n in range(1, 6)]
+        + ["test_batch.bin", "batches.meta.txt", "readme.html"]
     )
 
 
@@ -31,11 +32,14 @@ def test_the_parser_reads_exact_pixels_and_labels(batches_dir):
     assert labels.dtype == np.int64
     rng = np.random.default_rng(0)
     for index in rng.integers(0, len(images), 5):
-        record = raw[index * 3073:(index + 1) * 3073]
+        record = raw[index * 3073 : (index + 1) * 3073]
         assert labels[index] == record[0]
         for row, column, channel in rng.integers(0, [32, 32, 3], (20, 3)):
             # The record is the red plane, then green, then blue, each row by row.
-            assert images[index, row, column, channel] == record[1 + channel * 1024 + row * 32 + column]
+            assert (
+                images[index, row, column, channel]
+                == record[1 + channel * 1024 + row * 32 + column]
+            )
 
 
 def test_records_round_trip(tmp_path):
@@ -56,7 +60,9 @@ def test_a_truncated_batch_fails_naming_the_file(tmp_path):
 
 
 def test_a_label_out_of_range_fails(tmp_path):
-    (tmp_path / "test_batch.bin").write_bytes(cifar10.encode_records(np.zeros((2, 32, 32, 3), np.uint8), [3, 10]))
+    (tmp_path / "test_batch.bin").write_bytes(
+        cifar10.encode_records(np.zeros((2, 32, 32, 3), np.uint8), [3, 10])
+    )
     with pytest.raises(cifar10.CifarFormatError, match="label 10"):
         cifar10.read_batch(tmp_path / "test_batch.bin")
 
@@ -66,7 +72,11 @@ def test_prepare_writes_stratified_splits_that_load_without_pickle(batches_dir, 
     cifar10.prepare_cifar10(batches_dir.parent, out_paths, validation_size=50, seed=4)
     splits = {split: dict(np.load(path, allow_pickle=False)) for split, path in out_paths.items()}
 
-    assert [len(splits[s]["labels"]) for s in ("train", "val", "test")] == [TRAIN_IMAGES - 50, 50, TEST_IMAGES]
+    assert [len(splits[s]["labels"]) for s in ("train", "val", "test")] == [
+        TRAIN_IMAGES - 50,
+        50,
+        TEST_IMAGES,
+    ]
     for arrays in splits.values():
         assert arrays["images"].dtype == np.uint8 and arrays["images"].shape[1:] == (32, 32, 3)
         assert arrays["labels"].dtype == np.int64
@@ -74,7 +84,9 @@ def test_prepare_writes_stratified_splits_that_load_without_pickle(batches_dir, 
     # Train + validation are exactly the training batches, nothing lost or repeated.
     all_train = [cifar10.read_batch(batches_dir / name) for name in cifar10.TRAIN_BATCHES]
     expected = np.concatenate([images for images, _ in all_train]).reshape(TRAIN_IMAGES, -1)
-    together = np.concatenate([splits["train"]["images"], splits["val"]["images"]]).reshape(TRAIN_IMAGES, -1)
+    together = np.concatenate([splits["train"]["images"], splits["val"]["images"]]).reshape(
+        TRAIN_IMAGES, -1
+    )
     assert sorted(map(bytes, together)) == sorted(map(bytes, expected))
     # Stratified: each class's share of validation is within one image of its share of the whole.
     train_labels = np.concatenate([labels for _, labels in all_train])

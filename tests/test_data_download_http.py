@@ -27,7 +27,10 @@ from cnnlab.data.sources import DataSourceError, fetch_and_extract
 from cnnlab.data.synthetic import write_cifar10_tar, write_petimages_zip
 
 # Named as the real archives are: the download keeps the URL's file name.
-ARCHIVE_FILE_NAMES = {"petimages": "kagglecatsanddogs_5340.zip", "cifar10": "cifar-10-binary.tar.gz"}
+ARCHIVE_FILE_NAMES = {
+    "petimages": "kagglecatsanddogs_5340.zip",
+    "cifar10": "cifar-10-binary.tar.gz",
+}
 
 # What the server does with one request (after its scripted ones, it serves the archive).
 SERVE = "serve"
@@ -189,7 +192,10 @@ def test_with_no_retries_the_first_failure_says_what_to_do_and_leaves_nothing(
     assert message.startswith(f"Could not download {served.url}: ")
     assert cause in message
     # The way out when the network keeps failing: a local copy, named by its config keys.
-    assert f"set data.{dataset}.source: path and data.{dataset}.path: /local/copy/{served.file_name}" in message
+    assert (
+        f"set data.{dataset}.source: path and data.{dataset}.path: /local/copy/{served.file_name}"
+        in message
+    )
     assert len(served.requests) == 1
     assert files_under(tmp_path / "downloads") == []
     assert not (tmp_path / "raw").exists()
@@ -207,7 +213,9 @@ def test_a_verified_cached_archive_is_not_fetched_again(tmp_path, dataset, serve
     assert_extracted_from(second_raw, dataset, tmp_path / "served" / served.file_name)
 
 
-def test_a_cached_archive_that_no_longer_matches_its_hash_is_fetched_again(tmp_path, dataset, served):
+def test_a_cached_archive_that_no_longer_matches_its_hash_is_fetched_again(
+    tmp_path, dataset, served
+):
     source = pinned_source(served)
     fetch(tmp_path, dataset, source)
     cached = tmp_path / "downloads" / served.file_name
@@ -239,7 +247,8 @@ def write_self_signed_certificate(folder):
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
@@ -248,7 +257,9 @@ def write_self_signed_certificate(folder):
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
         key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
         )
     )
     return cert_path, key_path
@@ -268,7 +279,11 @@ def served_over_https(tmp_path, monkeypatch):
 
 def test_the_https_server_serves_an_unhashed_archive(tmp_path, served_over_https):
     # The premise of the truncation tests below: an unhashed https download does arrive.
-    source = {"kind": "url", "address": served_over_https.url, "size": len(served_over_https.archive)}
+    source = {
+        "kind": "url",
+        "address": served_over_https.url,
+        "size": len(served_over_https.archive),
+    }
     raw = fetch(tmp_path, "petimages", source, retries=0)
     assert served_over_https.url.startswith("https://127.0.0.1:")
     assert_extracted_from(raw, "petimages", tmp_path / "served" / served_over_https.file_name)
@@ -280,7 +295,11 @@ def test_a_truncated_unhashed_download_with_its_length_announced_is_refused(
 ):
     served = served_over_https
     served.responses = [TRUNCATED, TRUNCATED]
-    source = {"kind": "url", "address": served.url, **({"size": len(served.archive)} if size_pinned else {})}
+    source = {
+        "kind": "url",
+        "address": served.url,
+        **({"size": len(served.archive)} if size_pinned else {}),
+    }
     with pytest.raises(DataSourceError) as error:
         fetch(tmp_path, "petimages", source, retries=1)
     # The client sees the body end before Content-Length: the error says the read was incomplete.

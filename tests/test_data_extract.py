@@ -40,7 +40,9 @@ def test_a_safe_archive_extracts(tmp_path, writer, suffix):
     assert (tmp_path / "out/top/sub/b.txt").read_bytes() == b"beta"
 
 
-@pytest.mark.parametrize("bad_name", ["../escaped.txt", "top/../../escaped.txt", "/tmp/absolute.txt"])
+@pytest.mark.parametrize(
+    "bad_name", ["../escaped.txt", "top/../../escaped.txt", "/tmp/absolute.txt"]
+)
 @pytest.mark.parametrize("writer, suffix", [(write_zip, "zip"), (write_tar, "tar.gz")])
 def test_a_member_outside_the_target_is_refused_by_name(tmp_path, writer, suffix, bad_name):
     archive = writer(tmp_path / f"evil.{suffix}", {"top/fine.txt": b"ok", bad_name: b"gotcha"})
@@ -53,7 +55,9 @@ def test_a_member_outside_the_target_is_refused_by_name(tmp_path, writer, suffix
     assert not (tmp_path / "escaped.txt").exists()
 
 
-@pytest.mark.parametrize("link", [("symlink", "/etc/passwd"), ("symlink", "inside.txt"), ("hardlink", "top/a.txt")])
+@pytest.mark.parametrize(
+    "link", [("symlink", "/etc/passwd"), ("symlink", "inside.txt"), ("hardlink", "top/a.txt")]
+)
 def test_a_link_member_in_a_tar_is_refused(tmp_path, link):
     archive = write_tar(tmp_path / "links.tar", {"top/a.txt": b"alpha", "top/link": link}, mode="w")
     with pytest.raises(UnsafeArchiveError, match="top/link"):
@@ -65,7 +69,7 @@ def test_a_symlink_member_in_a_zip_is_refused(tmp_path):
     archive = tmp_path / "link.zip"
     with zipfile.ZipFile(archive, "w") as zip_file:
         info = zipfile.ZipInfo("top/link")
-        info.external_attr = (0o120777 << 16)  # S_IFLNK: how zip tools store a symlink
+        info.external_attr = 0o120777 << 16  # S_IFLNK: how zip tools store a symlink
         zip_file.writestr(info, "/etc/passwd")
     with pytest.raises(UnsafeArchiveError, match="top/link"):
         safe_extract(archive, tmp_path / "out")

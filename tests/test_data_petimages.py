@@ -4,7 +4,6 @@ import csv
 import filecmp
 
 import numpy as np
-
 import pytest
 from PIL import Image
 
@@ -46,7 +45,9 @@ def raw(tmp_path_factory):
 @pytest.fixture(scope="module")
 def cleaned(raw):
     folder, junk = raw
-    clean_petimages(folder / "raw", folder / "clean", folder / "manifest.csv", IMAGE_SIZE, workers=2)
+    clean_petimages(
+        folder / "raw", folder / "clean", folder / "manifest.csv", IMAGE_SIZE, workers=2
+    )
     return folder, junk, read_csv(folder / "manifest.csv")
 
 
@@ -71,7 +72,8 @@ def test_the_manifest_accounts_for_every_file_in_sorted_order(raw, cleaned):
     folder, _, manifest = cleaned
     archived = sorted(
         path.relative_to(folder / "raw/PetImages").as_posix()
-        for path in (folder / "raw/PetImages").rglob("*") if path.is_file()
+        for path in (folder / "raw/PetImages").rglob("*")
+        if path.is_file()
     )
     assert [row["path"] for row in manifest] == archived
     assert {row["class"] for row in manifest} == {"cat", "dog"}
@@ -81,7 +83,9 @@ def test_the_manifest_accounts_for_every_file_in_sorted_order(raw, cleaned):
 def test_survivors_are_rgb_jpegs_of_the_training_size(cleaned):
     folder, _, manifest = cleaned
     for class_name in ("cat", "dog"):
-        survivors = [row for row in manifest if row["class"] == class_name and row["action"] != "dropped"]
+        survivors = [
+            row for row in manifest if row["class"] == class_name and row["action"] != "dropped"
+        ]
         written = sorted((folder / "clean" / class_name).iterdir())
         # The good images, and the 5 junk kinds that are images in another mode or format.
         assert len(written) == len(survivors) == IMAGES_PER_CLASS + 5
@@ -92,20 +96,27 @@ def test_survivors_are_rgb_jpegs_of_the_training_size(cleaned):
 
 def test_cleaning_output_is_the_same_with_one_worker(raw, cleaned, tmp_path):
     folder, _, _ = cleaned
-    clean_petimages(folder / "raw", tmp_path / "clean", tmp_path / "manifest.csv", IMAGE_SIZE, workers=1)
+    clean_petimages(
+        folder / "raw", tmp_path / "clean", tmp_path / "manifest.csv", IMAGE_SIZE, workers=1
+    )
     assert (tmp_path / "manifest.csv").read_bytes() == (folder / "manifest.csv").read_bytes()
     for class_name in ("cat", "dog"):
         comparison = filecmp.dircmp(tmp_path / "clean" / class_name, folder / "clean" / class_name)
         assert comparison.left_only == comparison.right_only == []
         assert filecmp.cmpfiles(
-            tmp_path / "clean" / class_name, folder / "clean" / class_name, comparison.common, shallow=False
+            tmp_path / "clean" / class_name,
+            folder / "clean" / class_name,
+            comparison.common,
+            shallow=False,
         )[0] == sorted(comparison.common)
 
 
 def split(clean_dir, out, images_per_class, seed=11, ratios=None):
     ratios = ratios or {"train": 0.5, "val": 0.25, "test": 0.25}
     split_dirs = {name: out / "split" / name for name in ("train", "val", "test")}
-    split_petimages(clean_dir, split_dirs, out / "split_manifest.csv", images_per_class, ratios, seed)
+    split_petimages(
+        clean_dir, split_dirs, out / "split_manifest.csv", images_per_class, ratios, seed
+    )
     return read_csv(out / "split_manifest.csv")
 
 
@@ -113,16 +124,21 @@ def test_the_split_is_reproducible_and_balanced(cleaned, tmp_path):
     folder, _, _ = cleaned
     first = split(folder / "clean", tmp_path / "a", images_per_class=8)
     split(folder / "clean", tmp_path / "b", images_per_class=8)
-    assert (tmp_path / "a/split_manifest.csv").read_bytes() == (tmp_path / "b/split_manifest.csv").read_bytes()
+    assert (tmp_path / "a/split_manifest.csv").read_bytes() == (
+        tmp_path / "b/split_manifest.csv"
+    ).read_bytes()
 
     for class_name in ("cat", "dog"):
-        counts = {name: sum(1 for row in first if row["class"] == class_name and row["split"] == name)
-                  for name in ("train", "val", "test")}
+        counts = {
+            name: sum(1 for row in first if row["class"] == class_name and row["split"] == name)
+            for name in ("train", "val", "test")
+        }
         assert counts == {"train": 4, "val": 2, "test": 2}
     # Every manifest row is a file in its split folder, and every file there has a row.
     on_disk = sorted(
         path.relative_to(tmp_path / "a/split").as_posix()
-        for path in (tmp_path / "a/split").rglob("*") if path.is_file()
+        for path in (tmp_path / "a/split").rglob("*")
+        if path.is_file()
     )
     assert [row["path"] for row in first] == on_disk
     names = [row["path"].rsplit("/", 1)[1] + row["class"] for row in first]
@@ -155,9 +171,16 @@ def test_decompression_bombs_and_nested_files_are_dropped(tmp_path, monkeypatch)
     Image.new("RGB", (20, 20)).save(pets / "Dog/extra/nested.jpg", "JPEG")
     # Images this small are below the default min_side: lower it, this test is about pixels.
     clean_petimages(
-        tmp_path / "raw", tmp_path / "clean", tmp_path / "manifest.csv", IMAGE_SIZE, workers=2, min_side=10
+        tmp_path / "raw",
+        tmp_path / "clean",
+        tmp_path / "manifest.csv",
+        IMAGE_SIZE,
+        workers=2,
+        min_side=10,
     )
-    rows = {row["path"]: (row["action"], row["reason"]) for row in read_csv(tmp_path / "manifest.csv")}
+    rows = {
+        row["path"]: (row["action"], row["reason"]) for row in read_csv(tmp_path / "manifest.csv")
+    }
     assert rows["Cat/small.jpg"] == ("kept", "")
     assert rows["Cat/warned.jpg"][0] == rows["Dog/refused.jpg"][0] == "dropped"
     assert "decompression bomb" in rows["Cat/warned.jpg"][1]

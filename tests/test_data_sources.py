@@ -12,9 +12,9 @@ import zipfile
 
 import pytest
 
-from cnnlab.jobio import atomic_output
 from cnnlab.data.sources import DataSourceError, fetch_and_extract
 from cnnlab.data.synthetic import PETIMAGES_JUNK
+from cnnlab.jobio import atomic_output
 
 
 @pytest.fixture
@@ -52,13 +52,20 @@ def test_a_verified_file_url_is_downloaded_and_extracted(tmp_path, archive, capl
     source = url_source(archive["path"].as_uri(), size=archive["size"], sha256=archive["sha256"])
     raw = fetch(tmp_path, source)
     assert (raw / "PetImages/Cat/1.jpg").read_bytes() == b"not really a cat"
-    assert [p.relative_to(tmp_path / "downloads").as_posix() for p in (tmp_path / "downloads").rglob("*.zip")] == ["pets.zip"]
+    assert [
+        p.relative_to(tmp_path / "downloads").as_posix()
+        for p in (tmp_path / "downloads").rglob("*.zip")
+    ] == ["pets.zip"]
     assert "sha256 verified" in caplog.text
 
 
 @pytest.mark.parametrize(
     "bad_pin, message",
-    [({"sha256": "0" * 64}, "hash"), ({"md5": "f" * 32}, "hash"), ({"size": 12345}, "12,345 bytes")],
+    [
+        ({"sha256": "0" * 64}, "hash"),
+        ({"md5": "f" * 32}, "hash"),
+        ({"size": 12345}, "12,345 bytes"),
+    ],
 )
 def test_a_wrong_pin_is_refused_and_leaves_nothing(tmp_path, archive, bad_pin, message):
     source = url_source(archive["path"].as_uri(), **bad_pin)
@@ -148,7 +155,9 @@ def test_an_extracted_folder_is_copied(tmp_path):
 
 def test_a_missing_local_copy_names_the_key(tmp_path):
     with pytest.raises(DataSourceError, match=r"data\.cifar10\.path"):
-        fetch(tmp_path, {"kind": "path", "path": str(tmp_path / "nowhere.tar.gz")}, dataset="cifar10")
+        fetch(
+            tmp_path, {"kind": "path", "path": str(tmp_path / "nowhere.tar.gz")}, dataset="cifar10"
+        )
 
 
 def test_synthetic_archives_are_named_by_their_settings_and_reproducible(tmp_path):
@@ -158,7 +167,9 @@ def test_synthetic_archives_are_named_by_their_settings_and_reproducible(tmp_pat
     first = files_under(tmp_path / "a/downloads")
     second = files_under(tmp_path / "b/downloads")
     assert len(first) == 1 and len(second) == 2
-    assert (tmp_path / "a/downloads" / first[0]).read_bytes() == (tmp_path / "b/downloads" / first[0]).read_bytes()
+    assert (tmp_path / "a/downloads" / first[0]).read_bytes() == (
+        tmp_path / "b/downloads" / first[0]
+    ).read_bytes()
     # The second fetch into the same place replaced the first extraction.
     cats = list((tmp_path / "b/raw/PetImages/Cat").iterdir())
     assert len(cats) == 3 + len(PETIMAGES_JUNK)

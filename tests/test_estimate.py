@@ -8,29 +8,37 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from cnnlab import estimate, resources
 from cnnlab.estimate import JobEstimate, Measurements, PlannedJob
-from conftest import REPO
 
-BENCHMARK_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+BENCHMARK_HEADER = (
+    "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+)
 
 
 def write_benchmark(path: Path, wall: float, rss="812.5", cpu: float | None = None) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(BENCHMARK_HEADER + f"{wall}\t0:00:00\t{rss}\t900\t800\t800\t0\t0\t50\t{cpu or wall}\n")
+    path.write_text(
+        BENCHMARK_HEADER + f"{wall}\t0:00:00\t{rss}\t900\t800\t800\t0\t0\t50\t{cpu or wall}\n"
+    )
     return str(path)
 
 
 def write_history(path: Path, epoch_seconds: list[float]) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = [f"{epoch},0.5,{seconds},0.7,0.5,0.7" for epoch, seconds in enumerate(epoch_seconds)]
-    path.write_text("epoch,accuracy,epoch_seconds,loss,val_accuracy,val_loss\n" + "\n".join(rows) + "\n")
+    path.write_text(
+        "epoch,accuracy,epoch_seconds,loss,val_accuracy,val_loss\n" + "\n".join(rows) + "\n"
+    )
     return str(path)
 
 
 def test_a_benchmark_file_gives_wall_cpu_and_memory_and_na_is_not_a_number(tmp_path):
-    measured = resources.read_benchmark(write_benchmark(tmp_path / "a.tsv", 12.5, rss="NA", cpu=20.0))
+    measured = resources.read_benchmark(
+        write_benchmark(tmp_path / "a.tsv", 12.5, rss="NA", cpu=20.0)
+    )
     assert measured == {"wall_s": 12.5, "cpu_s": 20.0, "max_rss_mb": None}
     assert resources.read_benchmark(tmp_path / "never_ran.tsv") is None
     (tmp_path / "empty.tsv").write_text(BENCHMARK_HEADER)
@@ -40,7 +48,9 @@ def test_a_benchmark_file_gives_wall_cpu_and_memory_and_na_is_not_a_number(tmp_p
 
 def test_a_training_row_splits_its_time_into_first_epoch_later_epochs_and_fixed_part(tmp_path):
     row = resources.job_row(
-        "train", {"seed": "1", "dataset": "cifar10", "model": "inception"}, 2,
+        "train",
+        {"seed": "1", "dataset": "cifar10", "model": "inception"},
+        2,
         write_benchmark(tmp_path / "b.tsv", 100.0),
         write_history(tmp_path / "history.csv", [30.0, 10.0, 12.0, 11.0]),
     )
@@ -53,10 +63,20 @@ def test_a_training_row_splits_its_time_into_first_epoch_later_epochs_and_fixed_
 
 def test_resources_csv_round_trips_and_a_job_that_never_ran_is_a_row_without_numbers(tmp_path):
     jobs = [
-        {"rule": "prepare_cifar10", "wildcards": {}, "threads": 1,
-         "benchmark": write_benchmark(tmp_path / "p.tsv", 3.25), "history": None},
-        {"rule": "train", "wildcards": {"dataset": "cifar10", "model": "residual", "seed": "7"},
-         "threads": 2, "benchmark": str(tmp_path / "missing.tsv"), "history": None},
+        {
+            "rule": "prepare_cifar10",
+            "wildcards": {},
+            "threads": 1,
+            "benchmark": write_benchmark(tmp_path / "p.tsv", 3.25),
+            "history": None,
+        },
+        {
+            "rule": "train",
+            "wildcards": {"dataset": "cifar10", "model": "residual", "seed": "7"},
+            "threads": 2,
+            "benchmark": str(tmp_path / "missing.tsv"),
+            "history": None,
+        },
     ]
     resources.summarize_resources(jobs, tmp_path / "resources.csv", tmp_path / "resources.html")
     rows = resources.read_resources(tmp_path / "resources.csv")
@@ -80,14 +100,27 @@ class FakeMeasurements(Measurements):
 
 
 def training_row(wildcards, wall, epochs, per_epoch, rss=2000.0):
-    return {"rule": "train", "wildcards": wildcards, "threads": 2.0, "wall_s": wall, "cpu_s": wall,
-            "max_rss_mb": rss, "epochs": epochs, "first_epoch_s": per_epoch * 2,
-            "seconds_per_epoch": per_epoch, "fixed_s": 5.0}
+    return {
+        "rule": "train",
+        "wildcards": wildcards,
+        "threads": 2.0,
+        "wall_s": wall,
+        "cpu_s": wall,
+        "max_rss_mb": rss,
+        "epochs": epochs,
+        "first_epoch_s": per_epoch * 2,
+        "seconds_per_epoch": per_epoch,
+        "fixed_s": 5.0,
+    }
 
 
 def test_a_training_job_scales_its_later_epochs_and_pays_start_up_once():
-    measured = FakeMeasurements([training_row("dataset=cifar10 model=residual seed=1", 50.0, 2, 10.0)])
-    job = PlannedJob("train", {"dataset": "cifar10", "model": "residual", "seed": "1"}, 2, epochs=60)
+    measured = FakeMeasurements(
+        [training_row("dataset=cifar10 model=residual seed=1", 50.0, 2, 10.0)]
+    )
+    job = PlannedJob(
+        "train", {"dataset": "cifar10", "model": "residual", "seed": "1"}, 2, epochs=60
+    )
     assert estimate.estimate_job(job, measured).seconds == pytest.approx(50.0 + 58 * 10.0)
     fewer = PlannedJob("train", job.wildcards, 2, epochs=1)
     assert estimate.estimate_job(fewer, measured).seconds == pytest.approx(40.0)
@@ -98,23 +131,39 @@ def test_a_grid_cell_of_the_same_width_stands_in_and_a_new_model_is_not_guessed(
         [training_row("dataset=cifar10 model=basic/lr0.001_f256 seed=1", 40.0, 1, 30.0)],
         batch_sizes={"dataset=cifar10 model=basic/lr0.001_f256 seed=1": 1024},
     )
-    other_rate = PlannedJob("train", {"dataset": "cifar10", "model": "basic/lr1e-05_f256", "seed": "2"},
-                            2, epochs=3, batch_size=1024)
+    other_rate = PlannedJob(
+        "train",
+        {"dataset": "cifar10", "model": "basic/lr1e-05_f256", "seed": "2"},
+        2,
+        epochs=3,
+        batch_size=1024,
+    )
     result = estimate.estimate_job(other_rate, measured)
-    assert result.basis == "a grid cell of the same width" and result.seconds == pytest.approx(100.0)
+    assert result.basis == "a grid cell of the same width" and result.seconds == pytest.approx(
+        100.0
+    )
     assert result.notes == []
     other_batch = PlannedJob("train", other_rate.wildcards, 2, epochs=3, batch_size=64)
-    assert "measured at batch size 1024, planned 64" in estimate.estimate_job(other_batch, measured).notes[0]
-    narrower = PlannedJob("train", {"dataset": "cifar10", "model": "basic/lr0.001_f128", "seed": "1"}, 2, epochs=3)
+    assert (
+        "measured at batch size 1024, planned 64"
+        in estimate.estimate_job(other_batch, measured).notes[0]
+    )
+    narrower = PlannedJob(
+        "train", {"dataset": "cifar10", "model": "basic/lr0.001_f128", "seed": "1"}, 2, epochs=3
+    )
     assert estimate.estimate_job(narrower, measured).seconds is None
 
 
 def test_other_rules_cost_what_they_cost_or_their_rule_median():
-    measured = FakeMeasurements([
-        {"rule": "evaluate", "wildcards": f"model=m{n}", "wall_s": wall, "max_rss_mb": 100.0}
-        for n, wall in enumerate([4.0, 6.0, 20.0])
-    ])
-    assert estimate.estimate_job(PlannedJob("evaluate", {"model": "m2"}, 1), measured).seconds == 20.0
+    measured = FakeMeasurements(
+        [
+            {"rule": "evaluate", "wildcards": f"model=m{n}", "wall_s": wall, "max_rss_mb": 100.0}
+            for n, wall in enumerate([4.0, 6.0, 20.0])
+        ]
+    )
+    assert (
+        estimate.estimate_job(PlannedJob("evaluate", {"model": "m2"}, 1), measured).seconds == 20.0
+    )
     unseen = estimate.estimate_job(PlannedJob("evaluate", {"model": "new"}, 1), measured)
     assert unseen.seconds == 6.0 and "median" in unseen.basis
 
@@ -140,7 +189,11 @@ def test_the_dag_on_n_cores_takes_the_sum_on_one_and_the_critical_path_on_enough
 
 
 def test_a_job_with_more_threads_holds_that_many_cores():
-    jobs = [PlannedJob("wide", {}, 2), PlannedJob("narrow", {}, 1), PlannedJob("narrow", {"n": 2}, 1)]
+    jobs = [
+        PlannedJob("wide", {}, 2),
+        PlannedJob("narrow", {}, 1),
+        PlannedJob("narrow", {"n": 2}, 1),
+    ]
     # On 2 cores the 2-thread job runs alone; the two 1-thread jobs then share the cores.
     assert estimate.simulate(jobs, [10.0, 10.0, 10.0], 2) == 20.0
     # A job never waits for more cores than the run has: 2 threads on 1 core take 1.
@@ -149,13 +202,22 @@ def test_a_job_with_more_threads_holds_that_many_cores():
 
 def test_slurm_asks_for_the_largest_job_of_each_rule_with_the_margin_rounded_up():
     jobs = [PlannedJob("train", {"n": n}, 2) for n in range(2)] + [PlannedJob("evaluate", {}, 1)]
-    estimates = [JobEstimate(600.0, "measured"), JobEstimate(3000.0, "measured"), JobEstimate(30.0, "measured")]
-    measured = FakeMeasurements([
-        {"rule": "train", "wildcards": "", "max_rss_mb": 3100.0},
-        {"rule": "evaluate", "wildcards": "", "max_rss_mb": None},
-    ])
+    estimates = [
+        JobEstimate(600.0, "measured"),
+        JobEstimate(3000.0, "measured"),
+        JobEstimate(30.0, "measured"),
+    ]
+    measured = FakeMeasurements(
+        [
+            {"rule": "train", "wildcards": "", "max_rss_mb": 3100.0},
+            {"rule": "evaluate", "wildcards": "", "max_rss_mb": None},
+        ]
+    )
     asks = estimate.slurm_resources(jobs, estimates, measured, margin=1.5)
-    assert asks == {"evaluate": {"runtime": 10, "mem_mb": 1000}, "train": {"runtime": 75, "mem_mb": 5000}}
+    assert asks == {
+        "evaluate": {"runtime": 10, "mem_mb": 1000},
+        "train": {"runtime": 75, "mem_mb": 5000},
+    }
     fragment = estimate.slurm_fragment(asks, 1.5, "results/resources.csv")
     assert "set-resources:\n  evaluate:\n    runtime: 10\n    mem_mb: 1000\n  train:" in fragment
 
@@ -178,7 +240,9 @@ def test_the_plan_is_the_workflows_own_dag_with_epochs_threads_and_dependencies(
 
 
 def test_the_estimate_refuses_a_folder_without_measurements(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(estimate, "plan", lambda configfiles, cores: [PlannedJob("a", {}, 1, benchmark="a.tsv")])
+    monkeypatch.setattr(
+        estimate, "plan", lambda configfiles, cores: [PlannedJob("a", {}, 1, benchmark="a.tsv")]
+    )
     assert estimate.main(["--measured", str(tmp_path)]) == 2
     assert "resources.csv does not exist: finish a run first" in capsys.readouterr().err
     assert estimate.main(["--measured", str(tmp_path / "nowhere")]) == 2
@@ -190,12 +254,22 @@ def test_a_run_stopped_before_its_table_is_measured_from_the_jobs_that_finished(
     write_benchmark(tmp_path / "results" / "cifar10" / "residual" / "benchmark.tsv", 50.0)
     write_history(tmp_path / "results" / "cifar10" / "residual" / "history.csv", [20.0, 10.0])
     planned = [
-        PlannedJob("train", {"dataset": "cifar10", "model": "residual", "seed": "1"}, 2, epochs=5,
-                   benchmark="results/cifar10/residual/benchmark.tsv",
-                   history="results/cifar10/residual/history.csv"),
-        PlannedJob("train", {"dataset": "cifar10", "model": "inception", "seed": "1"}, 2, epochs=5,
-                   benchmark="results/cifar10/inception/benchmark.tsv",
-                   history="results/cifar10/inception/history.csv"),
+        PlannedJob(
+            "train",
+            {"dataset": "cifar10", "model": "residual", "seed": "1"},
+            2,
+            epochs=5,
+            benchmark="results/cifar10/residual/benchmark.tsv",
+            history="results/cifar10/residual/history.csv",
+        ),
+        PlannedJob(
+            "train",
+            {"dataset": "cifar10", "model": "inception", "seed": "1"},
+            2,
+            epochs=5,
+            benchmark="results/cifar10/inception/benchmark.tsv",
+            history="results/cifar10/inception/history.csv",
+        ),
     ]
     measured = Measurements(tmp_path / "results", planned)
     assert [row["wildcards"] for row in measured.rows] == ["dataset=cifar10 model=residual seed=1"]
@@ -207,20 +281,39 @@ def test_the_json_holds_every_job(tmp_path, monkeypatch):
     """The command end to end on a two-job plan (the DAG stubbed: planning is tested above)."""
     results = tmp_path / "results"
     jobs = [
-        {"rule": "prepare_cifar10", "wildcards": {}, "threads": 1,
-         "benchmark": write_benchmark(tmp_path / "p.tsv", 3.0), "history": None},
-        {"rule": "train", "wildcards": {"dataset": "cifar10", "model": "residual", "seed": "1"},
-         "threads": 2, "benchmark": write_benchmark(tmp_path / "t.tsv", 50.0),
-         "history": write_history(tmp_path / "h.csv", [20.0, 10.0])},
+        {
+            "rule": "prepare_cifar10",
+            "wildcards": {},
+            "threads": 1,
+            "benchmark": write_benchmark(tmp_path / "p.tsv", 3.0),
+            "history": None,
+        },
+        {
+            "rule": "train",
+            "wildcards": {"dataset": "cifar10", "model": "residual", "seed": "1"},
+            "threads": 2,
+            "benchmark": write_benchmark(tmp_path / "t.tsv", 50.0),
+            "history": write_history(tmp_path / "h.csv", [20.0, 10.0]),
+        },
     ]
     results.mkdir()
     resources.summarize_resources(jobs, results / "resources.csv", results / "resources.html")
-    plan = [PlannedJob("prepare_cifar10", {}, 1),
-            PlannedJob("train", {"dataset": "cifar10", "model": "residual", "seed": "1"}, 2, epochs=4,
-                       dependencies=[0])]
+    plan = [
+        PlannedJob("prepare_cifar10", {}, 1),
+        PlannedJob(
+            "train",
+            {"dataset": "cifar10", "model": "residual", "seed": "1"},
+            2,
+            epochs=4,
+            dependencies=[0],
+        ),
+    ]
     monkeypatch.setattr(estimate, "plan", lambda configfiles, cores: plan)
     out = tmp_path / "estimate.json"
-    assert estimate.main(["--measured", str(results), "--check", str(results), "--json", str(out)]) == 0
+    assert (
+        estimate.main(["--measured", str(results), "--check", str(results), "--json", str(out)])
+        == 0
+    )
     written = json.loads(out.read_text())
     assert [job["estimate_s"] for job in written["jobs"]] == [3.0, 70.0]
     assert [job["actual_s"] for job in written["jobs"]] == [3.0, 50.0]

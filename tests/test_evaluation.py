@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+from conftest import default_config
+from test_training import SIZE, write_split
 
 from cnnlab.models import catsdogs
 from cnnlab.models.augmentation import augmentation_layers
 from cnnlab.predictions import read_predictions
 from cnnlab.training.evaluation import evaluate_job
-from conftest import default_config
-from test_training import SIZE, write_split
 
 
 def test_evaluation_predicts_in_inference_mode_and_repeats_exactly(tmp_path):
@@ -31,8 +31,15 @@ def test_evaluation_predicts_in_inference_mode_and_repeats_exactly(tmp_path):
         out = tmp_path / name
         out.mkdir()
         evaluate_job(
-            model_path, history, data / "test.npz", data / "val.npz", 3, out / "metrics.json",
-            out / "test_predictions.npz", out / "val_predictions.npz", threads=1,
+            model_path,
+            history,
+            data / "test.npz",
+            data / "val.npz",
+            3,
+            out / "metrics.json",
+            out / "test_predictions.npz",
+            out / "val_predictions.npz",
+            threads=1,
         )
         return read_predictions(out / "test_predictions.npz").probabilities[:, 1]
 

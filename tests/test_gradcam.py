@@ -15,7 +15,7 @@ SIZE = 16
 
 
 def brightness_model(weight: float, bias: float) -> keras.Model:
-    """"Dog" in proportion to brightness: a 1x1 conv that averages the channels (the last conv
+    """ "Dog" in proportion to brightness: a 1x1 conv that averages the channels (the last conv
     layer, inside a nested model as VGG16's base is), global average pooling, one sigmoid.
 
     The score's gradient is the same at every position, so the heat map is the conv output
@@ -43,11 +43,15 @@ def bright_corner_image() -> np.ndarray:
 def test_the_map_lies_on_the_evidence_for_the_predicted_class():
     model = brightness_model(weight=20.0, bias=-2.0)  # mean brightness 0.25: logit +3, "dog"
     maps, classes, probabilities = gradcam.gradcam(model, bright_corner_image()[None])
-    assert classes.tolist() == [1] and probabilities[0, 1] == pytest.approx(1 / (1 + np.exp(-3)), rel=1e-5)
+    assert classes.tolist() == [1] and probabilities[0, 1] == pytest.approx(
+        1 / (1 + np.exp(-3)), rel=1e-5
+    )
     heat = maps[0]
     assert heat.shape == (SIZE, SIZE)
     assert heat[: SIZE // 2 - 1, : SIZE // 2 - 1].min() > 0.9  # the lit quarter is hot ...
-    assert heat[SIZE // 2 + 1 :, :].max() < 0.1 and heat[:, SIZE // 2 + 1 :].max() < 0.1  # ... the rest cold
+    assert (
+        heat[SIZE // 2 + 1 :, :].max() < 0.1 and heat[:, SIZE // 2 + 1 :].max() < 0.1
+    )  # ... the rest cold
 
 
 def test_evidence_against_the_predicted_class_leaves_the_map_empty():
@@ -89,13 +93,20 @@ def test_the_figure_has_a_row_of_images_and_a_row_per_model(tmp_path):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (5, SIZE, SIZE, 3), dtype=np.uint8)
     labels = np.array([0, 0, 0, 1, 1])
-    np.savez(tmp_path / "test.npz", images=images, labels=labels,
-             ids=np.array([f"test/x/{i}.jpg" for i in range(5)]), class_names=np.array(["cat", "dog"]))
+    np.savez(
+        tmp_path / "test.npz",
+        images=images,
+        labels=labels,
+        ids=np.array([f"test/x/{i}.jpg" for i in range(5)]),
+        class_names=np.array(["cat", "dog"]),
+    )
     brightness_model(20.0, -2.0).save(tmp_path / "a.keras")
     brightness_model(-20.0, 2.0).save(tmp_path / "b.keras")
     figure = gradcam.gradcam_figure(
         [("model a", tmp_path / "a.keras"), ("model b", tmp_path / "b.keras")],
-        tmp_path / "test.npz", count=3, title="t",
+        tmp_path / "test.npz",
+        count=3,
+        title="t",
     )
     shown = [axes for axes in figure.axes if axes.images]
     assert len(shown) == 3 * 3  # images, then two models, three images each
@@ -111,7 +122,7 @@ def test_the_figure_has_a_row_of_images_and_a_row_per_model(tmp_path):
 
 
 def red_against_green_model(red_weight: float, green_weight: float) -> keras.Model:
-    """"Dog" in proportion to red minus green: a 1x1 conv (the last conv layer) passes the red
+    """ "Dog" in proportion to red minus green: a 1x1 conv (the last conv layer) passes the red
     and the green channel on, then global average pooling and one sigmoid. Red is evidence for
     "dog" and green against it, so the weighted sum of the channels is positive where an image
     is red and negative where it is green, until Grad-CAM's ReLU; for "cat" it is the reverse."""
@@ -125,7 +136,9 @@ def red_against_green_model(red_weight: float, green_weight: float) -> keras.Mod
     kernel = np.zeros((1, 1, 3, 2))
     kernel[0, 0, 0, 0] = kernel[0, 0, 1, 1] = 1  # red -> channel 0, green -> channel 1
     model.get_layer("red_and_green").set_weights([kernel, np.zeros(2)])
-    model.get_layer("prediction").set_weights([np.array([[red_weight], [-green_weight]]), np.zeros(1)])
+    model.get_layer("prediction").set_weights(
+        [np.array([[red_weight], [-green_weight]]), np.zeros(1)]
+    )
     return model
 
 
@@ -143,7 +156,9 @@ def red_and_green_images() -> np.ndarray:
 
 
 def test_evidence_against_the_predicted_class_is_zero_not_negative():
-    maps, classes, _ = gradcam.gradcam(red_against_green_model(8.0, 4.0), red_and_green_images()[:1])
+    maps, classes, _ = gradcam.gradcam(
+        red_against_green_model(8.0, 4.0), red_and_green_images()[:1]
+    )
     assert classes.tolist() == [1]
     assert maps.min() >= 0 and maps.max() <= 1
     assert maps[0][TOP_LEFT].min() > 0.9  # red: for "dog"
@@ -168,11 +183,18 @@ def test_the_figure_draws_the_predicted_class_not_the_true_label(tmp_path):
     model = red_against_green_model(8.0, 4.0)
     model.save(tmp_path / "model.keras")
     labels = np.array([0, 1])  # both predicted wrong: their true label's map is another one
-    np.savez(tmp_path / "test.npz", images=images, labels=labels,
-             ids=np.array(["test/cat/0.jpg", "test/dog/1.jpg"]), class_names=np.array(["cat", "dog"]))
+    np.savez(
+        tmp_path / "test.npz",
+        images=images,
+        labels=labels,
+        ids=np.array(["test/cat/0.jpg", "test/dog/1.jpg"]),
+        class_names=np.array(["cat", "dog"]),
+    )
     maps, classes, _ = gradcam.gradcam(model, images)
     assert classes.tolist() == [1, 0]
-    figure = gradcam.gradcam_figure([("model", tmp_path / "model.keras")], tmp_path / "test.npz", 2, "t")
+    figure = gradcam.gradcam_figure(
+        [("model", tmp_path / "model.keras")], tmp_path / "test.npz", 2, "t"
+    )
     drawn = [axes.images[0].get_array() for axes in figure.axes if axes.images][2:]
     for image, heat, overlaid in zip(images, maps, drawn, strict=True):
         np.testing.assert_array_equal(overlaid, gradcam.overlay(image, heat))

@@ -8,10 +8,10 @@ import math
 import keras
 import numpy as np
 import pytest
+from conftest import default_config
 
 from cnnlab.models import catsdogs, cifar10, load_model
 from cnnlab.models.augmentation import augmentation_layers, shear_factor
-from conftest import default_config
 
 # The report's ImageDataGenerator settings, as config.yaml keeps them.
 REPORT_AUGMENTATION = default_config()["catsdogs"]["augmentation"]

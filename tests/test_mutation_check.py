@@ -6,9 +6,9 @@ from __future__ import annotations
 import ast
 
 import pytest
+from conftest import REPO
 
 from benchmarks.mutation_check import PLANTED_BUGS, planted_source
-from conftest import REPO
 
 
 @pytest.mark.parametrize("bug", PLANTED_BUGS, ids=lambda bug: bug.name)
@@ -18,4 +18,6 @@ def test_every_planted_bug_still_applies_to_the_code(bug):
     assert planted != written
     if bug.path.endswith(".py"):
         ast.parse(planted)  # a bug, not a syntax error
-    assert all((REPO / argument).is_file() for argument in bug.tests if argument.startswith("tests/"))
+    assert all(
+        (REPO / argument).is_file() for argument in bug.tests if argument.startswith("tests/")
+    )

@@ -38,7 +38,9 @@ def write_grid(tmp_path, cells, selected):
     for name, (learning_rate, filters, val_accuracy) in cells.items():
         histories.append(write_history(tmp_path / name / "seed1" / "history.csv", val_accuracy))
         info = tmp_path / name / "seed1" / "train.json"
-        info.write_text(json.dumps({"settings": {"learning_rate": learning_rate, "filters": filters}}))
+        info.write_text(
+            json.dumps({"settings": {"learning_rate": learning_rate, "filters": filters}})
+        )
         infos.append(info)
     best = tmp_path / "best.json"
     best.write_text(json.dumps({"cell": selected, "runner_up": None}))
@@ -125,20 +127,37 @@ def test_curves_over_seeds_show_the_mean_and_the_seeds_range(tmp_path):
 
 def test_the_grid_figure_says_whether_the_selection_is_separable(tmp_path):
     histories, infos, best = write_grid(tmp_path, GRID, selected="lr0.001_f32")
-    best.write_text(json.dumps({
-        "cell": "lr0.001_f32", "runner_up": "lr0.001_f16", "margin": 0.1,
-        "separation": {"exceeds_noise": False, "test": "welch", "p_value": 0.31},
-    }))
+    best.write_text(
+        json.dumps(
+            {
+                "cell": "lr0.001_f32",
+                "runner_up": "lr0.001_f16",
+                "margin": 0.1,
+                "separation": {"exceeds_noise": False, "test": "welch", "p_value": 0.31},
+            }
+        )
+    )
     title = plots.grid_comparison_figure(histories, infos, best, title="grid").axes[0].get_title()
     assert "not separable" in title and "lr0.001_f16" in title and "p = 0.31" in title
 
 
 def test_the_grid_figure_with_one_seed_says_the_cells_are_not_comparable(tmp_path):
     histories, infos, best = write_grid(tmp_path, GRID, selected="lr0.001_f32")
-    best.write_text(json.dumps({
-        "cell": "lr0.001_f32", "runner_up": "lr0.001_f16", "margin": 0.1,
-        "separation": {"exceeds_noise": None, "runs_differ": True, "test": "mcnemar", "p_value": 0.004},
-    }))
+    best.write_text(
+        json.dumps(
+            {
+                "cell": "lr0.001_f32",
+                "runner_up": "lr0.001_f16",
+                "margin": 0.1,
+                "separation": {
+                    "exceeds_noise": None,
+                    "runs_differ": True,
+                    "test": "mcnemar",
+                    "p_value": 0.004,
+                },
+            }
+        )
+    )
     title = plots.grid_comparison_figure(histories, infos, best, title="grid").axes[0].get_title()
     assert "1 seed, cells not comparable; runs differ (mcnemar, p = 0.004)" in title
     assert "separable" not in title
@@ -150,15 +169,32 @@ def test_the_grid_figure_keeps_the_best_epochs_lead_apart_from_the_final_epochs_
     epochs' models (0.692 against 0.622): each fact on its own line, with its numbers, and the
     p-value of the top two of four cells said to be optimistic."""
     histories, infos, best = write_grid(tmp_path, GRID, selected="lr0.001_f32")
-    best.write_text(json.dumps({
-        "cell": "lr0.001_f32", "runner_up": "lr0.001_f16", "margin": 0.014,
-        "separation": {
-            "exceeds_noise": None, "runs_differ": True, "test": "mcnemar", "p_value": 0.0091,
-            "selected_from": 4,
-            "mcnemar": [{"seed": 1, "a": "lr0.001_f16", "b": "lr0.001_f32",
-                         "a_accuracy": 0.622, "b_accuracy": 0.692, "p_value": 0.0091}],
-        },
-    }))
+    best.write_text(
+        json.dumps(
+            {
+                "cell": "lr0.001_f32",
+                "runner_up": "lr0.001_f16",
+                "margin": 0.014,
+                "separation": {
+                    "exceeds_noise": None,
+                    "runs_differ": True,
+                    "test": "mcnemar",
+                    "p_value": 0.0091,
+                    "selected_from": 4,
+                    "mcnemar": [
+                        {
+                            "seed": 1,
+                            "a": "lr0.001_f16",
+                            "b": "lr0.001_f32",
+                            "a_accuracy": 0.622,
+                            "b_accuracy": 0.692,
+                            "p_value": 0.0091,
+                        }
+                    ],
+                },
+            }
+        )
+    )
     title = plots.grid_comparison_figure(histories, infos, best, title="grid").axes[0].get_title()
     lead, test = title.split("\n")[1:]
     assert lead == "selected leads lr0.001_f16 by +0.014 (best epochs' validation accuracy)"
@@ -194,7 +230,10 @@ def test_a_history_without_validation_columns_is_refused_with_the_missing_names(
 
 def test_feature_maps_and_image_grid_pngs_have_the_figure_size_times_dpi(tmp_path):
     generator = np.random.default_rng(0)
-    maps = {"block1_conv": generator.random((30, 30, 20)), "block2_conv": generator.random((13, 13, 8))}
+    maps = {
+        "block1_conv": generator.random((30, 30, 20)),
+        "block2_conv": generator.random((13, 13, 8)),
+    }
     image = generator.integers(0, 255, (32, 32, 3), dtype=np.uint8)
     feature_maps = plots.feature_maps_figure(maps, title="activations", image=image)
     image_grid = plots.image_grid_figure(
@@ -236,8 +275,10 @@ def test_a_failing_save_leaves_neither_the_figure_nor_a_partial_file(tmp_path):
 
 def test_channels_are_standardised_each_on_its_own_and_a_dead_channel_reads_as_no_response():
     generator = np.random.default_rng(0)
-    maps = np.stack([generator.normal(0, 0.001, (6, 6)), generator.normal(50, 20, (6, 6)),
-                     np.zeros((6, 6))], axis=-1)
+    maps = np.stack(
+        [generator.normal(0, 0.001, (6, 6)), generator.normal(50, 20, (6, 6)), np.zeros((6, 6))],
+        axis=-1,
+    )
 
     shown = plots.standardise_channels(maps)
 

@@ -23,7 +23,9 @@ def predictions_of(labels, predicted, confidence=None, ids=None, classes=CLASSES
     confidence = np.full(len(labels), 0.8) if confidence is None else np.asarray(confidence)
     probabilities = np.tile((1 - confidence)[:, None] / (len(classes) - 1), (1, len(classes)))
     probabilities[np.arange(len(labels)), predicted] = confidence
-    ids = np.array([f"test/{index:03d}.jpg" for index in range(len(labels))]) if ids is None else ids
+    ids = (
+        np.array([f"test/{index:03d}.jpg" for index in range(len(labels))]) if ids is None else ids
+    )
     return Predictions(ids, labels, probabilities.astype(np.float32), classes)
 
 
@@ -69,7 +71,17 @@ def test_the_confusion_figure_shows_counts_and_fractions_with_class_names(tmp_pa
     figure = prediction_plots.confusion_matrix_figure(counts, CLASSES.tolist(), "a model")
     counts_axes, fractions_axes = figure.axes
     np.testing.assert_array_equal(counts_axes.images[0].get_array(), counts)
-    assert [text.get_text() for text in counts_axes.texts] == ["2", "1", "0", "1", "1", "0", "0", "1", "3"]
+    assert [text.get_text() for text in counts_axes.texts] == [
+        "2",
+        "1",
+        "0",
+        "1",
+        "1",
+        "0",
+        "0",
+        "1",
+        "3",
+    ]
     assert [text.get_text() for text in fractions_axes.texts][:3] == ["0.67", "0.33", "0.00"]
     assert [label.get_text() for label in counts_axes.get_xticklabels()] == CLASSES.tolist()
     assert [label.get_text() for label in fractions_axes.get_yticklabels()] == CLASSES.tolist()
@@ -85,8 +97,10 @@ def test_one_confusion_png_per_model_titled_with_its_accuracy(tmp_path):
         write_predictions(paths[seed], predictions_of([0, 1, 2, 2], predicted))
     out = {"cifar10/basic/lr0.001_f8": tmp_path / "figures" / "confusion.png"}
     prediction_plots.draw_confusion_matrices(
-        {"cifar10/basic/lr0.001_f8": [paths[1], paths[2]]}, out,
-        {"cifar10/basic/lr0.001_f8": "CIFAR-10: basic CNN"}, dpi=40,
+        {"cifar10/basic/lr0.001_f8": [paths[1], paths[2]]},
+        out,
+        {"cifar10/basic/lr0.001_f8": "CIFAR-10: basic CNN"},
+        dpi=40,
     )
     with Image.open(out["cifar10/basic/lr0.001_f8"]) as image:
         assert image.size[0] > 200 and np.asarray(image.convert("L")).std() > 10
@@ -104,8 +118,12 @@ def test_the_gallery_picks_the_most_confidently_wrong_images_first():
         confidence=[0.6, 0.99, 0.9, 0.95, 0.7, 0.9],
     )
     # Wrong: 0 (0.6), 2 (0.9), 4 (0.7), 5 (0.9); the tie keeps the split's order.
-    np.testing.assert_array_equal(prediction_plots.most_confident_failures(predictions, 3), [2, 5, 4])
-    np.testing.assert_array_equal(prediction_plots.most_confident_failures(predictions, 10), [2, 5, 4, 0])
+    np.testing.assert_array_equal(
+        prediction_plots.most_confident_failures(predictions, 3), [2, 5, 4]
+    )
+    np.testing.assert_array_equal(
+        prediction_plots.most_confident_failures(predictions, 10), [2, 5, 4, 0]
+    )
     all_right = predictions_of([0, 1], [0, 1])
     assert len(prediction_plots.most_confident_failures(all_right, 3)) == 0
 
@@ -151,8 +169,13 @@ def test_the_basic_cnns_gallery_is_of_the_cell_best_json_selects(tmp_path, monke
         paths.append(str(path))
     (tmp_path / "best.json").write_text(json.dumps({"cell": "lr0.01_f8"}))
     out = tmp_path / "failures.png"
-    selection = {"dataset": "cifar10", "predictions": paths, "best": str(tmp_path / "best.json"),
-                 "out": str(out), "title": "CIFAR-10: basic CNN"}
+    selection = {
+        "dataset": "cifar10",
+        "predictions": paths,
+        "best": str(tmp_path / "best.json"),
+        "out": str(out),
+        "title": "CIFAR-10: basic CNN",
+    }
     shown = []
     original = prediction_plots.failures_figure
 
@@ -163,8 +186,12 @@ def test_the_basic_cnns_gallery_is_of_the_cell_best_json_selects(tmp_path, monke
 
     monkeypatch.setattr(prediction_plots, "failures_figure", recording)
     prediction_plots.draw_failure_galleries([selection], {"cifar10": tmp_path / "test.npz"}, 4, 40)
-    assert shown == [("CIFAR-10: basic CNN, best cell lr0.01_f8",
-                      ["test_batch.bin#00001\ntrue: dog\nsaid: bird\np = 0.80"])]
+    assert shown == [
+        (
+            "CIFAR-10: basic CNN, best cell lr0.01_f8",
+            ["test_batch.bin#00001\ntrue: dog\nsaid: bird\np = 0.80"],
+        )
+    ]
     assert out.stat().st_size > 0
 
 

@@ -12,9 +12,13 @@ from cnnlab.provenance import REPOSITORY, copy_checkout, git_state
 
 
 def tracked_files() -> set[str]:
-    listed = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=REPOSITORY, check=True, stdout=subprocess.PIPE
-    ).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z"], cwd=REPOSITORY, check=True, stdout=subprocess.PIPE
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     return {name for name in listed if name and (REPOSITORY / name).is_file()}
 
 
@@ -26,10 +30,16 @@ def test_a_copy_holds_every_file_git_checks_out_and_nothing_it_ignores(tmp_path,
     names = {str(path.relative_to(copied)) for path in copied.rglob("*") if path.is_file()}
     assert tracked_files() <= names
     # Ignored files (the installed package's metadata, caches, results) stay behind.
-    ignored = subprocess.run(
-        ["git", "check-ignore", "--stdin", "-z"], cwd=REPOSITORY, input="\0".join(names).encode(),
-        stdout=subprocess.PIPE,
-    ).stdout.decode().split("\0")
+    ignored = (
+        subprocess.run(
+            ["git", "check-ignore", "--stdin", "-z"],
+            cwd=REPOSITORY,
+            input="\0".join(names).encode(),
+            stdout=subprocess.PIPE,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     assert not list(filter(None, ignored))
     snakefile = REPOSITORY / "Snakefile"
     assert (copied / "Snakefile").read_bytes() == snakefile.read_bytes()

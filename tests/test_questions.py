@@ -8,23 +8,23 @@ import re
 
 import keras
 import pytest
+from conftest import REPO, default_config, run_snakemake
 
 from cnnlab.training.jobs import build_catsdogs_basic
-from conftest import REPO, default_config, run_snakemake
 
 QUESTIONS = REPO / "questions"
 
 
 def planned_outputs(tmp_path, overlay: str) -> str:
-    result = run_snakemake(
-        tmp_path, "--dry-run", configfiles=(QUESTIONS / overlay,), timeout=300
-    )
+    result = run_snakemake(tmp_path, "--dry-run", configfiles=(QUESTIONS / overlay,), timeout=300)
     return result.stdout
 
 
 def test_every_question_has_its_overlay():
     assert sorted(path.name for path in QUESTIONS.glob("*.yaml")) == [
-        "augmented_basic.yaml", "cifar10_wider.yaml", "more_petimages.yaml",
+        "augmented_basic.yaml",
+        "cifar10_wider.yaml",
+        "more_petimages.yaml",
     ]
 
 
@@ -43,11 +43,16 @@ def test_the_cats_dogs_questions_plan_the_protocols_grid(tmp_path, overlay):
 
 def test_the_augmented_basic_cnn_trains_through_the_vgg16_stages_augmentation():
     settings = {
-        "image_size": [40, 40], "filters": 4, "hidden_units": 8, "batchnorm_momentum": 0.9,
+        "image_size": [40, 40],
+        "filters": 4,
+        "hidden_units": 8,
+        "batchnorm_momentum": 0.9,
         "augmentation": default_config()["catsdogs"]["augmentation"],
     }
     augmented = build_catsdogs_basic(settings, seed=1, initial_model_path=None)
-    plain = build_catsdogs_basic({**settings, "augmentation": None}, seed=1, initial_model_path=None)
+    plain = build_catsdogs_basic(
+        {**settings, "augmentation": None}, seed=1, initial_model_path=None
+    )
     assert "augmentation" in [layer.name for layer in augmented.layers]
     assert "augmentation" not in [layer.name for layer in plain.layers]
     # The same network after the augmentation block: the same trainable weights.

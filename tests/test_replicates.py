@@ -9,10 +9,10 @@ import csv
 import numpy as np
 import pytest
 import scipy.stats
+from conftest import DEMO_CONFIG, run_snakemake, tiny_overlay
 
 from cnnlab.jobio import read_json
 from cnnlab.stats import wilson_interval
-from conftest import DEMO_CONFIG, run_snakemake, tiny_overlay
 
 SEEDS = [11, 12]
 # conftest's tiny demo, two seeds, and two cells per grid (the fewest that have a runner-up).
@@ -38,7 +38,9 @@ def test_every_model_has_one_run_per_seed(two_seed_run):
     # 2 cells + 3 VGG16 stages, 2 cells + 2 variants + the VGG16 base pretrained on CIFAR-10
     assert len(models) == 10
     for model in models:
-        assert sorted(path.name for path in model.glob("seed*")) == [f"seed{seed}" for seed in SEEDS]
+        assert sorted(path.name for path in model.glob("seed*")) == [
+            f"seed{seed}" for seed in SEEDS
+        ]
     for run in runs:
         info = read_json(run / "train.json")
         assert info["seed"] == int(run.name.removeprefix("seed"))
@@ -73,8 +75,10 @@ def test_the_table_shows_mean_sd_and_both_intervals(two_seed_run):
         if row["report_test_accuracy"] != "-":
             # Two seeds: the seed noise is measured, so the verdict compares configurations.
             assert row["report_verdict"] in ("consistent", "differs")
-            assert float(row["difference_interval_low"]) < float(row["difference"]) < float(
-                row["difference_interval_high"]
+            assert (
+                float(row["difference_interval_low"])
+                < float(row["difference"])
+                < float(row["difference_interval_high"])
             )
     markdown = (two_seed_run / "summary.md").read_text()
     assert "95% CI over seeds" in markdown and "95% CI of the test set" in markdown
@@ -103,12 +107,17 @@ def test_best_json_holds_the_margin_and_the_verdict(two_seed_run, grid):
     assert [pair["seed"] for pair in separation["mcnemar"]] == SEEDS
     for pair in separation["mcnemar"]:
         assert (pair["a"], pair["b"]) == (best["runner_up"], best["cell"])
-        assert pair["n"] == read_json(
-            two_seed_run / grid / "basic" / best["cell"] / f"seed{pair['seed']}" / "train.json"
-        )["n_val"]
+        assert (
+            pair["n"]
+            == read_json(
+                two_seed_run / grid / "basic" / best["cell"] / f"seed{pair['seed']}" / "train.json"
+            )["n_val"]
+        )
     # The verdict, worked out here from the runs' own numbers (not from best.json's p-value).
-    per_seed = {cell: [run["best_val_accuracy"] for run in candidate["runs"]]
-                for cell, candidate in candidates.items()}
+    per_seed = {
+        cell: [run["best_val_accuracy"] for run in candidate["runs"]]
+        for cell, candidate in candidates.items()
+    }
     if separation["test"] == "welch":
         expected_p = scipy.stats.ttest_ind(
             per_seed[best["cell"]], per_seed[best["runner_up"]], equal_var=False

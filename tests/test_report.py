@@ -12,7 +12,6 @@ import shutil
 import tempfile
 
 import pytest
-
 from conftest import copy_workdir, run_snakemake
 
 CATEGORIES = {"Data", "Cats vs dogs", "CIFAR-10", "Results"}
@@ -22,7 +21,9 @@ WAIT_SECONDS = 30
 
 def browser_unavailable(reason: str):
     if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}: under CI=true the browser test must run, so .ci/run must install it")
+        pytest.fail(
+            f"{reason}: under CI=true the browser test must run, so .ci/run must install it"
+        )
     pytest.skip(reason)
 
 
@@ -37,7 +38,9 @@ def browser_paths() -> tuple[str, str]:
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if not browser or not driver:
-        browser_unavailable("Chromium or chromedriver is missing (apt-get install chromium chromium-driver)")
+        browser_unavailable(
+            "Chromium or chromedriver is missing (apt-get install chromium chromium-driver)"
+        )
     return browser, driver
 
 
@@ -52,8 +55,13 @@ def chromium(browser_paths, tmp_path):
     options = Options()
     options.binary_location = browser
     for flag in (
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
         "--window-size=1600,1000",
         f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-profile-', dir=tmp_path)}",
     ):
@@ -73,7 +81,8 @@ def click(chromium, find) -> None:
     ("stale"). So find it afresh and click again until the page has settled.
     """
     from selenium.common.exceptions import (
-        ElementClickInterceptedException, StaleElementReferenceException,
+        ElementClickInterceptedException,
+        StaleElementReferenceException,
     )
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -82,7 +91,8 @@ def click(chromium, find) -> None:
         return True
 
     WebDriverWait(
-        chromium, WAIT_SECONDS,
+        chromium,
+        WAIT_SECONDS,
         ignored_exceptions=(ElementClickInterceptedException, StaleElementReferenceException),
     ).until(clicked)
 
@@ -95,7 +105,9 @@ def show_each_result(chromium, category: str, subcategory: str, subcategory_coun
     def menu_entry(label: str):
         return lambda page: page.find_element(By.XPATH, f"//nav//a[normalize-space()='{label}']")
 
-    click(chromium, lambda page: page.find_element(By.CSS_SELECTOR, "nav ol li:first-child a"))  # home
+    click(
+        chromium, lambda page: page.find_element(By.CSS_SELECTOR, "nav ol li:first-child a")
+    )  # home
     click(chromium, menu_entry(category))
     if subcategory_count > 1:
         click(chromium, menu_entry(subcategory))
@@ -103,7 +115,7 @@ def show_each_result(chromium, category: str, subcategory: str, subcategory_coun
     # Images and HTML open in the page (href "#"); other files are downloads. Read in one
     # script, so no button can go stale between finding it and reading its link.
     opens_in_page = chromium.execute_script(
-        f"return Array.from(document.querySelectorAll(\"{view_buttons}\"))"
+        f'return Array.from(document.querySelectorAll("{view_buttons}"))'
         ".map(button => button.getAttribute('href').endsWith('#'))"
     )
     assert opens_in_page, f"no results listed under {category} / {subcategory}"
@@ -111,7 +123,8 @@ def show_each_result(chromium, category: str, subcategory: str, subcategory_coun
         if in_page:
             # Found afresh each time: showing a result re-renders the page.
             click(
-                chromium, lambda page, index=index: page.find_elements(By.CSS_SELECTOR, view_buttons)[index]
+                chromium,
+                lambda page, index=index: page.find_elements(By.CSS_SELECTOR, view_buttons)[index],
             )
             yield
 
@@ -123,9 +136,13 @@ def shown_figure(chromium) -> str | None:
     if not chromium.execute_script(f"return document.querySelector('{CONTENT_IMAGE}') !== null"):
         return None
     WebDriverWait(chromium, WAIT_SECONDS).until(
-        lambda page: page.execute_script(f"return document.querySelector('{CONTENT_IMAGE}').complete")
+        lambda page: page.execute_script(
+            f"return document.querySelector('{CONTENT_IMAGE}').complete"
+        )
     )
-    width = chromium.execute_script(f"return document.querySelector('{CONTENT_IMAGE}').naturalWidth")
+    width = chromium.execute_script(
+        f"return document.querySelector('{CONTENT_IMAGE}').naturalWidth"
+    )
     assert width > 0, "a figure in the report did not load (broken image)"
     return chromium.execute_script(
         f"const source = document.querySelector('{CONTENT_IMAGE}').src;"
@@ -143,9 +160,11 @@ def test_the_report_shows_every_figure_in_chromium(browser_paths, demo_run, tmp_
     assert figures, "the demo run drew no figure"
 
     chromium.get(report.as_uri())
-    image_results = set(chromium.execute_script(
-        "return Object.keys(results).filter(path => results[path].mime_type.startsWith('image/'))"
-    ))
+    image_results = set(
+        chromium.execute_script(
+            "return Object.keys(results).filter(path => results[path].mime_type.startsWith('image/'))"
+        )
+    )
     assert image_results == figures  # every figure is in the report, and nothing else
     layout = chromium.execute_script(
         "return Object.fromEntries(Object.entries(categories).map("

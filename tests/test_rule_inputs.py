@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from conftest import run_snakemake
 
 # Where each data set's decoded splits live (the data stage's outputs).
@@ -22,7 +21,9 @@ def planned_inputs(tmp_path_factory) -> dict[str, list[list[str]]]:
     targets = [f"results/{dataset}/basic/best.json" for dataset in SPLITS_FOLDER]
     output = run_snakemake(workdir, "--dry-run", *targets).stdout
     jobs: dict[str, list[list[str]]] = {}
-    for rule, inputs in re.findall(r"^(?:local)?rule (\w+):\n    input: (.*)$", output, re.MULTILINE):
+    for rule, inputs in re.findall(
+        r"^(?:local)?rule (\w+):\n    input: (.*)$", output, re.MULTILINE
+    ):
         jobs.setdefault(rule, []).append(inputs.split(", "))
     return jobs
 
@@ -35,7 +36,9 @@ def test_evaluation_scores_each_model_on_its_data_sets_test_split(planned_inputs
         datasets.add(dataset)
         assert history == f"{run}/history.csv"
         assert test == f"{SPLITS_FOLDER[dataset]}/test.npz", f"{run} is evaluated on {test}"
-        assert val == f"{SPLITS_FOLDER[dataset]}/val.npz", f"{run}'s validation predictions come from {val}"
+        assert val == f"{SPLITS_FOLDER[dataset]}/val.npz", (
+            f"{run}'s validation predictions come from {val}"
+        )
     assert datasets == set(SPLITS_FOLDER)
 
 

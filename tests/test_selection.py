@@ -47,10 +47,15 @@ def write_val_predictions(path, correct, ids=None):
     p_dog = np.where(correct, 0.8, 0.3).astype("float32")
     if ids is None:
         ids = [f"val/dog/{i:04d}.jpg" for i in range(len(correct))]
-    write_predictions(path, Predictions(
-        ids=np.asarray(ids), labels=np.ones(len(correct), dtype=int),
-        probabilities=np.stack([1 - p_dog, p_dog], axis=1), class_names=np.array(["cat", "dog"]),
-    ))
+    write_predictions(
+        path,
+        Predictions(
+            ids=np.asarray(ids),
+            labels=np.ones(len(correct), dtype=int),
+            probabilities=np.stack([1 - p_dog, p_dog], axis=1),
+            class_names=np.array(["cat", "dog"]),
+        ),
+    )
 
 
 def run_select(folders, out):
@@ -153,15 +158,21 @@ def test_one_seed_pairs_the_runs_on_the_validation_images_and_compares_no_config
     a_correct = both + [1] * 30 + [0] * 18 + [0] * 102  # 480 right: 0.80
     b_correct = both + [0] * 30 + [1] * 18 + [0] * 102  # 468 right: 0.78
     paths = [
-        write_cell(tmp_path, "a", [0.80], [0.5], {"learning_rate": 0.001}, n_val=600, val_correct=a_correct),
-        write_cell(tmp_path, "b", [0.78], [0.5], {"learning_rate": 0.001}, n_val=600, val_correct=b_correct),
+        write_cell(
+            tmp_path, "a", [0.80], [0.5], {"learning_rate": 0.001}, n_val=600, val_correct=a_correct
+        ),
+        write_cell(
+            tmp_path, "b", [0.78], [0.5], {"learning_rate": 0.001}, n_val=600, val_correct=b_correct
+        ),
     ]
     best = run_select(paths, tmp_path / "best.json")
     separation = best["separation"]
     assert best["cell"] == "a" and best["runner_up"] == "b"
     assert best["margin"] == pytest.approx(0.02)
     assert separation["difference"] == pytest.approx(best["margin"])  # best - runner-up
-    assert separation["test"] == "mcnemar" and separation["paired"] is True and separation["n"] == 600
+    assert (
+        separation["test"] == "mcnemar" and separation["paired"] is True and separation["n"] == 600
+    )
     # By hand: 18 against 30 discordant, p = 2 * sum_{k <= 18} C(48, k) / 2^48.
     p_value = 2 * sum(math.comb(48, k) for k in range(19)) / 2**48
     assert separation["p_value"] == pytest.approx(p_value, rel=1e-9)
@@ -187,8 +198,22 @@ def test_best_json_separation_points_from_the_runner_up_to_the_best(tmp_path):
     runner_up_final = [1] * 70 + [0] * 30  # final epoch 0.70
     best_final = [1] * 60 + [0] * 40  # final epoch 0.60, after a best epoch of 0.90
     paths = [
-        write_cell(tmp_path, "lr0.001_f8", [0.90, 0.60], [0.4, 0.6], {"learning_rate": 0.001}, val_correct=best_final),
-        write_cell(tmp_path, "lr0.001_f4", [0.70, 0.70], [0.5, 0.5], {"learning_rate": 0.001}, val_correct=runner_up_final),
+        write_cell(
+            tmp_path,
+            "lr0.001_f8",
+            [0.90, 0.60],
+            [0.4, 0.6],
+            {"learning_rate": 0.001},
+            val_correct=best_final,
+        ),
+        write_cell(
+            tmp_path,
+            "lr0.001_f4",
+            [0.70, 0.70],
+            [0.5, 0.5],
+            {"learning_rate": 0.001},
+            val_correct=runner_up_final,
+        ),
     ]
     best = run_select(paths, tmp_path / "best.json")
     separation = best["separation"]
@@ -205,8 +230,9 @@ def test_best_json_separation_points_from_the_runner_up_to_the_best(tmp_path):
     assert separation["runs_differ"] is True
     # Issue 25: the lead is between best epochs, McNemar's test between final epochs; the
     # explanation gives the accuracies McNemar compared, not only the lead.
-    assert "McNemar compares the final epochs' models: seed 1: lr0.001_f8 0.600, lr0.001_f4 0.700." in (
-        separation["explanation"]
+    assert (
+        "McNemar compares the final epochs' models: seed 1: lr0.001_f8 0.600, lr0.001_f4 0.700."
+        in (separation["explanation"])
     )
     assert separation["selected_from"] == 2 and "optimistic" not in separation["explanation"]
 
@@ -254,13 +280,18 @@ def test_a_missing_or_mismatched_predictions_file_is_named(tmp_path):
     ]
     with pytest.raises(ValueError, match=r"no val_predictions.npz given for a/seed1"):
         select_best(
-            [p / "history.csv" for p in paths], [p / "train.json" for p in paths],
-            [paths[1] / "val_predictions.npz"], tmp_path / "best.json",
+            [p / "history.csv" for p in paths],
+            [p / "train.json" for p in paths],
+            [paths[1] / "val_predictions.npz"],
+            tmp_path / "best.json",
         )
     write_val_predictions(
         paths[1] / "val_predictions.npz", [1] * 100, ids=[f"val/dog/x{i}.jpg" for i in range(100)]
     )
-    with pytest.raises(ValueError, match=r"b/seed1/val_predictions.npz and .*a/seed1/val_predictions.npz: .*different images"):
+    with pytest.raises(
+        ValueError,
+        match=r"b/seed1/val_predictions.npz and .*a/seed1/val_predictions.npz: .*different images",
+    ):
         run_select(paths, tmp_path / "best.json")
     assert not (tmp_path / "best.json").exists()
 
@@ -268,8 +299,13 @@ def test_a_missing_or_mismatched_predictions_file_is_named(tmp_path):
 def test_a_grid_of_one_cell_has_no_runner_up_and_the_epochs_count_from_one(tmp_path):
     """The one cell is best, with nothing to be separated from; its best epoch is numbered as
     people count epochs (the second of three here), not as history.csv's 0-based index."""
-    folder = write_cell(tmp_path, "lr0.001_f32", [0.6, 0.9, 0.7], [0.6, 0.3, 0.5],
-                        {"learning_rate": 0.001, "filters": 32})
+    folder = write_cell(
+        tmp_path,
+        "lr0.001_f32",
+        [0.6, 0.9, 0.7],
+        [0.6, 0.3, 0.5],
+        {"learning_rate": 0.001, "filters": 32},
+    )
     best = run_select([folder], tmp_path / "best.json")
     assert best["cell"] == "lr0.001_f32"
     assert best["runner_up"] is None and best["margin"] is None and best["separation"] is None

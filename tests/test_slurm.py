@@ -54,12 +54,19 @@ PROFILE = REPO / "profiles" / "slurm"
 # the jobs that are not training, quick status checks, and squeue to follow jobs with (the test
 # cluster has no accounting database). SLURM job logs are kept.
 SLURM_TEST_OPTIONS = (
-    "--workflow-profile", str(PROFILE),
-    "--jobs", "4",
-    "--default-resources", "runtime=15", "mem_mb=1000",
-    "--slurm-status-command", "squeue",
-    "--slurm-init-seconds-before-status-checks", "2",
-    "--seconds-between-status-checks", "2",
+    "--workflow-profile",
+    str(PROFILE),
+    "--jobs",
+    "4",
+    "--default-resources",
+    "runtime=15",
+    "mem_mb=1000",
+    "--slurm-status-command",
+    "squeue",
+    "--slurm-init-seconds-before-status-checks",
+    "2",
+    "--seconds-between-status-checks",
+    "2",
     "--slurm-keep-successful-logs",
 )
 # A run that hangs (a status query that never sees its jobs) gets SIGTERM, so Snakemake cancels
@@ -79,9 +86,7 @@ def training_rules() -> set[str]:
 def test_slurm_profile_gives_every_training_job_a_gpu(tmp_path):
     """Without a cluster: the profile applies, and every job that trains a model (writes a
     train.json) asks for one GPU and CPUs per GPU, nothing else does."""
-    result = run_snakemake(
-        tmp_path, "--dry-run", "--workflow-profile", str(PROFILE), timeout=300
-    )
+    result = run_snakemake(tmp_path, "--dry-run", "--workflow-profile", str(PROFILE), timeout=300)
     jobs = [block for block in result.stdout.split("\n\n") if job_line(block, "resources")]
     training = [job for job in jobs if "/train.json" in job_line(job, "output")]
     assert training, "the dry run planned no training job"
@@ -187,14 +192,20 @@ def test_slurm_run_writes_the_same_files_as_a_local_run(slurm_run, demo_run, loc
     """The models, figures and tables of the demo's DAG (the cluster run has the demo's models
     and grids), and the data stage's files of a local run of the cluster run's sizes (their
     names follow the number of images)."""
-    assert result_files(slurm_run.workdir, data_stage=False) == result_files(demo_run, data_stage=False)
-    assert result_files(slurm_run.workdir, data_stage=True) == result_files(local_data, data_stage=True)
+    assert result_files(slurm_run.workdir, data_stage=False) == result_files(
+        demo_run, data_stage=False
+    )
+    assert result_files(slurm_run.workdir, data_stage=True) == result_files(
+        local_data, data_stage=True
+    )
 
 
 # Every file of the data stage: the split folders, manifests and raw archives come with them.
 DATA_TARGETS = (
-    "results/data/petimages/train.npz", "results/data/petimages/val.npz",
-    "results/data/petimages/test.npz", "results/data/cifar10/test.npz",
+    "results/data/petimages/train.npz",
+    "results/data/petimages/val.npz",
+    "results/data/petimages/test.npz",
+    "results/data/cifar10/test.npz",
 )
 
 
@@ -238,7 +249,11 @@ def result_files(workdir: Path, data_stage: bool) -> set[str]:
 
 # conftest's one small cell of many quick epochs, so the cancel lands mid-training; one
 # automatic retry (training.retries) brings it back.
-CANCELLED_EPOCHS, CANCELLED_CELL, CANCELLED_SCRATCH = ONE_CELL_EPOCHS, ONE_CELL_RUN, ONE_CELL_SCRATCH
+CANCELLED_EPOCHS, CANCELLED_CELL, CANCELLED_SCRATCH = (
+    ONE_CELL_EPOCHS,
+    ONE_CELL_RUN,
+    ONE_CELL_SCRATCH,
+)
 
 
 @pytest.mark.slurm
@@ -246,13 +261,22 @@ def test_a_cancelled_training_job_comes_back_and_resumes(slurm_cluster, tmp_path
     overlay = one_cell_overlay(tmp_path, retries=1)
     workdir = tmp_path / "run"
     workdir.mkdir()
-    command = [*TIMEOUT, *snakemake_command(
-        workdir, f"{CANCELLED_CELL}/train.json", *SLURM_TEST_OPTIONS,
-        configfiles=(DEMO_CONFIG, overlay),
-    )]
+    command = [
+        *TIMEOUT,
+        *snakemake_command(
+            workdir,
+            f"{CANCELLED_CELL}/train.json",
+            *SLURM_TEST_OPTIONS,
+            configfiles=(DEMO_CONFIG, overlay),
+        ),
+    ]
     snakemake = subprocess.Popen(
-        command, cwd=workdir, env={**os.environ, **slurm_cluster.environment()},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        command,
+        cwd=workdir,
+        env={**os.environ, **slurm_cluster.environment()},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     scratch = workdir / CANCELLED_SCRATCH
     cancelled = None
@@ -260,7 +284,8 @@ def test_a_cancelled_training_job_comes_back_and_resumes(slurm_cluster, tmp_path
     while cancelled is None and snakemake.poll() is None and time.monotonic() < deadline:
         if checkpointed_epochs(scratch) >= 2:
             running = [
-                job for job in slurm_cluster.jobs(workdir)
+                job
+                for job in slurm_cluster.jobs(workdir)
                 if job.rule == "train" and job.state == "RUNNING"
             ]
             if running:
@@ -268,11 +293,14 @@ def test_a_cancelled_training_job_comes_back_and_resumes(slurm_cluster, tmp_path
                 slurm_cluster.command("scancel", str(cancelled.job_id))
         time.sleep(0.1)
     output, _ = snakemake.communicate(timeout=RUN_LIMIT_SECONDS)
-    assert cancelled is not None, "the training job ended before it was cancelled:\n" + output[-3000:]
+    assert cancelled is not None, (
+        "the training job ended before it was cancelled:\n" + output[-3000:]
+    )
     assert snakemake.returncode == 0, failure_report(workdir, command, snakemake.returncode, output)
 
     attempts = [
-        job for job in slurm_cluster.jobs(workdir)
+        job
+        for job in slurm_cluster.jobs(workdir)
         if (job.rule, job.wildcards) == (cancelled.rule, cancelled.wildcards)
     ]
     assert [job.state for job in attempts] == ["CANCELLED", "COMPLETED"], attempts

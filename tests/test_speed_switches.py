@@ -11,12 +11,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import REPO, run_snakemake
 
-from cnnlab.models import cifar10
 from cnnlab import runtime as cnnlab_runtime
+from cnnlab.models import cifar10
 from cnnlab.runtime import configure
 from cnnlab.training.jobs import compile_model
-from conftest import REPO, run_snakemake
 
 SEED = 7
 EPOCHS = 3
@@ -87,15 +87,19 @@ def test_switch_follows_plain_path(case, tiny_data, plain_run):
     # Probabilities and loss stay float32 under mixed precision.
     assert predictions.dtype == np.float32
 
-    assert plain_losses[-1] < plain_losses[0], "the tiny model should learn, or the comparison is empty"
+    assert plain_losses[-1] < plain_losses[0], (
+        "the tiny model should learn, or the comparison is empty"
+    )
     np.testing.assert_allclose(losses, plain_losses, rtol=loss_tolerance)
     np.testing.assert_allclose(predictions, plain_predictions, atol=prediction_tolerance)
 
 
 def test_fullscale_with_three_seeds_plans_every_model_three_times(tmp_path):
     result = run_snakemake(
-        tmp_path, "--dry-run",
-        configfiles=(REPO / "fullscale.yaml", REPO / "replicates.yaml"), cores=16,
+        tmp_path,
+        "--dry-run",
+        configfiles=(REPO / "fullscale.yaml", REPO / "replicates.yaml"),
+        cores=16,
     )
     jobs = re.findall(r"^(?:local)?rule (\w+):\n(.*?)\n\n", result.stdout, re.M | re.S)
     training = [body for rule, body in jobs if rule == "train"]
@@ -123,11 +127,21 @@ TURING = {"name": "NVIDIA T4", "compute_capability": (7, 5)}
     [
         # auto: mixed precision only on a GPU, bfloat16 where the GPU runs it fast.
         ("tensorflow", None, {"mixed_precision": "auto", "xla": "auto"}, ("float32", False)),
-        ("tensorflow", AMPERE, {"mixed_precision": "auto", "xla": "auto"}, ("mixed_bfloat16", True)),
+        (
+            "tensorflow",
+            AMPERE,
+            {"mixed_precision": "auto", "xla": "auto"},
+            ("mixed_bfloat16", True),
+        ),
         ("tensorflow", TURING, {"mixed_precision": "auto", "xla": "auto"}, ("mixed_float16", True)),
         # true: auto's pick on any device; explicit values win.
         ("tensorflow", None, {"mixed_precision": True, "xla": True}, ("mixed_bfloat16", True)),
-        ("tensorflow", AMPERE, {"mixed_precision": "mixed_float16", "xla": False}, ("mixed_float16", False)),
+        (
+            "tensorflow",
+            AMPERE,
+            {"mixed_precision": "mixed_float16", "xla": False},
+            ("mixed_float16", False),
+        ),
         ("tensorflow", AMPERE, {"mixed_precision": False, "xla": "auto"}, ("float32", True)),
         # JAX always compiles its train step.
         ("jax", None, {"mixed_precision": "auto", "xla": False}, ("float32", True)),
@@ -151,7 +165,9 @@ def test_switches_are_decided_for_the_backend_and_the_device(
 def test_this_machine_is_seen_as_it_is():
     on_gpu = bool(tf.config.list_physical_devices("GPU"))
     assert (cnnlab_runtime.gpu() is not None) == on_gpu
-    assert cnnlab_runtime.device_description() == ("CPU" if not on_gpu else cnnlab_runtime.gpu()["name"])
+    assert cnnlab_runtime.device_description() == (
+        "CPU" if not on_gpu else cnnlab_runtime.gpu()["name"]
+    )
 
 
 def test_an_unknown_policy_is_refused():

@@ -11,15 +11,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import DEMO_CONFIG, REPO, copy_workdir, run_snakemake
 from PIL import Image
 
 from cnnlab.provenance import copy_checkout
-from conftest import DEMO_CONFIG, REPO, copy_workdir, run_snakemake
 
 FIGURE_RULES = {
-    "plot_overview", "plot_training_curves", "plot_grid_comparison", "plot_activations",
+    "plot_overview",
+    "plot_training_curves",
+    "plot_grid_comparison",
+    "plot_activations",
     "plot_filters",
-    "plot_augmentation_samples", "plot_confusion_matrices", "plot_failure_galleries",
+    "plot_augmentation_samples",
+    "plot_confusion_matrices",
+    "plot_failure_galleries",
     "plot_gradcam",
 }
 ALLOWED_RULES = FIGURE_RULES | {"summarize_results", "all"}
@@ -92,7 +97,8 @@ def test_a_figure_only_change_reruns_only_figure_and_table_jobs(demo_run, tmp_pa
     assert FIGURE_RULES <= ran  # every figure took the new dpi
     with Image.open(curves) as image:
         assert image.size == (
-            round(old_width * new_dpi / old_dpi), round(old_height * new_dpi / old_dpi)
+            round(old_width * new_dpi / old_dpi),
+            round(old_height * new_dpi / old_dpi),
         )
     assert left == set()
 
@@ -165,7 +171,10 @@ def planned_in(run_dir: Path, checkout: Path) -> dict[str, int]:
     """What `snakemake -n` plans for `run_dir` with the Snakefile, profile and cnnlab of
     `checkout` (as after `pip install -e` there)."""
     output = run_snakemake(
-        run_dir, "-n", "--snakefile", str(checkout / "Snakefile"),
+        run_dir,
+        "-n",
+        "--snakefile",
+        str(checkout / "Snakefile"),
         env={"PYTHONPATH": str(checkout)},
     ).stdout
     assert f"workflow specific profile {checkout / 'profiles' / 'default'}" in output

@@ -51,8 +51,11 @@ def test_wilson_interval_of_a_perfect_score_ends_at_one():
 
 @pytest.mark.parametrize(
     "arguments, message",
-    [((0.7, 0), "at least one test image"), ((1.2, 600), "fraction in 0..1"),
-     ((0.7, 600, 95), "between 0 and 1")],
+    [
+        ((0.7, 0), "at least one test image"),
+        ((1.2, 600), "fraction in 0..1"),
+        ((0.7, 600, 95), "between 0 and 1"),
+    ],
 )
 def test_wilson_interval_refuses_what_is_not_an_accuracy(arguments, message):
     with pytest.raises(ValueError, match=message):
@@ -115,8 +118,9 @@ def test_welch_test_with_one_steady_side_is_still_defined():
     assert result["p_value"] == pytest.approx(2 * scipy_stats.t.sf(abs(statistic), 2), rel=1e-12)
 
 
-@pytest.mark.parametrize("a, b", [([0.70], [0.75, 0.78]), ([0.70, 0.71], [0.75]),
-                                  ([0.70, 0.70], [0.75, 0.75])])
+@pytest.mark.parametrize(
+    "a, b", [([0.70], [0.75, 0.78]), ([0.70, 0.71], [0.75]), ([0.70, 0.70], [0.75, 0.75])]
+)
 def test_welch_test_is_undefined_without_a_spread_on_each_side(a, b):
     assert welch_test(a, b) == {"statistic": None, "p_value": None, "df": None}
 
@@ -125,9 +129,7 @@ def test_two_proportion_test_matches_the_chi_squared_test_of_the_counts():
     # 425/600 against 460/600 correct: the pooled z-test is the uncorrected chi-squared test
     # of the 2x2 table, with chi2 = z².
     result = two_proportion_test(425 / 600, 600, 460 / 600, 600)
-    chi2, p_value, _, _ = scipy_stats.chi2_contingency(
-        [[425, 175], [460, 140]], correction=False
-    )
+    chi2, p_value, _, _ = scipy_stats.chi2_contingency([[425, 175], [460, 140]], correction=False)
     assert result["statistic"] ** 2 == pytest.approx(chi2, rel=1e-12)
     assert result["statistic"] < 0
     assert result["p_value"] == pytest.approx(p_value, rel=1e-12)
@@ -202,8 +204,9 @@ def test_one_paired_run_per_side_is_judged_by_mcnemar():
     assert verdict["p_value"] == 1.0  # 2 against 2 discordant: 2 * P(X <= 2 | 4, 1/2) > 1
     assert verdict["mcnemar"] == [pair]
     assert verdict["exceeds_noise"] is None and verdict["runs_differ"] is False
-    assert "paired: McNemar on the 10 test images both scored, 2 right only by A, 2 only by B" in (
-        verdict["explanation"]
+    assert (
+        "paired: McNemar on the 10 test images both scored, 2 right only by A, 2 only by B"
+        in (verdict["explanation"])
     )
 
 
@@ -266,8 +269,10 @@ def test_a_configurations_interval_of_widely_spread_seeds_stays_within_0_and_1()
 
 def test_several_seeds_keep_welch_and_record_each_pairs_mcnemar():
     a, b = [0.70, 0.72, 0.71], [0.75, 0.76, 0.74]
-    pairs = [{"seed": seed, "n": 600, "only_a_right": 10, "only_b_right": 30, "p_value": 0.002}
-             for seed in (1, 2, 3)]
+    pairs = [
+        {"seed": seed, "n": 600, "only_a_right": 10, "only_b_right": 30, "p_value": 0.002}
+        for seed in (1, 2, 3)
+    ]
     verdict = difference_verdict(a, 600, b, 600, paired=pairs)
     assert verdict["test"] == "welch" and verdict["exceeds_noise"] is True
     assert verdict["runs_differ"] is None and verdict["seeds_needed"] is None
@@ -296,7 +301,9 @@ def test_verdict_direction_follows_the_sides():
     """B - A, not A - B: swapping the sides flips the sign and the words."""
     forward = difference_verdict([0.70, 0.71, 0.72], 600, [0.80, 0.81, 0.82], 600)
     backward = difference_verdict([0.80, 0.81, 0.82], 600, [0.70, 0.71, 0.72], 600)
-    assert forward["difference"] == pytest.approx(0.10) and backward["difference"] == pytest.approx(-0.10)
+    assert forward["difference"] == pytest.approx(0.10) and backward["difference"] == pytest.approx(
+        -0.10
+    )
     assert forward["explanation"].startswith("B is 10.0 points higher than A")
     assert backward["explanation"].startswith("B is 10.0 points lower than A")
 
@@ -319,7 +326,9 @@ def test_mcnemar_by_hand(only_a, only_b, p_value):
     assert mcnemar_test(only_a, only_b) == pytest.approx(p_value, rel=1e-12)
 
 
-@pytest.mark.parametrize("only_a, only_b", [(0, 1), (2, 7), (15, 30), (120, 95), (412, 78), (50, 51)])
+@pytest.mark.parametrize(
+    "only_a, only_b", [(0, 1), (2, 7), (15, 30), (120, 95), (412, 78), (50, 51)]
+)
 def test_mcnemar_matches_scipys_exact_binomial_test(only_a, only_b):
     reference = scipy_stats.binomtest(only_a, only_a + only_b, 0.5).pvalue
     assert mcnemar_test(only_a, only_b) == pytest.approx(reference, rel=1e-9)
@@ -339,7 +348,9 @@ def predictions_of(correct, ids=None, labels=None):
     if ids is None:
         ids = np.array([f"test/img{i:03d}.jpg" for i in range(len(correct))])
     return Predictions(
-        ids=np.asarray(ids), labels=labels, probabilities=probabilities.astype("float32"),
+        ids=np.asarray(ids),
+        labels=labels,
+        probabilities=probabilities.astype("float32"),
         class_names=np.array(["cat", "dog"]),
     )
 
@@ -351,7 +362,12 @@ def test_paired_comparison_matches_images_by_id_not_by_row():
     b = predictions_of(np.array([0, 1, 1, 1, 0, 1])[order], ids=ids[order])  # right on 1, 2, 3, 5
     pair = paired_comparison(a, b, labels=("tf", "jax"))
     # both right: 1, 2, 5; only A: 0; only B: 3; both wrong: 4.
-    assert (pair["both_right"], pair["only_a_right"], pair["only_b_right"], pair["both_wrong"]) == (3, 1, 1, 1)
+    assert (pair["both_right"], pair["only_a_right"], pair["only_b_right"], pair["both_wrong"]) == (
+        3,
+        1,
+        1,
+        1,
+    )
     assert pair["n"] == 6 and pair["a_accuracy"] == pair["b_accuracy"] == pytest.approx(4 / 6)
     assert pair["difference"] == 0 and pair["p_value"] == 1.0
 
@@ -368,7 +384,9 @@ def test_paired_comparison_difference_is_b_minus_a():
 def test_paired_comparison_refuses_different_images():
     a = predictions_of([1, 1, 0], ids=["test/a.jpg", "test/b.jpg", "test/c.jpg"])
     b = predictions_of([1, 1, 0], ids=["test/a.jpg", "test/b.jpg", "test/d.jpg"])
-    with pytest.raises(PairingError, match=r"1 only in A's, e.g. test/c.jpg, 1 only in B's, e.g. test/d.jpg"):
+    with pytest.raises(
+        PairingError, match=r"1 only in A's, e.g. test/c.jpg, 1 only in B's, e.g. test/d.jpg"
+    ):
         paired_comparison(a, b)
 
 
@@ -390,7 +408,9 @@ def test_one_seed_against_the_report_counts_both_test_sets():
     assert result["difference"] == pytest.approx(-0.019, abs=1e-12)
     assert result["standard_error"] == pytest.approx(0.0264644, abs=1e-6)
     assert result["p_value"] == pytest.approx(0.47279, abs=1e-5)
-    assert result["interval"] == pytest.approx((-0.019 - 1.959964 * 0.0264644, -0.019 + 1.959964 * 0.0264644), abs=1e-6)
+    assert result["interval"] == pytest.approx(
+        (-0.019 - 1.959964 * 0.0264644, -0.019 + 1.959964 * 0.0264644), abs=1e-6
+    )
     assert result["df"] is None
     assert result["seed_noise_measured"] is False
     assert result["exceeds_noise"] is None and result["runs_differ"] is False

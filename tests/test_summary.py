@@ -43,16 +43,31 @@ def write_inputs(tmp_path, results=RESULTS, best_cells=BEST_CELLS):
         runs.append(f"{model}/seed1")
         folder = tmp_path / "results" / runs[-1]
         folder.mkdir(parents=True)
-        (folder / "metrics.json").write_text(json.dumps({
-            "train_accuracy": train, "val_accuracy": val, "test_loss": test_loss,
-            "test_accuracy": test_acc, "epochs": epochs, "n_test": 100,
-            "per_class_accuracy": per_class_of(model, test_acc),
-        }))
-        (folder / "train.json").write_text(json.dumps({
-            "wall_time_seconds": seconds, "device": device, "epochs_run": epochs,
-            "runtime": {"backend": "jax", "mixed_precision": "mixed_bfloat16"}
-            if device != "CPU" else {"backend": "tensorflow", "mixed_precision": "float32"},
-        }))
+        (folder / "metrics.json").write_text(
+            json.dumps(
+                {
+                    "train_accuracy": train,
+                    "val_accuracy": val,
+                    "test_loss": test_loss,
+                    "test_accuracy": test_acc,
+                    "epochs": epochs,
+                    "n_test": 100,
+                    "per_class_accuracy": per_class_of(model, test_acc),
+                }
+            )
+        )
+        (folder / "train.json").write_text(
+            json.dumps(
+                {
+                    "wall_time_seconds": seconds,
+                    "device": device,
+                    "epochs_run": epochs,
+                    "runtime": {"backend": "jax", "mixed_precision": "mixed_bfloat16"}
+                    if device != "CPU"
+                    else {"backend": "tensorflow", "mixed_precision": "float32"},
+                }
+            )
+        )
         metrics_paths.append(folder / "metrics.json")
         info_paths.append(folder / "train.json")
     for grid, cell in best_cells.items():
@@ -65,9 +80,16 @@ def summarize(tmp_path, report_numbers=REPORT_NUMBERS):
     models, runs, metrics_paths, info_paths, best_paths = write_inputs(tmp_path)
     outputs = {name: tmp_path / f"summary.{name}" for name in ("csv", "md", "html")}
     summarize_results(
-        models=models, runs=runs, metrics_paths=metrics_paths, info_paths=info_paths,
-        best_paths=best_paths, report_numbers=report_numbers, report_test_images=REPORT_TEST_IMAGES,
-        csv_path=outputs["csv"], markdown_path=outputs["md"], html_path=outputs["html"],
+        models=models,
+        runs=runs,
+        metrics_paths=metrics_paths,
+        info_paths=info_paths,
+        best_paths=best_paths,
+        report_numbers=report_numbers,
+        report_test_images=REPORT_TEST_IMAGES,
+        csv_path=outputs["csv"],
+        markdown_path=outputs["md"],
+        html_path=outputs["html"],
     )
     return outputs
 
@@ -106,7 +128,10 @@ def test_the_best_grid_cell_is_marked_and_compared_with_the_reports_basic_cnn(tm
     assert other_cell["best_of_grid"] == "no"
     assert other_cell["report_test_accuracy"] == other_cell["difference"] == NOT_APPLICABLE
     assert rows["cifar10/basic/lr0.001_f16"]["best_of_grid"] == "yes"
-    assert float(rows["cifar10/basic/lr0.001_f16"]["report_test_accuracy"]) == REPORT_NUMBERS["cifar10/basic"]
+    assert (
+        float(rows["cifar10/basic/lr0.001_f16"]["report_test_accuracy"])
+        == REPORT_NUMBERS["cifar10/basic"]
+    )
 
 
 def test_models_the_report_did_not_train_show_dashes(tmp_path):
@@ -122,7 +147,9 @@ def test_models_the_report_did_not_train_show_dashes(tmp_path):
 
 
 def test_a_null_report_number_is_a_dash_too(tmp_path):
-    rows = read_csv_rows(summarize(tmp_path, {**REPORT_NUMBERS, "catsdogs/vgg16_frozen": None})["csv"])
+    rows = read_csv_rows(
+        summarize(tmp_path, {**REPORT_NUMBERS, "catsdogs/vgg16_frozen": None})["csv"]
+    )
 
     assert rows["catsdogs/vgg16_frozen"]["report_test_accuracy"] == NOT_APPLICABLE
 
@@ -166,8 +193,16 @@ def test_the_main_table_has_at_most_8_columns_and_the_details_keep_the_rest(tmp_
         "test set] | ours − report [95% CI] | p | ours vs report |"
     )
     assert heading.count("|") - 1 <= 8
-    for name in ("final train acc", "test loss", "sd over seeds", "95% CI over seeds",
-                 "95% CI of the test set", "training time", "device", "backend"):
+    for name in (
+        "final train acc",
+        "test loss",
+        "sd over seeds",
+        "95% CI over seeds",
+        "95% CI of the test set",
+        "training time",
+        "device",
+        "backend",
+    ):
         assert name in table_lines(details)[0]
     notes = next(line for line in main.splitlines() if line.startswith("Test acc is the mean"))
     assert notes.count(". ") == 3 and "[docs/statistics.md](../docs/statistics.md)" in notes
@@ -183,10 +218,17 @@ def test_the_overview_figures_come_first_linked_in_markdown_and_embedded_in_html
     figure.parent.mkdir(parents=True)
     figure.write_bytes(b"\x89PNG not really")
     summarize_results(
-        models=models, runs=runs, metrics_paths=metrics_paths, info_paths=info_paths,
-        best_paths=best_paths, report_numbers=REPORT_NUMBERS, report_test_images=REPORT_TEST_IMAGES,
-        csv_path=tmp_path / "results" / "s.csv", markdown_path=tmp_path / "results" / "s.md",
-        html_path=tmp_path / "results" / "s.html", overview_paths={"catsdogs": figure},
+        models=models,
+        runs=runs,
+        metrics_paths=metrics_paths,
+        info_paths=info_paths,
+        best_paths=best_paths,
+        report_numbers=REPORT_NUMBERS,
+        report_test_images=REPORT_TEST_IMAGES,
+        csv_path=tmp_path / "results" / "s.csv",
+        markdown_path=tmp_path / "results" / "s.md",
+        html_path=tmp_path / "results" / "s.html",
+        overview_paths={"catsdogs": figure},
     )
     markdown = (tmp_path / "results" / "s.md").read_text()
     image = "![catsdogs: test accuracy beside the report's](figures/catsdogs/overview.png)"
@@ -222,10 +264,16 @@ def test_a_metrics_file_without_a_field_names_the_file(tmp_path):
 
     with pytest.raises(KeyError, match=r"metrics\.json has no 'train_accuracy'"):
         summarize_results(
-            models=models, runs=runs, metrics_paths=metrics_paths, info_paths=info_paths,
-            best_paths=best_paths, report_numbers={}, report_test_images=REPORT_TEST_IMAGES,
+            models=models,
+            runs=runs,
+            metrics_paths=metrics_paths,
+            info_paths=info_paths,
+            best_paths=best_paths,
+            report_numbers={},
+            report_test_images=REPORT_TEST_IMAGES,
             csv_path=tmp_path / "s.csv",
-            markdown_path=tmp_path / "s.md", html_path=tmp_path / "s.html",
+            markdown_path=tmp_path / "s.md",
+            html_path=tmp_path / "s.html",
         )
     assert not (tmp_path / "s.csv").exists()
 
@@ -241,24 +289,43 @@ def summarize_seeds(tmp_path, accuracies: dict[int, float]) -> dict:
         run = f"{model}/seed{seed}"
         folder = tmp_path / "results" / run
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "metrics.json").write_text(json.dumps({
-            "train_accuracy": 0.9, "val_accuracy": 0.7, "test_loss": 0.6,
-            "test_accuracy": accuracy, "epochs": 6, "n_test": 600,
-            "per_class_accuracy": per_class_of(model, accuracy),
-        }))
-        (folder / "train.json").write_text(json.dumps({
-            "wall_time_seconds": 10.0 * seed, "device": "CPU",
-            "runtime": {"backend": "tensorflow", "mixed_precision": "float32"},
-        }))
+        (folder / "metrics.json").write_text(
+            json.dumps(
+                {
+                    "train_accuracy": 0.9,
+                    "val_accuracy": 0.7,
+                    "test_loss": 0.6,
+                    "test_accuracy": accuracy,
+                    "epochs": 6,
+                    "n_test": 600,
+                    "per_class_accuracy": per_class_of(model, accuracy),
+                }
+            )
+        )
+        (folder / "train.json").write_text(
+            json.dumps(
+                {
+                    "wall_time_seconds": 10.0 * seed,
+                    "device": "CPU",
+                    "runtime": {"backend": "tensorflow", "mixed_precision": "float32"},
+                }
+            )
+        )
         if seed > 1:
             runs.append(run)
             metrics_paths.append(folder / "metrics.json")
             info_paths.append(folder / "train.json")
     summarize_results(
-        models=models, runs=runs, metrics_paths=metrics_paths, info_paths=info_paths,
-        best_paths=best_paths, report_numbers=REPORT_NUMBERS, report_test_images=REPORT_TEST_IMAGES,
+        models=models,
+        runs=runs,
+        metrics_paths=metrics_paths,
+        info_paths=info_paths,
+        best_paths=best_paths,
+        report_numbers=REPORT_NUMBERS,
+        report_test_images=REPORT_TEST_IMAGES,
         csv_path=tmp_path / "s.csv",
-        markdown_path=tmp_path / "s.md", html_path=tmp_path / "s.html",
+        markdown_path=tmp_path / "s.md",
+        html_path=tmp_path / "s.html",
     )
     return read_csv_rows(tmp_path / "s.csv")[model]
 
@@ -280,7 +347,8 @@ def test_several_seeds_give_a_mean_sd_and_intervals(tmp_path):
     assert float(row["seeds_interval_high"]) == pytest.approx(mean + half, rel=1e-5)
     low, high = wilson_interval(mean, 600)
     assert (float(row["test_set_interval_low"]), float(row["test_set_interval_high"])) == (
-        pytest.approx(low, rel=1e-5), pytest.approx(high, rel=1e-5)
+        pytest.approx(low, rel=1e-5),
+        pytest.approx(high, rel=1e-5),
     )
     # The headline interval: the configuration on new images, seeds and test set both counted
     # (issue 25): 0.03² / 3 + 0.72 * 0.28 / 600 = 0.000636, df = 0.000636² / (0.0003² / 2) = 8.99.
@@ -288,7 +356,9 @@ def test_several_seeds_give_a_mean_sd_and_intervals(tmp_path):
     df = (seed_term + test_term) ** 2 / (seed_term**2 / 2)
     headline_half = scipy.stats.t.ppf(0.975, df) * np.sqrt(seed_term + test_term)
     assert float(row["test_accuracy_interval_low"]) == pytest.approx(mean - headline_half, rel=1e-5)
-    assert float(row["test_accuracy_interval_high"]) == pytest.approx(mean + headline_half, rel=1e-5)
+    assert float(row["test_accuracy_interval_high"]) == pytest.approx(
+        mean + headline_half, rel=1e-5
+    )
     # Never narrower than the test set's noise alone. (Here narrower than the t-interval over
     # seeds, whose t has 2 degrees of freedom: the test set's term is known, not estimated.)
     assert headline_half > (high - low) / 2
@@ -302,13 +372,16 @@ def test_several_seeds_give_a_mean_sd_and_intervals(tmp_path):
     assert float(row["difference"]) == pytest.approx(0.011, abs=1e-9)
     difference_half = scipy.stats.t.ppf(0.975, 4.9082) * 0.0433575
     assert float(row["difference_interval_low"]) == pytest.approx(0.011 - difference_half, abs=1e-4)
-    assert float(row["difference_interval_high"]) == pytest.approx(0.011 + difference_half, abs=1e-4)
+    assert float(row["difference_interval_high"]) == pytest.approx(
+        0.011 + difference_half, abs=1e-4
+    )
     assert float(row["difference_p_value"]) == pytest.approx(
         2 * scipy.stats.t.sf(0.011 / 0.0433575, 4.9082), abs=1e-4
     )
     assert row["report_verdict"] == "consistent"
     main_line, details_line, _per_class_line = (
-        line for line in (tmp_path / "s.md").read_text().splitlines()
+        line
+        for line in (tmp_path / "s.md").read_text().splitlines()
         if line.startswith("|") and model in line
     )
     assert (
@@ -334,19 +407,27 @@ def test_intervals_of_widely_spread_seeds_stay_within_what_accuracies_can_be(tmp
     assert float(row["seeds_interval_high"]) == 1.0
     # Three seeds this spread leave the difference free to be anything: -1 to +1, no further.
     assert float(row["difference"]) == pytest.approx(mean - 0.709, abs=1e-6)
-    assert (float(row["difference_interval_low"]), float(row["difference_interval_high"])) == (-1, 1)
+    assert (float(row["difference_interval_low"]), float(row["difference_interval_high"])) == (
+        -1,
+        1,
+    )
     assert row["report_verdict"] == "consistent"
 
 
 def test_one_seed_is_set_beside_the_report_with_both_test_sets_noise(tmp_path):
     rows = read_csv_rows(summarize(tmp_path)["csv"])
     vgg = rows["catsdogs/vgg16_frozen"]  # 0.875 on 100 images; the report's 0.907 on 600
-    assert vgg["seeds"] == "1" and vgg["test_accuracy_sd"] == vgg["seeds_interval_low"] == NOT_APPLICABLE
+    assert (
+        vgg["seeds"] == "1"
+        and vgg["test_accuracy_sd"] == vgg["seeds_interval_low"] == NOT_APPLICABLE
+    )
     # By hand: se = sqrt(0.875*0.125/100 + 0.907*0.093/600) = sqrt(0.00109375 + 0.00014059)
     # = 0.0351331; z = -0.032 / 0.0351331 = -0.9108; p = 0.3624.
     assert vgg["report_n_test"] == "600"
     assert float(vgg["difference_p_value"]) == pytest.approx(0.3624, abs=1e-4)
-    assert float(vgg["difference_interval_low"]) == pytest.approx(-0.032 - 1.959964 * 0.0351331, abs=1e-5)
+    assert float(vgg["difference_interval_low"]) == pytest.approx(
+        -0.032 - 1.959964 * 0.0351331, abs=1e-5
+    )
     assert vgg["report_verdict"] == "runs within test-set noise; 1 seed"
     cifar = rows["cifar10/basic/lr0.001_f16"]  # 0.49 on 100; the report's 0.64 on 10,000
     # se = sqrt(0.49*0.51/100 + 0.64*0.36/10000) = sqrt(0.002499 + 0.00002304) = 0.0502199;
@@ -361,9 +442,15 @@ def test_the_reports_test_set_size_must_be_given_for_a_data_set_it_numbers(tmp_p
     models, runs, metrics_paths, info_paths, best_paths = write_inputs(tmp_path)
     with pytest.raises(ValueError, match="report_test_images has no entry for cifar10"):
         summarize_results(
-            models=models, runs=runs, metrics_paths=metrics_paths, info_paths=info_paths,
-            best_paths=best_paths, report_numbers=REPORT_NUMBERS,
-            report_test_images={"catsdogs": 600}, csv_path=tmp_path / "s.csv",
-            markdown_path=tmp_path / "s.md", html_path=tmp_path / "s.html",
+            models=models,
+            runs=runs,
+            metrics_paths=metrics_paths,
+            info_paths=info_paths,
+            best_paths=best_paths,
+            report_numbers=REPORT_NUMBERS,
+            report_test_images={"catsdogs": 600},
+            csv_path=tmp_path / "s.csv",
+            markdown_path=tmp_path / "s.md",
+            html_path=tmp_path / "s.html",
         )
     assert not (tmp_path / "s.csv").exists()

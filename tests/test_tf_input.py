@@ -43,8 +43,12 @@ def drawn_by_fit_protocol(fit_input, first_epoch: int, epochs: int):
     for epoch in range(first_epoch, epochs):
         fit_input.callback.on_epoch_begin(epoch)
         iterator = iterator or iter(fit_input.data)
-        per_epoch.append([(images.numpy(), labels.numpy())
-                          for images, labels in (next(iterator) for _ in range(fit_input.steps_per_epoch))])
+        per_epoch.append(
+            [
+                (images.numpy(), labels.numpy())
+                for images, labels in (next(iterator) for _ in range(fit_input.steps_per_epoch))
+            ]
+        )
     with pytest.raises(StopIteration):
         next(iterator)
     return per_epoch
@@ -68,15 +72,24 @@ def test_the_pipeline_yields_the_batches_of_array_batches_in_each_epoch(shuffle)
     # A fit that starts at epoch 1 (a resumed job) draws epochs 1 and 2 as they were, then ends.
     resumed = drawn_by_fit_protocol(batches.for_fit(epochs=3), 1, 3)
     for epoch, drawn in zip((1, 2), resumed, strict=True):
-        np.testing.assert_array_equal(np.concatenate([labels for _, labels in drawn]), orders[epoch])
+        np.testing.assert_array_equal(
+            np.concatenate([labels for _, labels in drawn]), orders[epoch]
+        )
     if shuffle:
         # The order is the seed's and the epoch's: new each epoch.
         assert not np.array_equal(orders[0], orders[1]) and not np.array_equal(orders[1], orders[2])
         for epoch, order in enumerate(orders):
             np.testing.assert_array_equal(np.sort(order), np.arange(COUNT))  # every example once
             np.testing.assert_array_equal(
-                order, np.concatenate([np.sort(part) for part in np.split(
-                    epoch_order(SEED, epoch, COUNT), range(BATCH, COUNT, BATCH))])
+                order,
+                np.concatenate(
+                    [
+                        np.sort(part)
+                        for part in np.split(
+                            epoch_order(SEED, epoch, COUNT), range(BATCH, COUNT, BATCH)
+                        )
+                    ]
+                ),
             )
     else:
         assert all(np.array_equal(order, np.arange(COUNT)) for order in orders)
@@ -87,7 +100,9 @@ def test_reading_is_in_array_order_and_refuses_a_shuffled_split():
     drawn = list(ArrayBatches(images, labels, BATCH).for_reading())
     assert [len(batch_labels) for _, batch_labels in drawn] == [8, 8, 8, 6]
     np.testing.assert_array_equal(np.concatenate([image_batch for image_batch, _ in drawn]), images)
-    np.testing.assert_array_equal(np.concatenate([batch_labels for _, batch_labels in drawn]), labels)
+    np.testing.assert_array_equal(
+        np.concatenate([batch_labels for _, batch_labels in drawn]), labels
+    )
     with pytest.raises(ValueError, match="for_fit"):
         ArrayBatches(images, labels, BATCH, shuffle=True, seed=SEED).for_reading()
 
@@ -141,13 +156,19 @@ def labels_fit_draws(
         callbacks.append(StopAfter(stop_after))
     with contextlib.suppress(KeyboardInterrupt):
         model.fit(
-            fit_input.data, steps_per_epoch=fit_input.steps_per_epoch, epochs=epochs,
+            fit_input.data,
+            steps_per_epoch=fit_input.steps_per_epoch,
+            epochs=epochs,
             initial_epoch=initial_epoch,
-            callbacks=callbacks, shuffle=False, verbose=0,
+            callbacks=callbacks,
+            shuffle=False,
+            verbose=0,
         )
     per_epoch = len(batches)
-    return [np.concatenate(model.seen[start:start + per_epoch])
-            for start in range(0, len(model.seen), per_epoch)]
+    return [
+        np.concatenate(model.seen[start : start + per_epoch])
+        for start in range(0, len(model.seen), per_epoch)
+    ]
 
 
 def test_fit_draws_each_epochs_order_and_a_resumed_fit_draws_the_same():

@@ -11,18 +11,17 @@ import time
 import keras
 import numpy as np
 import pytest
+from conftest import default_config
 from PIL import Image
 
 from cnnlab.data.petimages import split_to_arrays
 from cnnlab.history import read_history
 from cnnlab.models import catsdogs, load_model
 from cnnlab.predictions import Predictions, read_predictions
-from cnnlab.training.evaluation import evaluate_job, per_class_accuracy
-from cnnlab.training.jobs import train_job
 from cnnlab.training.callbacks import ProgressLog, ResumableCSVLogger
 from cnnlab.training.datasets import load_split
-from cnnlab.training.jobs import compute_features
-from conftest import default_config
+from cnnlab.training.evaluation import evaluate_job, per_class_accuracy
+from cnnlab.training.jobs import compute_features, train_job
 
 SIZE = (32, 32)
 RUNTIME = {"mixed_precision": False, "xla": False, "deterministic_ops": False}
@@ -190,7 +189,9 @@ def test_a_new_history_times_every_epoch(tmp_path):
     for epoch in (0, 1):
         logger.on_epoch_begin(epoch)
         time.sleep(0.05)
-        logger.on_epoch_end(epoch, {"accuracy": 0.5, "loss": 0.7, "val_accuracy": 0.5, "val_loss": 0.7})
+        logger.on_epoch_end(
+            epoch, {"accuracy": 0.5, "loss": 0.7, "val_accuracy": 0.5, "val_loss": 0.7}
+        )
     logger.on_train_end()
     rows = read_history(path)
     assert [row["epoch"] for row in rows] == [0, 1]
@@ -238,7 +239,9 @@ def test_train_and_evaluate_basic_cell(split_dir, tmp_path):
     assert (info["n_train"], info["n_val"]) == (16, 8)
     assert info["hyperparameters"]["filters"] == 4 and info["best_cell"] is None
     assert info["device"] == "CPU" and info["seed"] == 11
-    assert info["versions"]["backend"] == "tensorflow" and info["runtime"]["backend"] == "tensorflow"
+    assert (
+        info["versions"]["backend"] == "tensorflow" and info["runtime"]["backend"] == "tensorflow"
+    )
     assert {"tensorflow", "keras", "numpy", "python"} <= set(info["versions"])
     # Provenance: this checkout's commit (the tests run from a git checkout) and its state.
     assert re.fullmatch(r"[0-9a-f]{40}", info["code"]["git_commit"])
@@ -357,8 +360,15 @@ def test_evaluation_scores_the_test_split_exactly(split_dir, tmp_path):
     history.write_text("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,0.7,0.625,0.65\n")
 
     metrics = evaluate_job(
-        model_path, history, split_dir / "test.npz", split_dir / "val.npz", 3,
-        tmp_path / "m.json", tmp_path / "test_predictions.npz", tmp_path / "val_predictions.npz", 2,
+        model_path,
+        history,
+        split_dir / "test.npz",
+        split_dir / "val.npz",
+        3,
+        tmp_path / "m.json",
+        tmp_path / "test_predictions.npz",
+        tmp_path / "val_predictions.npz",
+        2,
     )
 
     probability = 1 / (1 + np.exp(-(weight * brightness + bias)))
@@ -392,7 +402,11 @@ def test_per_class_accuracy_names_a_class_without_test_images_and_counts_the_oth
         probabilities=np.eye(3)[predicted],
         class_names=np.array(["cat", "dog", "bird"]),
     )
-    assert per_class_accuracy(predictions) == {"cat": 0.5, "dog": pytest.approx(2 / 3), "bird": None}
+    assert per_class_accuracy(predictions) == {
+        "cat": 0.5,
+        "dog": pytest.approx(2 / 3),
+        "bird": None,
+    }
 
 
 def test_the_frozen_fast_path_trains_as_the_whole_model_would(split_dir, tmp_path):
@@ -403,8 +417,13 @@ def test_the_frozen_fast_path_trains_as_the_whole_model_would(split_dir, tmp_pat
 
     best = tmp_path / "best.json"
     best.write_text(json.dumps({"cell": "c", "learning_rate": 0.001, "hidden_units": 8}))
-    settings = {"weights": None, "preprocessing": "vgg", "epochs": 3, "batch_size": 4,
-                "image_size": list(SIZE)}
+    settings = {
+        "weights": None,
+        "preprocessing": "vgg",
+        "epochs": 3,
+        "batch_size": 4,
+        "image_size": list(SIZE),
+    }
     run_train_job("vgg16_frozen", settings, split_dir, tmp_path / "fast", best_path=best, seed=3)
     fast = read_history(tmp_path / "fast" / "history.csv")
 

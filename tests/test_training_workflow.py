@@ -13,8 +13,6 @@ import time
 
 import psutil
 import yaml
-
-from cnnlab.history import read_history
 from conftest import (
     DEMO_CONFIG,
     ONE_CELL_EPOCHS,
@@ -26,6 +24,8 @@ from conftest import (
     run_snakemake,
     snakemake_command,
 )
+
+from cnnlab.history import read_history
 
 EPOCHS, CELL, SCRATCH = ONE_CELL_EPOCHS, ONE_CELL_RUN, ONE_CELL_SCRATCH
 
@@ -69,8 +69,12 @@ def run_and_kill_training_once(workdir, configfiles) -> tuple[int, str, int]:
     command = snakemake_command(workdir, f"{CELL}/train.json", configfiles=configfiles)
     scratch = workdir / SCRATCH
     snakemake = subprocess.Popen(
-        command, cwd=workdir, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        command,
+        cwd=workdir,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     backed_up = None
     deadline = time.monotonic() + 600

@@ -7,11 +7,11 @@ import json
 import keras
 import numpy as np
 import pytest
+from conftest import assert_drawn_png
 from PIL import Image
 
 from cnnlab.plots import save_figure, selected_cell_path
 from cnnlab.visualize import activations, augmentation, filters, images
-from conftest import assert_drawn_png
 
 IMAGE_SIZE = (24, 24)
 
@@ -42,8 +42,10 @@ def write_split(folder, per_class=2):
 def write_grid_models(tmp_path, selected):
     """Two grid cells' saved models and a best.json selecting one; the selected one is tiny_cnn(3)."""
     paths = []
-    for cell, seed in (("lr0.001_f16", 3 if selected == "lr0.001_f16" else 4),
-                       ("lr0.001_f32", 3 if selected == "lr0.001_f32" else 4)):
+    for cell, seed in (
+        ("lr0.001_f16", 3 if selected == "lr0.001_f16" else 4),
+        ("lr0.001_f32", 3 if selected == "lr0.001_f32" else 4),
+    ):
         path = tmp_path / "basic" / cell / "seed1" / "model.keras"
         path.parent.mkdir(parents=True)
         tiny_cnn(seed).save(path)
@@ -64,9 +66,11 @@ def test_gradient_ascent_raises_the_filters_mean_activation_well_above_the_rando
             before = float(filters.mean_activation(extractor, start, filter_index))
             if before == 0:
                 continue  # a ReLU dead on every start pixel has no gradient to follow
-            after = float(filters.mean_activation(
-                extractor, ascend(start, filter_index, steps=30, step_size=5.0), filter_index
-            ))
+            after = float(
+                filters.mean_activation(
+                    extractor, ascend(start, filter_index, steps=30, step_size=5.0), filter_index
+                )
+            )
             assert after > 2 * before, (layer_name, filter_index, before, after)
             raised += 1
         assert raised >= 2, f"too few live filters in {layer_name} to test the ascent"
@@ -83,7 +87,9 @@ def test_optimised_patterns_are_standardised_uint8_images():
 
 
 def test_filter_patterns_cover_every_conv_layer_and_stop_at_its_width():
-    patterns = filters.filter_patterns(tiny_cnn(), filters_per_layer=5, steps=2, step_size=1.0, seed=0)
+    patterns = filters.filter_patterns(
+        tiny_cnn(), filters_per_layer=5, steps=2, step_size=1.0, seed=0
+    )
 
     assert list(patterns) == ["block1_conv", "block2_conv"]
     assert [index for index, _ in patterns["block1_conv"]] == [0, 1, 2, 3, 4]
@@ -122,7 +128,10 @@ def test_activations_and_filters_figures_from_saved_models(tmp_path):
     assert "dog/1.jpg" in activations_figure.get_suptitle()  # image 3 of cat/0, cat/1, dog/0, dog/1
     panel_titles = [axes.get_title() for axes in activations_figure.axes]
     assert any(title.startswith("block2_conv: 4 channels") for title in panel_titles)
-    assert sum(axes.get_ylabel() in ("block1_conv", "block2_conv") for axes in filters_figure.axes) == 2
+    assert (
+        sum(axes.get_ylabel() in ("block1_conv", "block2_conv") for axes in filters_figure.axes)
+        == 2
+    )
     for name, figure in (("activations.png", activations_figure), ("filters.png", filters_figure)):
         width, height = figure.get_size_inches()
         save_figure(figure, tmp_path / name, dpi=40)
@@ -137,8 +146,13 @@ def test_an_image_index_past_the_split_says_how_many_images_there_are(tmp_path):
 
 
 AUGMENTATION = {
-    "rotation_degrees": 40, "width_shift": 0.2, "height_shift": 0.2, "shear_degrees": 0.2,
-    "zoom": 0.2, "horizontal_flip": True, "fill_mode": "nearest",
+    "rotation_degrees": 40,
+    "width_shift": 0.2,
+    "height_shift": 0.2,
+    "shear_degrees": 0.2,
+    "zoom": 0.2,
+    "horizontal_flip": True,
+    "fill_mode": "nearest",
 }
 
 

@@ -10,9 +10,9 @@ import re
 import numpy as np
 import pytest
 import yaml
+from conftest import DEMO_CONFIG, default_config
 
 from cnnlab.stats import wilson_interval
-from conftest import DEMO_CONFIG, default_config
 
 pytestmark = pytest.mark.workflow
 
@@ -134,7 +134,9 @@ def test_every_model_beats_chance_by_a_margin(demo_run):
         floor = TEST_ACCURACY_FLOORS.get(model, 0.0)
         if low <= CHANCE[model.split("/")[0]] or metrics["test_accuracy"] < floor:
             below[model] = (metrics["test_accuracy"], metrics["n_test"], round(low, 3), floor)
-    assert not below, f"(test accuracy, test images, Wilson low, floor) of models at chance: {below}"
+    assert not below, (
+        f"(test accuracy, test images, Wilson low, floor) of models at chance: {below}"
+    )
     assert set(TEST_ACCURACY_FLOORS) <= {
         path.parent.parent.relative_to(results).as_posix() for path in results.rglob("metrics.json")
     }
@@ -159,7 +161,9 @@ def test_cleanup_manifest_accounts_for_every_junk_kind_of_the_demo_archive(demo_
     data = demo_run / "results" / "data" / "petimages"
     with open(data / "clean_manifest.csv") as handle:
         rows = list(csv.DictReader(handle))
-    decisions = {(row["action"], row["reason"].split(":")[0]) for row in rows if row["action"] != "kept"}
+    decisions = {
+        (row["action"], row["reason"].split(":")[0]) for row in rows if row["action"] != "kept"
+    }
     for reason in ("zero-byte file", "not an image", "truncated or corrupt", "Thumbs.db"):
         assert ("dropped", reason) in decisions, (reason, decisions)
     for kind in ("greyscale JPEG", "CMYK JPEG", "palette PNG", "RGBA PNG"):
@@ -183,8 +187,11 @@ def recomputed_best_cell(grid_dir) -> str:
             (max(val_accuracies), val_accuracies[-1], float(epochs[-1]["val_loss"]))
         )
     scores = {
-        cell: (-np.mean([r[0] for r in cell_runs]), -np.mean([r[1] for r in cell_runs]),
-               np.mean([r[2] for r in cell_runs]))
+        cell: (
+            -np.mean([r[0] for r in cell_runs]),
+            -np.mean([r[1] for r in cell_runs]),
+            np.mean([r[2] for r in cell_runs]),
+        )
         for cell, cell_runs in runs.items()
     }
     return min(scores, key=lambda cell: (scores[cell], cell))
@@ -202,8 +209,7 @@ def test_summary_rows_are_the_models_own_metrics_and_best_marks_match_best_json(
     models = [row["model"] for row in rows]
     # The demo trains one seed: each model's one run is its seed1337 folder.
     assert sorted(models) == sorted(
-        path.parent.parent.relative_to(results).as_posix()
-        for path in results.rglob("metrics.json")
+        path.parent.parent.relative_to(results).as_posix() for path in results.rglob("metrics.json")
     )
     best_cells = {
         path.parent.relative_to(results).as_posix(): read_json(path)["cell"]
@@ -225,11 +231,15 @@ def test_summary_rows_are_the_models_own_metrics_and_best_marks_match_best_json(
         assert_same_number(row["test_set_interval_low"], low, f"{model} interval")
         assert_same_number(row["test_set_interval_high"], high, f"{model} interval")
         assert row["epochs"] == str(metrics["epochs"]), model
-        assert_same_number(row["wall_time_seconds"], info["wall_time_seconds"], f"{model} wall time")
+        assert_same_number(
+            row["wall_time_seconds"], info["wall_time_seconds"], f"{model} wall time"
+        )
         assert row["device"] == info["device"], model
         policy = info["runtime"].get("mixed_precision", "float32")
         backend = info["runtime"]["backend"]
-        assert row["backend"] == (backend if policy == "float32" else f"{backend} ({policy})"), model
+        assert row["backend"] == (backend if policy == "float32" else f"{backend} ({policy})"), (
+            model
+        )
         grid, _, cell = model.rpartition("/")
         if grid in best_cells:
             assert row["best_of_grid"] == ("yes" if cell == best_cells[grid] else "no"), model
@@ -261,7 +271,9 @@ def test_every_run_has_test_and_validation_predictions_that_match_its_metrics(de
         assert test.accuracy == metrics["test_accuracy"], run
         assert len(test.labels) == metrics["n_test"], run
         for label, name in enumerate(test.class_names):
-            assert np.mean(test.correct[test.labels == label]) == metrics["per_class_accuracy"][name]
+            assert (
+                np.mean(test.correct[test.labels == label]) == metrics["per_class_accuracy"][name]
+            )
         # Validation images are other images than the test split's.
         assert not set(val.ids.tolist()) & set(test.ids.tolist()), run
 
@@ -284,7 +296,9 @@ def test_two_models_of_a_data_set_scored_the_same_images_in_the_same_order(demo_
     # The cats/dogs ids are the split manifest's test paths, every one of them.
     with open(results / "data" / "petimages" / "split_manifest.csv") as handle:
         manifest = {row["path"] for row in csv.DictReader(handle) if row["split"] == "test"}
-    catsdogs = read_predictions(results / "catsdogs" / "vgg16_frozen" / "seed1337" / "test_predictions.npz")
+    catsdogs = read_predictions(
+        results / "catsdogs" / "vgg16_frozen" / "seed1337" / "test_predictions.npz"
+    )
     assert set(catsdogs.ids.tolist()) == manifest
 
 
@@ -294,10 +308,17 @@ def test_the_prediction_figures_are_drawn_for_every_model(demo_run):
     figures = demo_run / "results" / "figures"
     matrices = sorted(figures.rglob("confusion_matrix.png"))
     assert len(matrices) == 14
-    galleries = {path.parent.relative_to(figures).as_posix() for path in figures.rglob("failures.png")}
+    galleries = {
+        path.parent.relative_to(figures).as_posix() for path in figures.rglob("failures.png")
+    }
     assert galleries == {
-        "catsdogs/basic", "catsdogs/vgg16_frozen", "catsdogs/vgg16_finetune",
-        "catsdogs/vgg16_augmented", "cifar10/basic", "cifar10/inception", "cifar10/residual",
+        "catsdogs/basic",
+        "catsdogs/vgg16_frozen",
+        "catsdogs/vgg16_finetune",
+        "catsdogs/vgg16_augmented",
+        "cifar10/basic",
+        "cifar10/inception",
+        "cifar10/residual",
     }
     for path in [*matrices, figures / "catsdogs" / "gradcam.png"]:
         with Image.open(path) as image:
@@ -329,7 +350,9 @@ def test_every_job_of_the_demo_is_measured_and_the_estimate_of_the_same_run_is_i
             assert row["max_rss_mb"] > 0, row
     out = tmp_path / "estimate.json"
     arguments = ["--measured", str(demo_run / "results"), "--configfile", str(DEMO_CONFIG)]
-    assert estimate.main([*arguments, "--check", str(demo_run / "results"), "--json", str(out)]) == 0
+    assert (
+        estimate.main([*arguments, "--check", str(demo_run / "results"), "--json", str(out)]) == 0
+    )
     for job in json.loads(out.read_text())["jobs"]:
         if job["rule"] != "summarize_resources":
             assert job["basis"] == "measured", job

@@ -56,9 +56,13 @@ def job_seconds(benchmark_tsv: Path) -> float | None:
 def counted_flops(info: dict, model: str, counts: list[dict]) -> float | None:
     """The training FLOPs counted for this model's job, or None where its sizes differ."""
     for job in counts:
-        if (job["model"] == model and job["n_train"] == info["n_train"] and job["n_val"] == info["n_val"]
-                and job["epochs"] == info["epochs_run"]
-                and job["filters"] in (None, info["hyperparameters"].get("filters"))):
+        if (
+            job["model"] == model
+            and job["n_train"] == info["n_train"]
+            and job["n_val"] == info["n_val"]
+            and job["epochs"] == info["epochs_run"]
+            and job["filters"] in (None, info["hyperparameters"].get("filters"))
+        ):
             return job["training_FLOP"]
     return None
 
@@ -91,13 +95,17 @@ def sharing_jobs(own: dict | None, records: dict[str, dict]) -> int | None:
     others = {
         record["job_hash"]
         for record in records.values()
-        if record["rule"] in KERAS_RULES and record["job_hash"] != own["job_hash"]
-        and record["starttime"] < own["endtime"] and own["starttime"] < record["endtime"]
+        if record["rule"] in KERAS_RULES
+        and record["job_hash"] != own["job_hash"]
+        and record["starttime"] < own["endtime"]
+        and own["starttime"] < record["endtime"]
     }
     return len(others)
 
 
-def training_rows(results_dir: Path, counts: list[dict], records: dict[str, dict] | None = None) -> list[dict]:
+def training_rows(
+    results_dir: Path, counts: list[dict], records: dict[str, dict] | None = None
+) -> list[dict]:
     records = {} if records is None else records
     rows = []
     for info_path in sorted(results_dir.rglob("train.json")):
@@ -110,27 +118,31 @@ def training_rows(results_dir: Path, counts: list[dict], records: dict[str, dict
         epochs_here = info["epochs_run"] - info.get("epochs_restored_from_backup", 0)
         flops_here = None if flops is None else flops * epochs_here / info["epochs_run"]
         own = records.get(f"{results_dir.name}/{run}/train.json")
-        rows.append({
-            "model": run,
-            "device": info["device"],
-            "backend": info["runtime"]["backend"],
-            "precision": info["runtime"]["mixed_precision"],
-            "training images": info["n_train"],
-            "epochs": info["epochs_run"],
-            "epochs trained here": epochs_here,
-            "job seconds": job_seconds(info_path.with_name("benchmark.tsv")),
-            "training seconds": seconds,
-            "images/s": info["n_train"] * epochs_here / seconds,
-            "TFLOP": None if flops_here is None else flops_here / 1e12,
-            "TFLOP/s": None if flops_here is None else flops_here / seconds / 1e12,
-            "card shared with": sharing_jobs(own, records),
-        })
+        rows.append(
+            {
+                "model": run,
+                "device": info["device"],
+                "backend": info["runtime"]["backend"],
+                "precision": info["runtime"]["mixed_precision"],
+                "training images": info["n_train"],
+                "epochs": info["epochs_run"],
+                "epochs trained here": epochs_here,
+                "job seconds": job_seconds(info_path.with_name("benchmark.tsv")),
+                "training seconds": seconds,
+                "images/s": info["n_train"] * epochs_here / seconds,
+                "TFLOP": None if flops_here is None else flops_here / 1e12,
+                "TFLOP/s": None if flops_here is None else flops_here / seconds / 1e12,
+                "card shared with": sharing_jobs(own, records),
+            }
+        )
     return rows
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
     with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["none"], lineterminator="\n")
+        writer = csv.DictWriter(
+            handle, fieldnames=list(rows[0]) if rows else ["none"], lineterminator="\n"
+        )
         writer.writeheader()
         writer.writerows(rows)
 
@@ -159,15 +171,25 @@ def build_report(run_dir: Path, snakemake_log: Path, out: Path) -> dict:
     summary = {
         "progress": progress(snakemake_log),
         "jobs finished": len(jobs),
-        "first job start to last job end (s)": max((job["start"] + job["seconds"] for job in jobs), default=0)
+        "first job start to last job end (s)": max(
+            (job["start"] + job["seconds"] for job in jobs), default=0
+        )
         - min((job["start"] for job in jobs), default=0),
         "models with counted FLOPs": len(with_flops),
         "their TFLOP": sum(row["TFLOP"] for row in with_flops) if with_flops else None,
-        "their training seconds": sum(row["training seconds"] for row in with_flops) if with_flops else None,
+        "their training seconds": sum(row["training seconds"] for row in with_flops)
+        if with_flops
+        else None,
     }
     start = min((job["start"] for job in jobs), default=0)
     jobs = [{**job, "start": job["start"] - start} for job in jobs]
-    report = {"machine": machine(), "summary": summary, "rules": per_rule(jobs), "jobs": jobs, "training": training}
+    report = {
+        "machine": machine(),
+        "summary": summary,
+        "rules": per_rule(jobs),
+        "jobs": jobs,
+        "training": training,
+    }
 
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "jobs.csv", jobs)
@@ -176,18 +198,24 @@ def build_report(run_dir: Path, snakemake_log: Path, out: Path) -> dict:
     (out / "report.md").write_text(
         f"# GPU run: {', '.join(report['machine']['gpus']) or 'no GPU'}\n\n"
         + markdown_table([summary])
-        + "\n## Per rule\n\n" + markdown_table(report["rules"])
-        + "\n## Trained models\n\n" + markdown_table(training)
+        + "\n## Per rule\n\n"
+        + markdown_table(report["rules"])
+        + "\n## Trained models\n\n"
+        + markdown_table(training)
         + "\nRates count the epochs trained by the job that wrote train.json (a resumed job restored"
-        " the others). \"card shared with\": how many other Keras jobs ran meanwhile; where it is"
+        ' the others). "card shared with": how many other Keras jobs ran meanwhile; where it is'
         " above 0, the rate is not the card's alone.\n"
     )
     return report
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu.report", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run-dir", type=Path, required=True, help="Snakemake's --directory of the run")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.gpu.report", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--run-dir", type=Path, required=True, help="Snakemake's --directory of the run"
+    )
     parser.add_argument("--snakemake-log", type=Path, default=Path("/dev/null"))
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)

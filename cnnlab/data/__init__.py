@@ -3,4 +3,3 @@
 Every writer here goes through `cnnlab.jobio.atomic_output`, so an interrupted job never leaves a
 half-written output that looks finished.
 """
-

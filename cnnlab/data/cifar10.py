@@ -73,7 +73,11 @@ def find_batches_dir(raw_dir):
 
 
 def _missing_files(batches_dir):
-    return [name for name in (*TRAIN_BATCHES, TEST_BATCH, META_FILE) if not (batches_dir / name).is_file()]
+    return [
+        name
+        for name in (*TRAIN_BATCHES, TEST_BATCH, META_FILE)
+        if not (batches_dir / name).is_file()
+    ]
 
 
 def layout_problem(raw_dir, subject=None):
@@ -114,7 +118,9 @@ def load_cifar10(raw_dir):
         "train": (
             np.concatenate([images for images, _ in train]),
             np.concatenate([labels for _, labels in train]),
-            np.concatenate([record_ids(name, len(labels)) for name, (_, labels) in zip(TRAIN_BATCHES, train)]),
+            np.concatenate(
+                [record_ids(name, len(labels)) for name, (_, labels) in zip(TRAIN_BATCHES, train)]
+            ),
         ),
         "test": (test_images, test_labels, record_ids(TEST_BATCH, len(test_labels))),
     }
@@ -127,16 +133,21 @@ def stratified_split(labels, size, seed):
     labels = np.asarray(labels)
     classes, counts = np.unique(labels, return_counts=True)
     if not 0 < size < len(labels):
-        raise ValueError(f"validation size {size} must be between 1 and {len(labels) - 1} (the training images)")
+        raise ValueError(
+            f"validation size {size} must be between 1 and {len(labels) - 1} (the training images)"
+        )
     # Largest-remainder apportionment: floors first, then one more for the biggest remainders.
     quotas = size * counts / len(labels)
     take = np.floor(quotas).astype(int)
     remainder_order = np.argsort(-(quotas - take), kind="stable")
     take[remainder_order[: size - take.sum()]] += 1
     rng = np.random.default_rng(seed)
-    chosen = np.concatenate([
-        rng.permutation(np.flatnonzero(labels == cls))[:count] for cls, count in zip(classes, take)
-    ])
+    chosen = np.concatenate(
+        [
+            rng.permutation(np.flatnonzero(labels == cls))[:count]
+            for cls, count in zip(classes, take)
+        ]
+    )
     chosen.sort()
     return chosen, np.setdiff1d(np.arange(len(labels)), chosen)
 
@@ -168,5 +179,11 @@ def prepare_cifar10(raw_dir, out_paths, validation_size, seed):
     for split, (images, labels, ids) in arrays.items():
         save_npz(out_paths[split], images, labels, class_names, ids)
         per_class = np.bincount(labels, minlength=NUM_CLASSES)
-        log.info("%s: %d images, per class %s -> %s", split, len(labels), per_class.tolist(), out_paths[split])
+        log.info(
+            "%s: %d images, per class %s -> %s",
+            split,
+            len(labels),
+            per_class.tolist(),
+            out_paths[split],
+        )
     log.info("Classes: %s", ", ".join(class_names))

@@ -24,7 +24,6 @@ from pathlib import Path, PurePosixPath
 
 from cnnlab.jobio import ExpectedError
 
-
 # The schema's defaults for data.extract: both real archives extract to under 1 GB at a ratio
 # near 1 (JPEGs and CIFAR-10's bytes hardly compress); a bomb's ratio is near 1000.
 MAX_BYTES = 10_000_000_000
@@ -51,7 +50,10 @@ class _SizeLimits:
         self.folder = target.parent
         self.total = 0
         if max_ratio is None:
-            self.holds, self.refusing = "its files hold over {:,} bytes", "refusing to copy. If the folder"
+            self.holds, self.refusing = (
+                "its files hold over {:,} bytes",
+                "refusing to copy. If the folder",
+            )
         else:
             self.holds = "its members declare over {:,} bytes once extracted"
             self.refusing = "refusing to extract. If the archive"
@@ -84,9 +86,13 @@ def _check_member_name(archive: Path, name: str) -> None:
     # check, so `..\\evil` cannot slip past a POSIX-only reading of the name.
     parts = PurePosixPath(name.replace("\\", "/")).parts
     if name.startswith(("/", "\\")) or (parts and parts[0].endswith(":")):
-        raise UnsafeArchiveError(f"{archive}: member '{name}' has an absolute path; refusing to extract")
+        raise UnsafeArchiveError(
+            f"{archive}: member '{name}' has an absolute path; refusing to extract"
+        )
     if ".." in parts:
-        raise UnsafeArchiveError(f"{archive}: member '{name}' escapes the target folder (..); refusing to extract")
+        raise UnsafeArchiveError(
+            f"{archive}: member '{name}' escapes the target folder (..); refusing to extract"
+        )
 
 
 def _check_zip(archive: Path, members: list[zipfile.ZipInfo]) -> None:
@@ -114,9 +120,13 @@ def _duplicate_notes(names: list[str]) -> list[tuple[str, str]]:
     each in turn, so only the last survives."""
     counts = collections.Counter(name.rstrip("/") for name in names)
     return [
-        (name, f"duplicate member name in the archive: {count} members are named {name}; "
-               f"only the last was extracted, the other {count - 1} lost; rename them in the archive to keep all")
-        for name, count in sorted(counts.items()) if count > 1
+        (
+            name,
+            f"duplicate member name in the archive: {count} members are named {name}; "
+            f"only the last was extracted, the other {count - 1} lost; rename them in the archive to keep all",
+        )
+        for name, count in sorted(counts.items())
+        if count > 1
     ]
 
 
@@ -148,7 +158,9 @@ def safe_extract(
     elif tarfile.is_tarfile(archive):
         with tarfile.open(archive) as tar_file:
             members = []
-            for member in tar_file:  # reads headers one by one: a bomb stops at its first big member
+            for (
+                member
+            ) in tar_file:  # reads headers one by one: a bomb stops at its first big member
                 limits.add(member.size)
                 members.append(member)
             _check_tar(archive, members)
@@ -170,7 +182,9 @@ def _link_problem(folder: Path, link: Path) -> str | None:
     if not resolved.is_relative_to(folder.resolve()):
         return f"'{shown}' is a link out of the folder (to {resolved})"
     if resolved.is_dir():
-        return f"'{shown}' is a link to a folder ({resolved}): a loop, or a second copy of the images"
+        return (
+            f"'{shown}' is a link to a folder ({resolved}): a loop, or a second copy of the images"
+        )
     if not resolved.is_file():
         return f"'{shown}' is a link to a special file ({resolved})"
     return None
@@ -193,9 +207,13 @@ def safe_copy_folder(
     files, folders, refusals = [], [], []
 
     def unlistable(error):  # os.walk would skip a folder it cannot list, and its images with it
-        refusals.append(f"'{Path(error.filename).relative_to(folder).as_posix()}' cannot be listed ({error.strerror})")
+        refusals.append(
+            f"'{Path(error.filename).relative_to(folder).as_posix()}' cannot be listed ({error.strerror})"
+        )
 
-    for parent, dir_names, file_names in os.walk(folder, onerror=unlistable):  # never follows links to folders
+    for parent, dir_names, file_names in os.walk(
+        folder, onerror=unlistable
+    ):  # never follows links to folders
         parent = Path(parent)
         for name in sorted(dir_names + file_names):
             path = parent / name
@@ -209,13 +227,19 @@ def safe_copy_folder(
             elif path.is_file() and not os.access(path, os.R_OK):
                 # Refused here: copying would fail half-way with a PermissionError that reads
                 # like a problem with the results folder.
-                refusals.append(f"'{path.relative_to(folder).as_posix()}' cannot be read (no permission); chmod u+r it")
+                refusals.append(
+                    f"'{path.relative_to(folder).as_posix()}' cannot be read (no permission); chmod u+r it"
+                )
             elif path.is_file():
                 files.append(path)
             else:
-                refusals.append(f"'{path.relative_to(folder).as_posix()}' is a special file (a FIFO, socket or device)")
+                refusals.append(
+                    f"'{path.relative_to(folder).as_posix()}' is a special file (a FIFO, socket or device)"
+                )
     if refusals:
-        shown = "; ".join(refusals[:5]) + (f"; and {len(refusals) - 5} more" if len(refusals) > 5 else "")
+        shown = "; ".join(refusals[:5]) + (
+            f"; and {len(refusals) - 5} more" if len(refusals) > 5 else ""
+        )
         raise UnsafeArchiveError(
             f"{folder}: {shown}. Refusing to copy the folder: fix each of these first (replace a link by "
             f"the file itself, cp -L), or point the source at the archive"

@@ -35,9 +35,18 @@ log = logging.getLogger(__name__)
 CLASS_FOLDERS = {"Cat": "cat", "Dog": "dog"}
 JPEG_QUALITY = 95
 MODE_NAMES = {
-    "1": "black-and-white", "L": "greyscale", "LA": "greyscale with alpha", "P": "palette",
-    "PA": "palette with alpha", "RGBA": "RGBA", "CMYK": "CMYK", "I;16": "16-bit greyscale",
-    "I": "32-bit greyscale", "F": "floating-point greyscale", "YCbCr": "YCbCr", "LAB": "Lab",
+    "1": "black-and-white",
+    "L": "greyscale",
+    "LA": "greyscale with alpha",
+    "P": "palette",
+    "PA": "palette with alpha",
+    "RGBA": "RGBA",
+    "CMYK": "CMYK",
+    "I;16": "16-bit greyscale",
+    "I": "32-bit greyscale",
+    "F": "floating-point greyscale",
+    "YCbCr": "YCbCr",
+    "LAB": "Lab",
 }
 # Pillow's convert() clips these to 255 instead of scaling them: a photo turns white.
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
@@ -69,7 +78,9 @@ def _class_dirs(raw_dir):
     """{"Cat": [folders named Cat under raw_dir], "Dog": [...]}, outside __MACOSX/."""
     return {
         name: sorted(
-            path for path in raw_dir.rglob(name) if path.is_dir() and not _is_macos_metadata(path, raw_dir)
+            path
+            for path in raw_dir.rglob(name)
+            if path.is_dir() and not _is_macos_metadata(path, raw_dir)
         )
         for name in CLASS_FOLDERS
     }
@@ -114,8 +125,10 @@ def find_petimages_dir(raw_dir):
     raw_dir = Path(raw_dir)
     problem = layout_problem(raw_dir)
     if problem:
-        raise PetImagesError(f"{problem}; rerun the download (snakemake --forcerun download_petimages)")
-    cat_dir, = (cat for cat in _class_dirs(raw_dir)["Cat"] if (cat.parent / "Dog").is_dir())
+        raise PetImagesError(
+            f"{problem}; rerun the download (snakemake --forcerun download_petimages)"
+        )
+    (cat_dir,) = (cat for cat in _class_dirs(raw_dir)["Cat"] if (cat.parent / "Dog").is_dir())
     return cat_dir.parent
 
 
@@ -139,7 +152,11 @@ def _inspect(path, min_side=MIN_SIDE, max_image_bytes=MAX_IMAGE_BYTES, image_siz
         return "dropped", "Thumbs.db: a Windows thumbnail cache", None
     data = _read_capped(path, max_image_bytes)
     if data is None:
-        return "dropped", f"too big: over data.petimages.max_image_bytes = {max_image_bytes:,} bytes", None
+        return (
+            "dropped",
+            f"too big: over data.petimages.max_image_bytes = {max_image_bytes:,} bytes",
+            None,
+        )
     if not data:
         return "dropped", "zero-byte file", None
     try:
@@ -157,14 +174,28 @@ def _inspect(path, min_side=MIN_SIDE, max_image_bytes=MAX_IMAGE_BYTES, image_siz
         return "dropped", f"truncated or corrupt: {error}", None
     width, height = upright.size
     if min(width, height) < min_side:
-        return "dropped", f"too small: {width}x{height} pixels, a side under data.petimages.min_side = {min_side}", None
+        return (
+            "dropped",
+            f"too small: {width}x{height} pixels, a side under data.petimages.min_side = {min_side}",
+            None,
+        )
     described = f"{MODE_NAMES.get(mode, mode)} {format_name}"
     if mode in UNSCALABLE_MODES:
-        return "dropped", f"{described}: no known white level to scale to 8 bits; save it as 8-bit", None
+        return (
+            "dropped",
+            f"{described}: no known white level to scale to 8 bits; save it as 8-bit",
+            None,
+        )
     if mode in SIXTEEN_BIT_MODES:
-        rgb, reasons = _to_8_bit(upright).convert("RGB"), [f"{described} scaled to 8 bits and converted to RGB"]
+        rgb, reasons = (
+            _to_8_bit(upright).convert("RGB"),
+            [f"{described} scaled to 8 bits and converted to RGB"],
+        )
     elif mode == "RGB":
-        rgb, reasons = upright, ([] if format_name == "JPEG" else [f"RGB {format_name} re-encoded as JPEG"])
+        rgb, reasons = (
+            upright,
+            ([] if format_name == "JPEG" else [f"RGB {format_name} re-encoded as JPEG"]),
+        )
     else:
         rgb, reasons = upright.convert("RGB"), [f"{described} converted to RGB"]
     if orientation in range(2, 9):
@@ -226,7 +257,12 @@ def _clean_one(path, petimages_dir, out_dir, output_name, image_size, min_side, 
         if output_name not in (path.name, f"{path.name}.jpg"):
             note = f"written as {output_name}: {path.name}.jpg is another file's name"
             reason = "; ".join(filter(None, [reason, note]))
-    return {"path": relative_path.as_posix(), "class": class_name, "action": action, "reason": reason}
+    return {
+        "path": relative_path.as_posix(),
+        "class": class_name,
+        "action": action,
+        "reason": reason,
+    }
 
 
 def _extraction_rows(raw_dir, petimages_dir):
@@ -239,14 +275,24 @@ def _extraction_rows(raw_dir, petimages_dir):
         with open(notes, newline="") as file:
             for note in csv.DictReader(file):
                 member = PurePosixPath(note["member"])
-                relative = member.relative_to(petimages_member) if member.is_relative_to(petimages_member) else None
-                in_class = relative is not None and len(relative.parts) > 1 and relative.parts[0] in CLASS_FOLDERS
-                rows.append({
-                    "path": relative.as_posix() if in_class else f"(archive) {member}",
-                    "class": CLASS_FOLDERS[relative.parts[0]] if in_class else "",
-                    "action": "dropped",
-                    "reason": note["note"],
-                })
+                relative = (
+                    member.relative_to(petimages_member)
+                    if member.is_relative_to(petimages_member)
+                    else None
+                )
+                in_class = (
+                    relative is not None
+                    and len(relative.parts) > 1
+                    and relative.parts[0] in CLASS_FOLDERS
+                )
+                rows.append(
+                    {
+                        "path": relative.as_posix() if in_class else f"(archive) {member}",
+                        "class": CLASS_FOLDERS[relative.parts[0]] if in_class else "",
+                        "action": "dropped",
+                        "reason": note["note"],
+                    }
+                )
     for metadata in sorted(raw_dir.rglob(MACOS_METADATA_FOLDER)):
         rows += [
             {
@@ -255,7 +301,8 @@ def _extraction_rows(raw_dir, petimages_dir):
                 "action": "dropped",
                 "reason": f"macOS Finder metadata: in {MACOS_METADATA_FOLDER}/, a resource fork, not an image; ignored",
             }
-            for path in sorted(metadata.rglob("*")) if path.is_file()
+            for path in sorted(metadata.rglob("*"))
+            if path.is_file()
         ]
     return rows
 
@@ -269,20 +316,32 @@ def _uncleaned_file_rows(raw_dir, petimages_dir):
     by_lower_case = {folder.lower(): folder for folder in CLASS_FOLDERS}
     rows = []
     for path in sorted(raw_dir.rglob("*")):
-        if (not path.is_file() or path == raw_dir / EXTRACTION_NOTES or _is_macos_metadata(path, raw_dir)
-                or any(path.is_relative_to(folder) for folder in class_dirs)):
+        if (
+            not path.is_file()
+            or path == raw_dir / EXTRACTION_NOTES
+            or _is_macos_metadata(path, raw_dir)
+            or any(path.is_relative_to(folder) for folder in class_dirs)
+        ):
             continue
         in_petimages = path.parent.is_relative_to(petimages_dir) and path.parent != petimages_dir
         folder = path.relative_to(petimages_dir).parts[0] if in_petimages else None
         if folder is not None and folder.lower() in by_lower_case:
-            reason = (f"in {folder}/, not {by_lower_case[folder.lower()]}/: class folder names are "
-                      f"case-sensitive, so it was not cleaned; move it into {by_lower_case[folder.lower()]}/ to use it")
+            reason = (
+                f"in {folder}/, not {by_lower_case[folder.lower()]}/: class folder names are "
+                f"case-sensitive, so it was not cleaned; move it into {by_lower_case[folder.lower()]}/ to use it"
+            )
         elif folder is not None:
             reason = f"in {folder}/, which is not a class of this workflow ({'/, '.join(CLASS_FOLDERS)}/); ignored"
         else:
             reason = f"not in {petimages_dir.name}/{'/ or '.join(CLASS_FOLDERS)}/, so not an image to clean; ignored"
-        rows.append({"path": f"(archive) {path.relative_to(raw_dir).as_posix()}", "class": "",
-                     "action": "dropped", "reason": reason})
+        rows.append(
+            {
+                "path": f"(archive) {path.relative_to(raw_dir).as_posix()}",
+                "class": "",
+                "action": "dropped",
+                "reason": reason,
+            }
+        )
     return rows
 
 
@@ -297,11 +356,19 @@ def _log_counts(title, counter, classes, columns):
     log.info("%s", title)
     log.info("  %-8s %s", "class", " ".join(f"{column:>10}" for column in columns))
     for class_name in classes:
-        log.info("  %-8s %s", class_name, " ".join(f"{counter[class_name, c]:>10}" for c in columns))
+        log.info(
+            "  %-8s %s", class_name, " ".join(f"{counter[class_name, c]:>10}" for c in columns)
+        )
 
 
 def clean_petimages(
-    raw_dir, out_dir, manifest_path, image_size, workers=1, min_side=MIN_SIDE, max_image_bytes=MAX_IMAGE_BYTES
+    raw_dir,
+    out_dir,
+    manifest_path,
+    image_size,
+    workers=1,
+    min_side=MIN_SIDE,
+    max_image_bytes=MAX_IMAGE_BYTES,
 ):
     """Clean the extracted PetImages under `raw_dir` into `out_dir/cat/` and `out_dir/dog/`.
 
@@ -313,7 +380,10 @@ def clean_petimages(
     raw_dir = Path(raw_dir)
     petimages_dir = find_petimages_dir(raw_dir)
     files = [
-        path for folder in CLASS_FOLDERS for path in (petimages_dir / folder).rglob("*") if path.is_file()
+        path
+        for folder in CLASS_FOLDERS
+        for path in (petimages_dir / folder).rglob("*")
+        if path.is_file()
     ]
     output_names = {
         petimages_dir / folder / name: output_name
@@ -330,20 +400,36 @@ def clean_petimages(
         for class_name in CLASS_FOLDERS.values():
             (partial_dir / class_name).mkdir()
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            rows = list(pool.map(
-                lambda path: _clean_one(
-                    path, petimages_dir, partial_dir, output_names.get(path),
-                    image_size, min_side, max_image_bytes,
-                ),
-                files,
-            ))
-        rows += _extraction_rows(raw_dir, petimages_dir) + _uncleaned_file_rows(raw_dir, petimages_dir)
+            rows = list(
+                pool.map(
+                    lambda path: _clean_one(
+                        path,
+                        petimages_dir,
+                        partial_dir,
+                        output_names.get(path),
+                        image_size,
+                        min_side,
+                        max_image_bytes,
+                    ),
+                    files,
+                )
+            )
+        rows += _extraction_rows(raw_dir, petimages_dir) + _uncleaned_file_rows(
+            raw_dir, petimages_dir
+        )
         rows.sort(key=lambda row: row["path"])
         _write_csv(manifest_path, ["path", "class", "action", "reason"], rows)
 
     counts = collections.Counter((row["class"], row["action"]) for row in rows)
-    _log_counts("Files per class and action:", counts, CLASS_FOLDERS.values(), ("kept", "converted", "dropped"))
-    reasons = collections.Counter(row["reason"].split(":")[0] for row in rows if row["action"] == "dropped")
+    _log_counts(
+        "Files per class and action:",
+        counts,
+        CLASS_FOLDERS.values(),
+        ("kept", "converted", "dropped"),
+    )
+    reasons = collections.Counter(
+        row["reason"].split(":")[0] for row in rows if row["action"] == "dropped"
+    )
     for reason, count in sorted(reasons.items()):
         log.info("  dropped, %s: %d", reason, count)
     return rows
@@ -367,7 +453,9 @@ def split_petimages(clean_dir, split_dirs, manifest_path, images_per_class, rati
     with tempfile.TemporaryDirectory(prefix=".split-", dir=scratch_parent) as scratch:
         subset, split_root = Path(scratch, "subset"), Path(scratch, "split")
         for class_name in CLASS_FOLDERS.values():
-            available = sorted(path.name for path in (clean_dir / class_name).iterdir() if path.is_file())
+            available = sorted(
+                path.name for path in (clean_dir / class_name).iterdir() if path.is_file()
+            )
             if len(available) < images_per_class:
                 raise PetImagesError(
                     f"class '{class_name}' has {len(available)} clean images, fewer than "
@@ -380,14 +468,20 @@ def split_petimages(clean_dir, split_dirs, manifest_path, images_per_class, rati
         # random.seed(seed): the same files and seed give the same split, in any order of
         # listing. Moving (not copying) from the scratch subset saves a copy.
         splitfolders.ratio(
-            str(subset), output=str(split_root), seed=seed,
-            ratio=tuple(ratios[name] for name in split_names), move=True,
+            str(subset),
+            output=str(split_root),
+            seed=seed,
+            ratio=tuple(ratios[name] for name in split_names),
+            move=True,
         )
         # check_config refuses sizes that leave a split empty; this is the last word, before
         # training would fail on an empty folder with Keras' "No images found".
         empty = [
-            f"{split}/{class_name}" for split in split_names for class_name in CLASS_FOLDERS.values()
-            if not (split_root / split / class_name).is_dir() or not any((split_root / split / class_name).iterdir())
+            f"{split}/{class_name}"
+            for split in split_names
+            for class_name in CLASS_FOLDERS.values()
+            if not (split_root / split / class_name).is_dir()
+            or not any((split_root / split / class_name).iterdir())
         ]
         if empty:
             raise PetImagesError(
@@ -401,7 +495,11 @@ def split_petimages(clean_dir, split_dirs, manifest_path, images_per_class, rati
                     # splitfolders makes every split's class folder, even one left empty.
                     source = split_root / split / class_name
                     rows += [
-                        {"path": f"{split}/{class_name}/{path.name}", "class": class_name, "split": split}
+                        {
+                            "path": f"{split}/{class_name}/{path.name}",
+                            "class": class_name,
+                            "split": split,
+                        }
                         for path in source.iterdir()
                     ]
                     os.replace(source, partial / class_name)
@@ -410,7 +508,10 @@ def split_petimages(clean_dir, split_dirs, manifest_path, images_per_class, rati
 
     counts = collections.Counter((row["class"], row["split"]) for row in rows)
     _log_counts(
-        f"{images_per_class} images per class, split by {ratios}:", counts, CLASS_FOLDERS.values(), split_names
+        f"{images_per_class} images per class, split by {ratios}:",
+        counts,
+        CLASS_FOLDERS.values(),
+        split_names,
     )
     return rows
 
@@ -455,6 +556,9 @@ def split_to_arrays(split_dir, out_path):
         )
     counts = collections.Counter(labels)
     log.info(
-        "%s: %d images of %s; per class %s", out_path, len(images), images[0].shape,
+        "%s: %d images of %s; per class %s",
+        out_path,
+        len(images),
+        images[0].shape,
         {name: counts[label] for label, name in enumerate(CLASS_FOLDERS.values())},
     )

@@ -227,7 +227,9 @@ def _download(dataset, source, downloads_dir, retries):
     except ValueError as error:  # a hash or size mismatch, after every retry
         raise DataSourceError(f"Download of {url} failed verification: {error}") from error
     except (OSError, ftplib.Error) as error:  # requests' errors are OSErrors too
-        explained = explain_write_error(error, cache_folder) if isinstance(error, OSError) else error
+        explained = (
+            explain_write_error(error, cache_folder) if isinstance(error, OSError) else error
+        )
         if explained is not error:  # a full disk or a folder we may not write: not the network
             raise explained from error
         raise DataSourceError(
@@ -251,7 +253,9 @@ def _generate(dataset, source, downloads_dir, seed):
     """Write the synthetic archive to downloads_dir, named after its settings so that runs
     with other settings never collide. It takes a second, so it is never cached."""
     if dataset == "petimages":
-        archive = downloads_dir / f"synthetic-petimages-{source['images_per_class']}pc-seed{seed}.zip"
+        archive = (
+            downloads_dir / f"synthetic-petimages-{source['images_per_class']}pc-seed{seed}.zip"
+        )
         write = functools.partial(
             synthetic.write_petimages_zip, images_per_class=source["images_per_class"], seed=seed
         )
@@ -306,7 +310,9 @@ def _extract_into_place(dataset, source, archive, out_dir, limits):
             safe_copy_folder(archive, partial, max_bytes=max_bytes)
         else:
             log.info("Extracting %s", archive)
-            notes = safe_extract(archive, partial, max_bytes=max_bytes, max_ratio=limits.get("max_ratio", MAX_RATIO))
+            notes = safe_extract(
+                archive, partial, max_bytes=max_bytes, max_ratio=limits.get("max_ratio", MAX_RATIO)
+            )
             if notes:
                 _write_extraction_notes(partial, notes)
         problem = _layout_problem(dataset, partial, subject=str(archive))

@@ -42,15 +42,15 @@ PETIMAGES_CLASSES = ("Cat", "Dog")
 
 # Every kind of junk the real PetImages folders hold, one of each in each class folder.
 PETIMAGES_JUNK = (
-    "zero_byte",       # an empty .jpg
-    "not_an_image",    # text saved as .jpg
+    "zero_byte",  # an empty .jpg
+    "not_an_image",  # text saved as .jpg
     "truncated_jpeg",  # a JPEG cut short
-    "thumbs_db",       # Windows' Thumbs.db thumbnail cache
+    "thumbs_db",  # Windows' Thumbs.db thumbnail cache
     "greyscale_jpeg",
     "cmyk_jpeg",
-    "palette_png",     # a palette PNG named .jpg
-    "rgba_png",        # an RGBA PNG named .jpg
-    "tiff",            # a TIFF named .jpg: an image, in another format than its name says
+    "palette_png",  # a palette PNG named .jpg
+    "rgba_png",  # an RGBA PNG named .jpg
+    "tiff",  # a TIFF named .jpg: an image, in another format than its name says
 )
 
 # Zip entries carry a timestamp; a fixed one keeps the archive byte-identical between runs.
@@ -103,8 +103,8 @@ _TRAIT_PROBABILITY = {
     "pointed_ears": (0.9, 0.1),
     "stripes": (0.7, 0.2),
     "slit_pupils": (0.9, 0.1),
-    "muzzle": (0.1, 0.9),      # a pale snout patch under the eyes
-    "dark_nose": (0.1, 0.9),    # a big black nose; else a small pink triangle
+    "muzzle": (0.1, 0.9),  # a pale snout patch under the eyes
+    "dark_nose": (0.1, 0.9),  # a big black nose; else a small pink triangle
     "whiskers": (0.85, 0.2),
 }
 
@@ -114,19 +114,34 @@ def _distractors(rng, draw, width, height):
     coat colours, so that neither a shape nor a colour anywhere in the picture gives the class."""
     side = min(width, height)
     for _ in range(int(rng.integers(1, 5))):
-        colour = tuple(int(c) for c in np.clip(_FUR_COLOURS[rng.integers(len(_FUR_COLOURS))]
-                                               + rng.integers(-40, 41, 3), 0, 255))
+        colour = tuple(
+            int(c)
+            for c in np.clip(
+                _FUR_COLOURS[rng.integers(len(_FUR_COLOURS))] + rng.integers(-40, 41, 3), 0, 255
+            )
+        )
         x, y = rng.uniform(0, width), rng.uniform(0, height)
         size = rng.uniform(0.05, 0.18) * side
         kind = rng.integers(3)
         if kind == 0:
-            draw.polygon([(x - size, y + size), (x + size, y + size), (x + rng.uniform(-size, size), y - size)],
-                         fill=colour)
+            draw.polygon(
+                [
+                    (x - size, y + size),
+                    (x + size, y + size),
+                    (x + rng.uniform(-size, size), y - size),
+                ],
+                fill=colour,
+            )
         elif kind == 1:
-            draw.ellipse([x - size, y - size * rng.uniform(0.4, 1.0), x + size, y + size], fill=colour)
+            draw.ellipse(
+                [x - size, y - size * rng.uniform(0.4, 1.0), x + size, y + size], fill=colour
+            )
         else:
-            draw.line([(x, y), (x + rng.uniform(-3, 3) * size, y + rng.uniform(-1, 1) * size)],
-                      fill=colour, width=max(1, int(side / 60)))
+            draw.line(
+                [(x, y), (x + rng.uniform(-3, 3) * size, y + rng.uniform(-1, 1) * size)],
+                fill=colour,
+                width=max(1, int(side / 60)),
+            )
 
 
 def _draw_pet(rng, pet_class):
@@ -135,7 +150,9 @@ def _draw_pet(rng, pet_class):
     width = int(rng.integers(120, 401))
     height = int(np.clip(width * rng.uniform(0.75, 1.34), 120, 400))
     class_index = PETIMAGES_CLASSES.index(pet_class)
-    has = {trait: rng.random() < chance[class_index] for trait, chance in _TRAIT_PROBABILITY.items()}
+    has = {
+        trait: rng.random() < chance[class_index] for trait, chance in _TRAIT_PROBABILITY.items()
+    }
     fur_colour = _FUR_COLOURS[rng.integers(len(_FUR_COLOURS))] + rng.integers(-25, 26, 3)
     fur = tuple(int(c) for c in np.clip(fur_colour, 0, 255))
     # Markings (stripes, floppy ears) contrast with the coat: darker, or lighter on a black coat.
@@ -157,7 +174,10 @@ def _draw_pet(rng, pet_class):
             base_inner = (cx + side * radius * 0.1, cy - radius * 0.85)
             tip = (cx + side * radius * rng.uniform(0.8, 1.05), cy - radius * rng.uniform(1.3, 1.6))
             draw.polygon([base_outer, base_inner, tip], fill=fur)
-            inner = [(0.6 * x + 0.4 * tip[0], 0.6 * y + 0.4 * tip[1]) for x, y in (base_outer, base_inner)]
+            inner = [
+                (0.6 * x + 0.4 * tip[0], 0.6 * y + 0.4 * tip[1])
+                for x, y in (base_outer, base_inner)
+            ]
             draw.polygon([*inner, tip], fill=(235, 150, 165))
     else:
         # Long floppy ears hanging down beside the head.
@@ -180,29 +200,46 @@ def _draw_pet(rng, pet_class):
         image.paste(marking, mask=Image.fromarray(((stripes & face) * 255).astype(np.uint8)))
 
     if has["muzzle"]:
-        draw.ellipse([cx - radius * 0.45, cy + radius * 0.05, cx + radius * 0.45, cy + radius * 0.75],
-                     fill=tuple(min(255, c + 70) for c in fur))
+        draw.ellipse(
+            [cx - radius * 0.45, cy + radius * 0.05, cx + radius * 0.45, cy + radius * 0.75],
+            fill=tuple(min(255, c + 70) for c in fur),
+        )
 
     eye = radius * 0.14
     for side in (-1, 1):
         ex, ey = cx + side * radius * 0.4, cy - radius * 0.2
         draw.ellipse([ex - eye, ey - eye, ex + eye, ey + eye], fill=(250, 250, 240))
         pupil_width = eye * (0.3 if has["slit_pupils"] else 0.65)
-        draw.ellipse([ex - pupil_width, ey - eye * 0.9, ex + pupil_width, ey + eye * 0.9], fill=(10, 10, 10))
+        draw.ellipse(
+            [ex - pupil_width, ey - eye * 0.9, ex + pupil_width, ey + eye * 0.9], fill=(10, 10, 10)
+        )
 
     if has["dark_nose"]:
         nose = radius * 0.22
-        draw.ellipse([cx - nose, cy + radius * 0.08, cx + nose, cy + radius * 0.34], fill=(20, 15, 15))
+        draw.ellipse(
+            [cx - nose, cy + radius * 0.08, cx + nose, cy + radius * 0.34], fill=(20, 15, 15)
+        )
     else:
         nose = radius * 0.1
-        draw.polygon([(cx - nose, cy + radius * 0.15), (cx + nose, cy + radius * 0.15), (cx, cy + radius * 0.28)],
-                     fill=(235, 120, 140))
+        draw.polygon(
+            [
+                (cx - nose, cy + radius * 0.15),
+                (cx + nose, cy + radius * 0.15),
+                (cx, cy + radius * 0.28),
+            ],
+            fill=(235, 120, 140),
+        )
     if has["whiskers"]:
         for side in (-1, 1):
             for lift in (-0.12, 0.0, 0.12):
-                draw.line([(cx + side * radius * 0.2, cy + radius * 0.3),
-                           (cx + side * radius * 1.3, cy + radius * (0.3 + lift))],
-                          fill=marking, width=max(1, line_width // 2))
+                draw.line(
+                    [
+                        (cx + side * radius * 0.2, cy + radius * 0.3),
+                        (cx + side * radius * 1.3, cy + radius * (0.3 + lift)),
+                    ],
+                    fill=marking,
+                    width=max(1, line_width // 2),
+                )
 
     # A colour cast and sensor noise, as under varied light.
     cast = rng.uniform(0.75, 1.2, 3)
@@ -254,12 +291,18 @@ def write_petimages_zip(path, images_per_class, seed):
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
         for pet_class in PETIMAGES_CLASSES:
             for number in range(images_per_class):
-                jpeg = _encoded(_draw_pet(rng, pet_class), "JPEG", quality=int(rng.integers(75, 96)))
-                archive.writestr(zipfile.ZipInfo(f"PetImages/{pet_class}/{number}.jpg", _ZIP_DATE), jpeg)
+                jpeg = _encoded(
+                    _draw_pet(rng, pet_class), "JPEG", quality=int(rng.integers(75, 96))
+                )
+                archive.writestr(
+                    zipfile.ZipInfo(f"PetImages/{pet_class}/{number}.jpg", _ZIP_DATE), jpeg
+                )
             for offset, kind in enumerate(PETIMAGES_JUNK):
                 name = "Thumbs.db" if kind == "thumbs_db" else f"{images_per_class + offset}.jpg"
                 content = _junk_bytes(kind, _draw_pet(rng, pet_class))
-                archive.writestr(zipfile.ZipInfo(f"PetImages/{pet_class}/{name}", _ZIP_DATE), content)
+                archive.writestr(
+                    zipfile.ZipInfo(f"PetImages/{pet_class}/{name}", _ZIP_DATE), content
+                )
                 junk[f"{pet_class}/{name}"] = kind
     return junk
 
@@ -267,8 +310,16 @@ def write_petimages_zip(path, images_per_class, seed):
 # ----------------------------------------------------------------------------- CIFAR-10
 
 CIFAR10_CLASSES = (
-    "disc", "square", "triangle", "ring", "cross",
-    "horizontal_stripes", "vertical_stripes", "diagonal_stripes", "checkerboard", "dots",
+    "disc",
+    "square",
+    "triangle",
+    "ring",
+    "cross",
+    "horizontal_stripes",
+    "vertical_stripes",
+    "diagonal_stripes",
+    "checkerboard",
+    "dots",
 )
 _SIDE = 32
 
@@ -295,7 +346,9 @@ def _shape_masks(rng, class_index, count):
         if name == "ring":
             return (distance < radius) & (distance > radius * 0.55)
         arm = radius * 0.3  # cross
-        return ((np.abs(dx) < arm) & (np.abs(dy) < radius)) | ((np.abs(dy) < arm) & (np.abs(dx) < radius))
+        return ((np.abs(dx) < arm) & (np.abs(dy) < radius)) | (
+            (np.abs(dy) < arm) & (np.abs(dx) < radius)
+        )
 
     # A texture filling a random rectangle of at least half the image in each direction.
     period = per_image(4, 8)
@@ -333,7 +386,9 @@ def _cifar_like_images(rng, count):
         too_close = np.abs(foreground - background).sum(axis=-1, keepdims=True) < 150
         foreground = np.where(too_close, 255 - background, foreground)
         gradient = rng.uniform(-40, 40, (len(where), 1, 1, 2)).astype(np.float32)
-        shading = (gradient[..., :1] * (xx[..., None] - 0.5) + gradient[..., 1:] * (yy[..., None] - 0.5))
+        shading = gradient[..., :1] * (xx[..., None] - 0.5) + gradient[..., 1:] * (
+            yy[..., None] - 0.5
+        )
         images[where] = np.where(mask, foreground, background) + shading
     images += 10 * rng.standard_normal(images.shape, dtype=np.float32)
     return np.clip(images, 0, 255).astype(np.uint8), labels
@@ -347,7 +402,8 @@ def write_cifar10_tar(path, train_images, test_images, seed):
     members = {
         name: cifar10.encode_records(train[0][index], train[1][index])
         for name, index in zip(
-            cifar10.TRAIN_BATCHES, np.array_split(np.arange(train_images), len(cifar10.TRAIN_BATCHES))
+            cifar10.TRAIN_BATCHES,
+            np.array_split(np.arange(train_images), len(cifar10.TRAIN_BATCHES)),
         )
     }
     members[cifar10.TEST_BATCH] = cifar10.encode_records(*test)
@@ -358,13 +414,18 @@ def write_cifar10_tar(path, train_images, test_images, seed):
     )
     # gzip stamps the time and file name into its header unless told otherwise; level 1
     # because the archive is regenerated on every run and noisy pixels hardly compress.
-    with open(path, "wb") as raw, gzip.GzipFile(
-        filename="", fileobj=raw, mode="wb", mtime=0, compresslevel=1
-    ) as zipped, tarfile.open(fileobj=zipped, mode="w", format=tarfile.GNU_FORMAT) as archive:
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0, compresslevel=1) as zipped,
+        tarfile.open(fileobj=zipped, mode="w", format=tarfile.GNU_FORMAT) as archive,
+    ):
         folder = tarfile.TarInfo("cifar-10-batches-bin")
         folder.type, folder.mode = tarfile.DIRTYPE, 0o755
         archive.addfile(folder)
         for name, content in members.items():
             info = tarfile.TarInfo(f"cifar-10-batches-bin/{name}")
-            info.size, info.mode = len(content), 0o644  # mtime, uid, gid stay 0: same bytes every run
+            info.size, info.mode = (
+                len(content),
+                0o644,
+            )  # mtime, uid, gid stay 0: same bytes every run
             archive.addfile(info, io.BytesIO(content))

@@ -12,13 +12,13 @@ from pathlib import Path
 import keras
 
 from cnnlab.jobio import ExpectedError
-from cnnlab.vgg16_weights import VGG16_BASE_NAME, weights_file_problem
 from cnnlab.models.blocks import (
     DEFAULT_BATCHNORM_MOMENTUM,
     classifier_output,
     conv_block,
     rescaled_image_input,
 )
+from cnnlab.vgg16_weights import VGG16_BASE_NAME, weights_file_problem
 
 # The folder names of the split, in label order: cat = 0, dog = 1.
 CLASS_NAMES = ["cat", "dog"]

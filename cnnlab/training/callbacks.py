@@ -54,7 +54,10 @@ class ResumableCSVLogger(keras.callbacks.CSVLogger):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.times_epochs:
-            logs = {**(logs or {}), "epoch_seconds": round(time.monotonic() - self.epoch_started, 3)}
+            logs = {
+                **(logs or {}),
+                "epoch_seconds": round(time.monotonic() - self.epoch_started, 3),
+            }
         super().on_epoch_end(epoch, logs)
 
 
@@ -82,6 +85,11 @@ class ProgressLog(keras.callbacks.Callback):
         left = f", about {per_step * (steps - done):.0f} s left in the epoch" if steps else ""
         log.info(
             "epoch %d/%d: step %d%s after %.0f s (%.2f s a step)%s",
-            self.epoch + 1, self.params["epochs"], done, f" of {steps}" if steps else "",
-            now - self.epoch_started, per_step, left,
+            self.epoch + 1,
+            self.params["epochs"],
+            done,
+            f" of {steps}" if steps else "",
+            now - self.epoch_started,
+            per_step,
+            left,
         )

@@ -126,7 +126,9 @@ class CheckpointStore:
         }
         history = history_path.read_bytes() if epoch > 0 else b""
         with atomic_output(target, directory=True) as partial:
-            _write_synced(partial / "progress.json", json.dumps({"epoch": epoch, "batch": batch}).encode())
+            _write_synced(
+                partial / "progress.json", json.dumps({"epoch": epoch, "batch": batch}).encode()
+            )
             buffer = io.BytesIO()
             np.savez(buffer, **arrays)
             _write_synced(partial / "variables.npz", buffer.getvalue())
@@ -159,12 +161,16 @@ class CheckpointStore:
         if restored is not None:
             log.info(
                 "resuming from checkpoint %s: %d epochs done, and %d batches of the next",
-                restored.name, restored.epoch, restored.batch,
+                restored.name,
+                restored.epoch,
+                restored.batch,
             )
             return restored
         history_path.unlink(missing_ok=True)  # rows of a run no checkpoint holds
         if rejected:
-            log.warning("no usable checkpoint in %s: training starts from the beginning", self.folder)
+            log.warning(
+                "no usable checkpoint in %s: training starts from the beginning", self.folder
+            )
         return None
 
 
@@ -173,10 +179,9 @@ def _load(folder: Path, model: keras.Model, history_path: Path) -> Restored:
     history: nothing is changed unless the whole checkpoint is usable."""
     progress = json.loads((folder / "progress.json").read_text())
     epoch, batch = progress["epoch"], progress["batch"]
-    if (
-        not all(isinstance(value, int) and value >= 0 for value in (epoch, batch))
-        or folder.name != checkpoint_name(epoch, batch)
-    ):
+    if not all(
+        isinstance(value, int) and value >= 0 for value in (epoch, batch)
+    ) or folder.name != checkpoint_name(epoch, batch):
         raise UnusableCheckpoint(f"progress.json holds {progress}, not the position {folder.name}")
     with np.load(folder / "variables.npz", allow_pickle=False) as stored:
         arrays = {key: stored[key] for key in stored.files}  # reading checks each member's CRC
@@ -194,7 +199,9 @@ def _load(folder: Path, model: keras.Model, history_path: Path) -> Restored:
         raise UnusableCheckpoint("variables.npz does not hold this model's variables")
     for key, variable in expected.items():
         if tuple(arrays[key].shape) != tuple(variable.shape):
-            raise UnusableCheckpoint(f"variables.npz: {variable.path} has shape {arrays[key].shape}")
+            raise UnusableCheckpoint(
+                f"variables.npz: {variable.path} has shape {arrays[key].shape}"
+            )
     history = (folder / "history.csv").read_bytes()
     _check_history(history, epoch)
 

@@ -128,7 +128,8 @@ class ArrayBatches(keras.utils.PyDataset):
 
             with tf.device("/CPU:0"):
                 self._tensorflow_arrays = (
-                    tf.convert_to_tensor(self.inputs), tf.convert_to_tensor(self.labels)
+                    tf.convert_to_tensor(self.inputs),
+                    tf.convert_to_tensor(self.labels),
                 )
         return self._tensorflow_arrays
 
@@ -139,7 +140,9 @@ class _EpochRest(keras.utils.PyDataset):
     def __init__(self, batches: ArrayBatches, epoch: int, first_batch: int):
         super().__init__()
         if not 0 < first_batch < len(batches):
-            raise ValueError(f"batch {first_batch} is not within an epoch of {len(batches)} batches")
+            raise ValueError(
+                f"batch {first_batch} is not within an epoch of {len(batches)} batches"
+            )
         self.batches = ArrayBatches(
             batches.inputs, batches.labels, batches.batch_size, batches.shuffle, batches.seed
         )
@@ -201,10 +204,12 @@ def _tensorflow_epochs(batches: ArrayBatches, epochs: int):
     identity = np.arange(count)
     # Every epoch's order up front (int32: 60 epochs of CIFAR-10's training split are 11 MB),
     # computed by the same numpy code as the PyDataset's: the order is defined once.
-    orders = np.concatenate([
-        identity if order is None else order
-        for order in (batches._order_of(epoch) for epoch in range(epochs))
-    ]).astype(np.int32)
+    orders = np.concatenate(
+        [
+            identity if order is None else order
+            for order in (batches._order_of(epoch) for epoch in range(epochs))
+        ]
+    ).astype(np.int32)
     inputs, labels = batches._tensors()
     # On the host: tf.data runs its functions there, and cannot read a variable on a GPU.
     with tf.device("/CPU:0"):
@@ -214,7 +219,7 @@ def _tensorflow_epochs(batches: ArrayBatches, epochs: int):
     def batch(position):
         epoch, index = first_epoch + position // per_epoch, position % per_epoch
         start = epoch * count + index * size
-        picked = orders[start:start + tf.minimum(np.int64(size), count - index * size)]  # sorted
+        picked = orders[start : start + tf.minimum(np.int64(size), count - index * size)]  # sorted
         return tf.gather(inputs, picked), tf.gather(labels, picked)
 
     positions = tf.data.Dataset.range(epochs * per_epoch).take_while(

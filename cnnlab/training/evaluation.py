@@ -53,8 +53,11 @@ def per_class_accuracy(predictions: Predictions) -> dict[str, float | None]:
     no images in the split."""
     correct = predictions.correct
     return {
-        str(name): (float(np.mean(correct[predictions.labels == label]))
-                    if np.any(predictions.labels == label) else None)
+        str(name): (
+            float(np.mean(correct[predictions.labels == label]))
+            if np.any(predictions.labels == label)
+            else None
+        )
         for label, name in enumerate(predictions.class_names)
     }
 
@@ -96,7 +99,5 @@ def evaluate_job(
     write_predictions(test_predictions_path, test)
     write_predictions(val_predictions_path, val)
     write_json(out_path, metrics)
-    log.info(
-        "%s: test accuracy %.4f on %d examples", model_path, test.accuracy, len(test.labels)
-    )
+    log.info("%s: test accuracy %.4f on %d examples", model_path, test.accuracy, len(test.labels))
     return metrics

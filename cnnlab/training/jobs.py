@@ -7,13 +7,14 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 
 import keras
 import numpy as np
 
+from cnnlab.history import read_history
 from cnnlab.jobio import atomic_output, read_json, write_json
 from cnnlab.models import catsdogs, cifar10, load_model
 from cnnlab.models.augmentation import augmentation_layers
@@ -21,15 +22,15 @@ from cnnlab.provenance import git_state
 from cnnlab.runtime import configure, device_description, resolve_speed_switches, versions
 from cnnlab.training.callbacks import ProgressLog, ResumableCSVLogger
 from cnnlab.training.checkpoints import (
+    Checkpointing,
     CheckpointInterval,
     CheckpointStore,
-    Checkpointing,
     build_metrics,
 )
 from cnnlab.training.datasets import ArrayBatches, read_arrays
-from cnnlab.history import read_history
 
 log = logging.getLogger(__name__)
+
 
 def loss_for(model: keras.Model) -> str:
     """Binary cross-entropy for one sigmoid output, else sparse categorical (integer labels)."""
@@ -274,7 +275,11 @@ def _best_cell_values(architecture: str, best_path) -> tuple[str | None, dict]:
 
 
 def describe_job(
-    architecture: str, hyperparameters: dict, seed: int, inputs: list, code_version: str | None = None
+    architecture: str,
+    hyperparameters: dict,
+    seed: int,
+    inputs: list,
+    code_version: str | None = None,
 ) -> dict:
     """What makes a training job this job, for its checkpoints: resuming another's would restore
     the weights of another model, or of other code (whose checkpoints may differ too)."""

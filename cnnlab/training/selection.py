@@ -127,9 +127,7 @@ def _score_cell(cell: str, runs: list[dict]) -> dict:
         "final_val_accuracy": statistics.fmean(run["final_val_accuracy"] for run in runs),
         "final_val_loss": statistics.fmean(run["final_val_loss"] for run in runs),
         "n_val": runs[0]["n_val"],
-        "runs": [
-            {key: run[key] for key in run if key != "hyperparameters"} for run in runs
-        ],
+        "runs": [{key: run[key] for key in run if key != "hyperparameters"} for run in runs],
     }
 
 
@@ -144,7 +142,9 @@ def _separation(best: dict, runner_up: dict | None, predictions: dict, cells: in
     and the explanation and "selected_from" say so."""
     if runner_up is None:
         return {"runner_up": None, "margin": None, "separation": None}
-    common_seeds = {run["seed"] for run in best["runs"]} & {run["seed"] for run in runner_up["runs"]}
+    common_seeds = {run["seed"] for run in best["runs"]} & {
+        run["seed"] for run in runner_up["runs"]
+    }
     pairs = [
         {"seed": seed, **_paired(runner_up["cell"], best["cell"], seed, predictions)}
         for seed in sorted(common_seeds)
@@ -161,10 +161,15 @@ def _separation(best: dict, runner_up: dict | None, predictions: dict, cells: in
     )
     if verdict["test"] == "mcnemar":
         # The margin is between best epochs; McNemar sees the final epochs' saved models.
-        verdict["explanation"] += " McNemar compares the final epochs' models: " + "; ".join(
-            f"seed {pair['seed']}: {pair['b']} {pair['b_accuracy']:.3f}, {pair['a']} "
-            f"{pair['a_accuracy']:.3f}" for pair in pairs
-        ) + "."
+        verdict["explanation"] += (
+            " McNemar compares the final epochs' models: "
+            + "; ".join(
+                f"seed {pair['seed']}: {pair['b']} {pair['b_accuracy']:.3f}, {pair['a']} "
+                f"{pair['a_accuracy']:.3f}"
+                for pair in pairs
+            )
+            + "."
+        )
     if cells > 2:
         verdict["explanation"] += (
             f" The two are the top two of {cells} cells ranked on these validation images, so "

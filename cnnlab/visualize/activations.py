@@ -60,6 +60,7 @@ def activations_figure(
     image = load_image(image_path, input_size(model))
     maps = conv_activations(model, image)
     return feature_maps_figure(
-        maps, title=f"{title}\ntest image {image_index}: {image_path.parent.name}/{image_path.name}",
+        maps,
+        title=f"{title}\ntest image {image_index}: {image_path.parent.name}/{image_path.name}",
         image=image.astype(np.uint8),
     )

@@ -142,7 +142,9 @@ def filter_patterns(
         ascend = filter_ascent(feature_extractor)
         layer_patterns = []
         for filter_index in range(min(filters_per_layer, layer.filters)):
-            start = random_start_image(height, width, seed=seed + 1000 * layer_number + filter_index)
+            start = random_start_image(
+                height, width, seed=seed + 1000 * layer_number + filter_index
+            )
             image = ascend(start, filter_index, steps, step_size)
             layer_patterns.append((filter_index, to_displayable(image[0])))
         patterns[layer.name] = layer_patterns

@@ -54,7 +54,8 @@ def logit_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
     any other layer as it is."""
     activation = getattr(layer, "activation", None)
     if not isinstance(layer, keras.layers.Dense) or activation not in (
-        keras.activations.sigmoid, keras.activations.softmax
+        keras.activations.sigmoid,
+        keras.activations.softmax,
     ):
         return layer
     config = layer.get_config() | {"activation": "linear", "name": f"{layer.name}_logits"}
@@ -108,8 +109,11 @@ def split_at_last_conv(model: keras.Model, check_image: np.ndarray):
         from_conv(to_conv(check_image, training=False), training=False)
     )
     expected = predict_probabilities(model, check_image)
-    through = (1 / (1 + np.exp(-logits)) if expected.shape[-1] == 1
-               else np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True))
+    through = (
+        1 / (1 + np.exp(-logits))
+        if expected.shape[-1] == 1
+        else np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
+    )
     if not np.allclose(through, expected, atol=1e-4):
         raise not_a_chain
     return to_conv, from_conv, chain[last]
@@ -189,10 +193,14 @@ def gradcam(model: keras.Model, images: np.ndarray) -> tuple[np.ndarray, np.ndar
     peaks = maps.max(axis=(1, 2), keepdims=True)
     maps = np.divide(maps, peaks, out=np.zeros_like(maps), where=peaks > 0)
     height, width = images.shape[1:3]
-    upsampled = np.stack([
-        np.asarray(Image.fromarray(heat.astype(np.float32)).resize((width, height), Image.BILINEAR))
-        for heat in maps
-    ])
+    upsampled = np.stack(
+        [
+            np.asarray(
+                Image.fromarray(heat.astype(np.float32)).resize((width, height), Image.BILINEAR)
+            )
+            for heat in maps
+        ]
+    )
     if probabilities.shape[-1] == 1:
         probabilities = np.concatenate([1 - probabilities, probabilities], axis=1)
     return np.clip(upsampled, 0, 1), classes, probabilities
@@ -224,19 +232,32 @@ def gradcam_figure(
         picked = spread_indices(count, len(arrays["labels"]))
         images, labels = arrays["images"][picked], arrays["labels"][picked]
         ids, class_names = arrays["ids"][picked], arrays["class_names"]
-    rows = [(
-        "test images",
-        [(f"{image_id.rsplit('/', 1)[-1]}\ntrue: {class_names[label]}", image)
-         for image_id, label, image in zip(ids, labels, images)],
-    )]
+    rows = [
+        (
+            "test images",
+            [
+                (f"{image_id.rsplit('/', 1)[-1]}\ntrue: {class_names[label]}", image)
+                for image_id, label, image in zip(ids, labels, images)
+            ],
+        )
+    ]
     for label, path in models:
         maps, classes, probabilities = gradcam(load_model(path, compile=False), images)
-        rows.append((label, [
-            (f"said: {class_names[cls]} ({probabilities[index, cls]:.2f})", overlay(image, heat))
-            for index, (image, heat, cls) in enumerate(zip(images, maps, classes))
-        ]))
+        rows.append(
+            (
+                label,
+                [
+                    (
+                        f"said: {class_names[cls]} ({probabilities[index, cls]:.2f})",
+                        overlay(image, heat),
+                    )
+                    for index, (image, heat, cls) in enumerate(zip(images, maps, classes))
+                ],
+            )
+        )
     return image_grid_figure(
-        rows, title=f"{title}\nGrad-CAM of the predicted class at the last conv layer "
+        rows,
+        title=f"{title}\nGrad-CAM of the predicted class at the last conv layer "
         "(red: where the evidence for it lies)",
     )
 

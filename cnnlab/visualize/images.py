@@ -14,9 +14,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 def split_images(split_dir: str | os.PathLike) -> list[Path]:
     """Every image of a split folder (one subfolder per class), sorted by class, then name."""
     split_dir = Path(split_dir)
-    images = sorted(
-        path for path in split_dir.glob("*/*") if path.suffix.lower() in IMAGE_SUFFIXES
-    )
+    images = sorted(path for path in split_dir.glob("*/*") if path.suffix.lower() in IMAGE_SUFFIXES)
     if not images:
         raise FileNotFoundError(
             f"no images in {split_dir}/<class>/: rerun the split_petimages job that writes it"
