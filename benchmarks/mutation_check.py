@@ -171,12 +171,8 @@ PLANTED_BUGS = [
     PlantedBug(
         "compare uses A's test-set size for B",
         "cnnlab/compare.py",
-        (
-            (
-                '[seed.test_accuracy for seed in b_seeds], row["b_n_test"]',
-                '[seed.test_accuracy for seed in b_seeds], row["a_n_test"]',
-            ),
-        ),
+        # B's test-set size is read once: this edit does not depend on how the call is wrapped.
+        (('row["b_n_test"]', 'row["a_n_test"]'),),
         ("tests/test_compare_sides.py",),
     ),
 ]
