@@ -156,8 +156,9 @@ PLANTED_BUGS = [
         "cnnlab/training/datasets.py",
         (
             (
-                "self.batches.set_epoch(epoch)",
-                "self.batches.set_epoch(0 if self.starting else self.batches.epoch + 1)",
+                "self.batches.set_epoch(epoch)\n        if self.first_epoch",
+                "self.batches.set_epoch(0 if self.starting else self.batches.epoch + 1)\n"
+                "        if self.first_epoch",
             ),
         ),
         ("tests/test_backends.py", "-k", "resumed"),
