@@ -197,3 +197,53 @@ def summarize_resources(jobs: list[dict], csv_path, html_path) -> list[dict]:
     write_text(csv_path, to_csv(rows))
     write_text(html_path, to_html(rows))
     return rows
+
+
+def to_markdown(rows: list[dict]) -> str:
+    """Every job, then each rule's jobs together: the tables docs/performance.md quotes."""
+    lines = [
+        "| rule | job | threads | wall | CPU | peak memory | epochs | first epoch | later epoch |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        memory = "" if row["max_rss_mb"] is None else f"{row['max_rss_mb']:,.0f} MiB"
+        lines.append(
+            f"| {row['rule']} | {row['wildcards'] or '-'} | {_text(row['threads'])} | "
+            f"{format_seconds(row['wall_s'])} | {format_seconds(row['cpu_s'])} | {memory} | "
+            f"{_text(row['epochs'])} | "
+            + " | ".join(
+                "" if row[column] is None else format_seconds(row[column])
+                for column in ("first_epoch_s", "seconds_per_epoch")
+            )
+            + " |"
+        )
+    lines += [
+        "",
+        "| rule | jobs | wall, all jobs | longest job | largest peak memory |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for rule in dict.fromkeys(row["rule"] for row in rows):
+        measured = [row for row in rows if row["rule"] == rule and row["wall_s"] is not None]
+        if not measured:
+            continue
+        peak = max((row["max_rss_mb"] or 0 for row in measured), default=0)
+        lines.append(
+            f"| {rule} | {len(measured)} | {format_seconds(sum(r['wall_s'] for r in measured))} | "
+            f"{format_seconds(max(r['wall_s'] for r in measured))} | {peak:,.0f} MiB |"
+        )
+    measured = [row for row in rows if row["wall_s"] is not None]
+    lines += [
+        "",
+        f"All {len(measured)} measured jobs: {format_seconds(sum(r['wall_s'] for r in measured))} "
+        f"of wall time, {format_seconds(sum(r['cpu_s'] or 0 for r in measured))} of CPU time.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    # python -m cnnlab.resources results/resources.csv: the run's tables in Markdown.
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m cnnlab.resources RESULTS/resources.csv")
+    print(to_markdown(read_resources(sys.argv[1])), end="")

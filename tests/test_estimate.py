@@ -319,3 +319,20 @@ def test_the_json_holds_every_job(tmp_path, monkeypatch):
     assert [job["actual_s"] for job in written["jobs"]] == [3.0, 50.0]
     assert written["wall_s"] == 73.0 and written["critical_path_s"] == 73.0
     assert written["slurm"]["train"]["runtime"] == 10
+
+
+def test_the_markdown_tables_list_every_job_and_sum_each_rule(tmp_path):
+    jobs = [
+        {
+            "rule": "evaluate",
+            "wildcards": {"model": f"m{n}"},
+            "threads": 1,
+            "benchmark": write_benchmark(tmp_path / f"e{n}.tsv", wall, rss=str(rss)),
+            "history": None,
+        }
+        for n, (wall, rss) in enumerate([(30.0, 900), (90.0, 1500)])
+    ]
+    rows = resources.summarize_resources(jobs, tmp_path / "r.csv", tmp_path / "r.html")
+    markdown = resources.to_markdown(rows)
+    assert "| evaluate | model=m1 | 1 | 90 s | 90 s | 1,500 MiB |" in markdown
+    assert "| evaluate | 2 | 2.0 min | 90 s | 1,500 MiB |" in markdown
