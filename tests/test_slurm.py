@@ -305,9 +305,12 @@ def interrupted_run(slurm_cluster, tmp_path_factory) -> InterruptedRun:
                 job_id = str(run.timed_out.job_id)
                 stop_job_steps(slurm_cluster, job_id)
                 slurm_cluster.command("scontrol", "update", f"JobId={job_id}", "TimeLimit=1")
-        if run.timed_out is not None and job_state(slurm_cluster, run.timed_out) != "RUNNING":
-            # Snakemake's retry needs seconds to start, and a checkpoint is removed only once
-            # two newer ones are committed: the newest one now is what the retry will find.
+        if run.timed_out is not None and job_state(slurm_cluster, run.timed_out) not in (
+            "RUNNING", "COMPLETING"
+        ):
+            # Its processes are gone. Snakemake's retry needs seconds to start, and a checkpoint
+            # is removed only once two newer ones are committed: the newest one now is what the
+            # retry will find.
             newest = max((workdir / TIMED_OUT_SCRATCH / "checkpoints").glob("epoch*-batch*"))
             run.left = newest.name
             run.left_history = history_rows(newest / "history.csv")
