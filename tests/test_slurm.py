@@ -7,16 +7,19 @@ except under CI=true: there they must run, so they fail instead.
 
 One run of the demo DAG on the cluster, at conftest's tiny sizes (the demo's models and grids,
 so the demo's jobs and files), feeds most cluster tests. Another
-run trains one small model for many epochs, and the test cancels its SLURM job mid-training
-(`scancel`, as a pre-empting scheduler does): the job must come back as a new SLURM job and
-resume from its checkpoint.
+run trains two small models for many epochs: the test cancels one's SLURM job mid-training
+(`scancel`, as a pre-empting scheduler does), and lets the other's run out of time (TIMEOUT).
+Each must come back as a new SLURM job and resume from its checkpoint.
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -247,25 +250,58 @@ def result_files(workdir: Path, data_stage: bool) -> set[str]:
     return {str(path) for path in files if (path.parts[0] in DATA_STAGE_FOLDERS) == data_stage}
 
 
-# conftest's one small cell of many quick epochs, so the cancel lands mid-training; one
-# automatic retry (training.retries) brings it back.
-CANCELLED_EPOCHS, CANCELLED_CELL, CANCELLED_SCRATCH = (
-    ONE_CELL_EPOCHS,
-    ONE_CELL_RUN,
-    ONE_CELL_SCRATCH,
-)
+# Two of conftest's small cells of many quick epochs train side by side (the node has two GPUs),
+# with a checkpoint every 2 batches as well (a string resource that must survive the executor),
+# so the interruptions land mid-training. One automatic retry (training.retries) brings each
+# back: one cell's SLURM job is cancelled (`scancel`, as a pre-empting scheduler does), the
+# other's runs out of time (TIMEOUT).
+INTERRUPTED_EPOCHS = ONE_CELL_EPOCHS
+CANCELLED_CELL, CANCELLED_SCRATCH = ONE_CELL_RUN, ONE_CELL_SCRATCH  # lr0.001_f4
+TIMED_OUT_CELL = ONE_CELL_RUN.replace("/lr0.001_f4/", "/lr0.01_f4/")
+TIMED_OUT_SCRATCH = ONE_CELL_SCRATCH.replace("/lr0.001_f4/", "/lr0.01_f4/")
 
 
-@pytest.mark.slurm
-def test_a_cancelled_training_job_comes_back_and_resumes(slurm_cluster, tmp_path):
-    overlay = one_cell_overlay(tmp_path, retries=1)
-    workdir = tmp_path / "run"
+@dataclass
+class InterruptedRun:
+    workdir: Path
+    command: list
+    returncode: int
+    output: str  # Snakemake's stdout and stderr
+    cancelled: SlurmJob | None  # the SLURM job the test cancelled
+    timed_out: SlurmJob | None  # the SLURM job whose time limit the test lowered
+    # The newest checkpoint when the timed-out job had ended (before its retry began): its
+    # folder name, and the history rows it holds.
+    left: str | None = None
+    left_history: list[dict] | None = None
+
+
+@pytest.fixture(scope="module")
+def interrupted_run(slurm_cluster, tmp_path_factory) -> InterruptedRun:
+    """Both cells trained in one run: the first cell's job is cancelled once its checkpoints hold
+    two epochs; the second cell's job then gets its time limit lowered to one minute, the least
+    SLURM takes, and the controller ends it at that limit (TIMEOUT).
+
+    SLURM counts a time limit from the job's start, in minutes, and checks limits every 30 s:
+    the job ends 60 to 90 s after it started. The second cell would finish its epochs before
+    then, so once it has checkpointed two epochs the test stops (SIGSTOP) its job step's
+    processes, as a node too slow to finish would. The job stays RUNNING to SLURM, whose clock
+    goes on; at the limit slurmd sends SIGCONT, SIGTERM and, after KillWait, SIGKILL, as to any
+    job that runs out of time.
+    """
+    folder = tmp_path_factory.mktemp("slurm-interrupted")
+    overlay = one_cell_overlay(folder, retries=1)
+    config = yaml.safe_load(overlay.read_text())
+    config["catsdogs"]["basic"]["learning_rates"] = [0.001, 0.01]
+    config["training"]["checkpoint_every"] = "2 batches"
+    overlay.write_text(yaml.safe_dump(config))
+    workdir = folder / "run"
     workdir.mkdir()
     command = [
         *TIMEOUT,
         *snakemake_command(
             workdir,
             f"{CANCELLED_CELL}/train.json",
+            f"{TIMED_OUT_CELL}/train.json",
             *SLURM_TEST_OPTIONS,
             configfiles=(DEMO_CONFIG, overlay),
         ),
@@ -278,36 +314,124 @@ def test_a_cancelled_training_job_comes_back_and_resumes(slurm_cluster, tmp_path
         stderr=subprocess.STDOUT,
         text=True,
     )
-    scratch = workdir / CANCELLED_SCRATCH
-    cancelled = None
+    run = InterruptedRun(workdir, command, -1, "", None, None)
     deadline = time.monotonic() + RUN_LIMIT_SECONDS
-    while cancelled is None and snakemake.poll() is None and time.monotonic() < deadline:
-        if checkpointed_epochs(scratch) >= 2:
-            running = [
-                job
-                for job in slurm_cluster.jobs(workdir)
-                if job.rule == "train" and job.state == "RUNNING"
-            ]
-            if running:
-                cancelled = running[0]
-                slurm_cluster.command("scancel", str(cancelled.job_id))
-        time.sleep(0.1)
-    output, _ = snakemake.communicate(timeout=RUN_LIMIT_SECONDS)
-    assert cancelled is not None, (
-        "the training job ended before it was cancelled:\n" + output[-3000:]
-    )
-    assert snakemake.returncode == 0, failure_report(workdir, command, snakemake.returncode, output)
+    while run.left is None and snakemake.poll() is None and time.monotonic() < deadline:
+        if run.cancelled is None and checkpointed_epochs(workdir / CANCELLED_SCRATCH) >= 2:
+            run.cancelled = running_training_job(slurm_cluster, workdir, CANCELLED_CELL)
+            if run.cancelled is not None:
+                slurm_cluster.command("scancel", str(run.cancelled.job_id))
+        if run.timed_out is None and checkpointed_epochs(workdir / TIMED_OUT_SCRATCH) >= 2:
+            run.timed_out = running_training_job(slurm_cluster, workdir, TIMED_OUT_CELL)
+            if run.timed_out is not None:
+                job_id = str(run.timed_out.job_id)
+                stop_job_steps(slurm_cluster, job_id)
+                slurm_cluster.command("scontrol", "update", f"JobId={job_id}", "TimeLimit=1")
+        if run.timed_out is not None and job_state(slurm_cluster, run.timed_out) not in (
+            "RUNNING",
+            "COMPLETING",
+        ):
+            # Its processes are gone. Snakemake's retry needs seconds to start, and a checkpoint
+            # is removed only once two newer ones are committed: the newest one now is what the
+            # retry will find.
+            newest = max((workdir / TIMED_OUT_SCRATCH / "checkpoints").glob("epoch*-batch*"))
+            run.left = newest.name
+            run.left_history = history_rows(newest / "history.csv")
+        time.sleep(0.1 if run.timed_out is None or run.cancelled is None else 1)
+    run.output, _ = snakemake.communicate(timeout=RUN_LIMIT_SECONDS)
+    run.returncode = snakemake.returncode
+    return run
 
-    attempts = [
+
+def running_training_job(cluster, workdir: Path, cell: str) -> SlurmJob | None:
+    """The RUNNING SLURM job that trains `cell`, if any."""
+    folder = f"_{Path(cell).parent.name}_"  # the wildcards read catsdogs_basic_lr0.01_f4_1337
+    running = [
         job
-        for job in slurm_cluster.jobs(workdir)
-        if (job.rule, job.wildcards) == (cancelled.rule, cancelled.wildcards)
+        for job in cluster.jobs(workdir)
+        if job.rule == "train" and folder in job.wildcards and job.state == "RUNNING"
     ]
-    assert [job.state for job in attempts] == ["CANCELLED", "COMPLETED"], attempts
-    assert attempts[1].job_id > cancelled.job_id == attempts[0].job_id
-    info = json.loads((workdir / CANCELLED_CELL / "train.json").read_text())
-    assert 1 <= info["epochs_restored_from_backup"] < CANCELLED_EPOCHS, info
-    assert info["epochs_run"] == CANCELLED_EPOCHS
-    assert [row["epoch"] for row in read_history(workdir / CANCELLED_CELL / "history.csv")] == list(
-        range(CANCELLED_EPOCHS)
+    return running[0] if running else None
+
+
+def stop_job_steps(cluster, job_id: str) -> None:
+    """SIGSTOP every process of the job's steps (the training), not its batch script; SLURM
+    still sees the job RUNNING. (`scancel --signal=STOP` would make it STOPPED instead.)"""
+    listing = cluster.command("scontrol", "listpids", job_id).splitlines()[1:]
+    for pid, _, step, *_ in (line.split() for line in listing):
+        if step != "batch":
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGSTOP)
+
+
+def job_state(cluster, job: SlurmJob) -> str:
+    return cluster.command(
+        "squeue", "--states=all", "--noheader", "--format=%T", f"--jobs={job.job_id}"
+    ).strip()
+
+
+def history_rows(path: Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def attempts_of(cluster, run: InterruptedRun, job: SlurmJob) -> list[SlurmJob]:
+    return [
+        attempt
+        for attempt in cluster.jobs(run.workdir)
+        if (attempt.rule, attempt.wildcards) == (job.rule, job.wildcards)
+    ]
+
+
+def assert_trained_every_epoch_once(workdir: Path, cell: str) -> dict:
+    info = json.loads((workdir / cell / "train.json").read_text())
+    assert 1 <= info["epochs_restored_from_backup"] < INTERRUPTED_EPOCHS, info
+    assert info["epochs_run"] == INTERRUPTED_EPOCHS
+    assert [row["epoch"] for row in read_history(workdir / cell / "history.csv")] == list(
+        range(INTERRUPTED_EPOCHS)
     )
+    return info
+
+
+@pytest.mark.slurm
+def test_a_cancelled_training_job_comes_back_and_resumes(slurm_cluster, interrupted_run):
+    run = interrupted_run
+    assert run.cancelled is not None, (
+        "the training job ended before it was cancelled:\n" + run.output[-3000:]
+    )
+    assert run.returncode == 0, failure_report(run.workdir, run.command, run.returncode, run.output)
+
+    attempts = attempts_of(slurm_cluster, run, run.cancelled)
+    assert [job.state for job in attempts] == ["CANCELLED", "COMPLETED"], attempts
+    assert attempts[1].job_id > run.cancelled.job_id == attempts[0].job_id
+    assert_trained_every_epoch_once(run.workdir, CANCELLED_CELL)
+
+
+@pytest.mark.slurm
+def test_a_training_job_out_of_time_is_resubmitted_and_resumes(slurm_cluster, interrupted_run):
+    """SLURM ends the job at its time limit (TIMEOUT); the executor reports that as a failure,
+    Snakemake retries it as a new SLURM job, and that job resumes from the newest checkpoint
+    the first one left, within an epoch if that is where it was."""
+    run = interrupted_run
+    assert run.timed_out is not None, (
+        "the training job ended before its time limit was lowered:\n" + run.output[-3000:]
+    )
+    assert run.returncode == 0, failure_report(run.workdir, run.command, run.returncode, run.output)
+
+    attempts = attempts_of(slurm_cluster, run, run.timed_out)
+    assert [job.state for job in attempts] == ["TIMEOUT", "COMPLETED"], attempts
+    assert attempts[1].job_id > run.timed_out.job_id == attempts[0].job_id
+    assert f"SLURM-job '{run.timed_out.job_id}' failed, SLURM status is: 'TIMEOUT'" in run.output
+    slurm_log = next(run.workdir.glob(f".snakemake/slurm_logs/**/{run.timed_out.job_id}.log"))
+    assert "DUE TO TIME LIMIT" in slurm_log.read_text(), slurm_log
+
+    info = assert_trained_every_epoch_once(run.workdir, TIMED_OUT_CELL)
+    epoch = int(run.left[len("epoch") :].split("-")[0])
+    assert info["epochs_restored_from_backup"] == epoch, (info, run.left)
+    log = run.workdir / TIMED_OUT_CELL.replace("results/", "logs/", 1) / "train.log"
+    log = log.read_text()
+    assert f"resuming from checkpoint {run.left}" in log, log[-3000:]
+    # The epochs before the checkpoint were not trained again: their rows are the checkpoint's.
+    final = history_rows(run.workdir / TIMED_OUT_CELL / "history.csv")
+    assert len(run.left_history) == epoch and final[:epoch] == run.left_history
+    assert not (run.workdir / TIMED_OUT_SCRATCH).exists(), "the finished job removes its backup"
