@@ -200,9 +200,15 @@ class Measurements:
         return statistics.median(walls) if walls else None
 
 
-def estimate_job(job: PlannedJob, measurements: Measurements) -> JobEstimate:
+def estimate_job(
+    job: PlannedJob, measurements: Measurements, gpu_epoch_seconds: dict | None = None
+) -> JobEstimate:
     """A job's expected wall time: for training, the measured job's time with its epochs scaled
-    to the planned ones; for any other job, what it took."""
+    to the planned ones; for any other job, what it took.
+
+    `gpu_epoch_seconds` ("<dataset>/<model>" -> seconds an epoch takes on a GPU, from its FLOPs
+    at an assumed rate: `gpu_epochs`) replaces a training job's measured epochs: the estimate is
+    then the measured fixed part plus the planned epochs at that time."""
     row, basis = measurements.match(job)
     if row is None:
         if job.rule == "train":  # a model the measured run did not train: no guess
@@ -223,12 +229,24 @@ def estimate_job(job: PlannedJob, measurements: Measurements) -> JobEstimate:
                 f"measured at batch size {measured_batch}, planned {job.batch_size}: the time "
                 "per epoch does not carry over"
             )
+        model = f"{job.wildcards.get('dataset')}/{job.wildcards.get('model')}"
+        if gpu_epoch_seconds and model in gpu_epoch_seconds:
+            seconds = (row["fixed_s"] or 0.0) + job.epochs * gpu_epoch_seconds[model]
+            return JobEstimate(seconds, f"{basis} fixed part + FLOPs at the assumed rate", notes)
         # What the measured job took, plus (or less) the epochs planned beyond (or short of)
         # those it ran, each at a later epoch's time: start-up, compiling and the first epoch's
         # tracing are counted once, as they are paid once.
         seconds = row["wall_s"] + (job.epochs - row["epochs"]) * row["seconds_per_epoch"]
         return JobEstimate(seconds, basis, notes)
     return JobEstimate(row["wall_s"], basis, notes)
+
+
+def gpu_epochs(flops_path: Path, tflops: float) -> dict[str, float]:
+    """Seconds an epoch of each model takes at `tflops` sustained, from the FLOP counts of
+    `python -m benchmarks.fullscale_compute` (benchmarks/gpu/fullscale_flops.json): an
+    assumption about the GPU, not a measurement of it."""
+    counts = json.loads(Path(flops_path).read_text())["jobs"]
+    return {job["model"]: job["training_FLOP"] / job["epochs"] / (tflops * 1e12) for job in counts}
 
 
 def critical_path(jobs: list[PlannedJob], seconds: list[float]) -> tuple[float, list[int]]:
@@ -444,6 +462,19 @@ def main(argv: list[str] | None = None) -> int:
         help="a results folder of the estimated run, once it has run: each job's "
         "estimate beside what it took",
     )
+    parser.add_argument(
+        "--gpu-tflops",
+        type=float,
+        default=None,
+        help="estimate a GPU run: training epochs take their FLOPs (--flops) at this sustained "
+        "rate, the rest what was measured (an assumption, not a measurement)",
+    )
+    parser.add_argument(
+        "--flops",
+        type=Path,
+        default=REPO / "benchmarks" / "gpu" / "fullscale_flops.json",
+        help="each training job's FLOPs (python -m benchmarks.fullscale_compute)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write every number here")
     args = parser.parse_args(argv)
     if args.cores < 1 or not args.slurm_margin >= 1:
@@ -461,18 +492,20 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    estimates = [estimate_job(job, measurements) for job in jobs]
+    per_gpu_epoch = gpu_epochs(args.flops, args.gpu_tflops) if args.gpu_tflops else None
+    estimates = [estimate_job(job, measurements, per_gpu_epoch) for job in jobs]
     checked = None
     if args.check is not None:
         checked = {key: row["wall_s"] for key, row in Measurements(args.check).by_key.items()}
     config_name = " + ".join(["config.yaml", *map(str, args.configfile)])
-    print(
-        f"Estimate of the run of {config_name} on --cores {args.cores}, from {args.measured / 'resources.csv'}\n"
-    )
+    where = f"the measurements in {args.measured}"
+    if args.gpu_tflops:
+        where += f", training epochs at {args.gpu_tflops:g} TFLOP/s (assumed) from {args.flops}"
+    print(f"Estimate of the run of {config_name} on --cores {args.cores}, from {where}\n")
     print(report(jobs, estimates, args.cores, checked))
     resources = slurm_resources(jobs, estimates, measurements, args.slurm_margin)
     print("\nFor profiles/slurm (copy into its config.yaml):\n")
-    print(slurm_fragment(resources, args.slurm_margin, f"{args.measured / 'resources.csv'}"))
+    print(slurm_fragment(resources, args.slurm_margin, where))
     if args.json:
         seconds = [e.seconds or 0.0 for e in estimates]
         args.json.write_text(

@@ -336,3 +336,21 @@ def test_the_markdown_tables_list_every_job_and_sum_each_rule(tmp_path):
     markdown = resources.to_markdown(rows)
     assert "| evaluate | model=m1 | 1 | 90 s | 90 s | 1,500 MiB |" in markdown
     assert "| evaluate | 2 | 2.0 min | 90 s | 1,500 MiB |" in markdown
+
+
+def test_a_gpu_estimate_takes_each_epoch_from_its_flops_at_the_assumed_rate(tmp_path):
+    flops = tmp_path / "flops.json"
+    flops.write_text(
+        json.dumps({"jobs": [{"model": "cifar10/residual", "epochs": 60, "training_FLOP": 6e15}]})
+    )
+    per_epoch = estimate.gpu_epochs(flops, tflops=100)
+    assert per_epoch == {"cifar10/residual": pytest.approx(1.0)}  # 1e14 FLOP at 1e14 FLOP/s
+    measured = FakeMeasurements(
+        [training_row("dataset=cifar10 model=residual seed=1", 50.0, 2, 10.0)]
+    )
+    job = PlannedJob(
+        "train", {"dataset": "cifar10", "model": "residual", "seed": "1"}, 2, epochs=60
+    )
+    gpu = estimate.estimate_job(job, measured, per_epoch)
+    assert gpu.seconds == pytest.approx(5.0 + 60 * 1.0)  # the measured fixed part, then FLOPs
+    assert "assumed rate" in gpu.basis
