@@ -179,13 +179,15 @@ def augmented_models(folder: Path) -> dict:
 
 def resume(folder: Path) -> dict:
     """The labels Keras' fit draws in each epoch (tests/test_tf_input.py's recorder and fit): of
-    a whole fit, of one killed after its first epoch, and of that one's rerun, which resumes."""
+    a whole fit, of one killed after its first epoch, and of that one's rerun, which resumes.
+    (`folder` is unused: the fits keep nothing on disk.)"""
     from test_tf_input import labels_fit_draws
 
     fits = {
-        "uninterrupted": labels_fit_draws(3, folder / "whole"),
-        "killed": labels_fit_draws(3, folder / "killed", stop_after=0),
-        "resumed": labels_fit_draws(3, folder / "killed"),
+        "uninterrupted": labels_fit_draws(3),
+        "killed": labels_fit_draws(3, stop_after=0),
+        # Its checkpoint holds epoch 0: jobs.fit starts the rerun at epoch 1.
+        "resumed": labels_fit_draws(3, initial_epoch=1),
     }
     return {
         "labels_per_epoch": {
