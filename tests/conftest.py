@@ -149,6 +149,41 @@ def tiny_overlay(folder: Path, name: str = "tiny.yaml", changes: dict | None = N
     return path
 
 
+NO_TENSORFLOW = Path(__file__).resolve().parent / "no_tensorflow"
+
+
+def without_tensorflow(env: dict | None = None) -> dict:
+    """Environment variables under which `import tensorflow` fails (in every child process too)."""
+    python_path = os.pathsep.join(filter(None, [str(NO_TENSORFLOW), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, **(env or {}), "PYTHONPATH": python_path}
+
+
+# One tiny run serves two kinds of real run, so CI pays for one: every job of the demo's DAG on
+# JAX with `import tensorflow` refused (tests/test_backends.py), and two training seeds through
+# the DAG (tests/test_replicates.py). Two cells per grid (the fewest that have a runner-up); the
+# basic grids train a few epochs of small batches, so their training loss shows the optimiser at
+# work on JAX. Learning on the demo's data is the TensorFlow demo's to prove (`demo_run`).
+TWO_SEEDS = [11, 12]
+JAX_TWO_SEED_RUN = {
+    "training": {"backend": "jax", "seeds": TWO_SEEDS},
+    "catsdogs": {
+        "basic": {"learning_rates": [0.001], "filters": [4, 8], "epochs": 5, "batch_size": 8}
+    },
+    "cifar10": {"basic": {"learning_rates": [0.003], "filters": [4, 8], "epochs": 3}},
+}
+
+
+@pytest.fixture(scope="session")
+def jax_two_seed_run(tmp_path_factory) -> Path:
+    """JAX_TWO_SEED_RUN, run once per test session; its working folder."""
+    workdir = tmp_path_factory.mktemp("jax_two_seeds")
+    overlay = tiny_overlay(workdir, "jax_two_seeds.yaml", JAX_TWO_SEED_RUN)
+    run_snakemake(
+        workdir, configfiles=(DEMO_CONFIG, overlay), env=without_tensorflow(), timeout=1800
+    )
+    return workdir
+
+
 def copy_workdir(source: Path, target: Path) -> Path:
     """A copy of a finished run, Snakemake's metadata and file times included."""
     shutil.copytree(source, target, symlinks=True)

@@ -17,20 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, assert_drawn_png, run_snakemake, tiny_overlay
+from conftest import TWO_SEEDS, assert_drawn_png, without_tensorflow
 from test_tf_input import BATCH, SEED, arrays, expected_batches
 
 from cnnlab.history import read_history
 from cnnlab.training.datasets import ArrayBatches
 
 TESTS = Path(__file__).resolve().parent
-NO_TENSORFLOW = TESTS / "no_tensorflow"
-
-
-def without_tensorflow(env: dict | None = None) -> dict:
-    """Environment variables under which `import tensorflow` fails (in every child process too)."""
-    python_path = os.pathsep.join(filter(None, [str(NO_TENSORFLOW), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, **(env or {}), "PYTHONPATH": python_path}
 
 
 def worker(backend: str, command: str, folder: Path) -> dict:
@@ -149,32 +142,15 @@ def test_gradcam_gives_the_same_heat_maps_on_both_backends(saved):
         assert np.all(maps.max(axis=(1, 2)) - maps.min(axis=(1, 2)) > 0.2), name
 
 
-# The JAX run: the demo's DAG at conftest's tiny sizes, but the basic grids train a few epochs of
-# small batches, so their training loss shows the optimiser at work on JAX. Learning on the
-# demo's data is the TensorFlow demo's to prove (tests/test_workflow_demo.py); what this run adds
-# is every job of the DAG on JAX, with `import tensorflow` refused.
-JAX_RUN = {
-    "training": {"backend": "jax"},
-    "catsdogs": {"basic": {"epochs": 5, "batch_size": 8}},
-    "cifar10": {"basic": {"epochs": 3}},
-}
-
-
 @pytest.mark.workflow
-def test_the_demo_dag_runs_on_jax_without_tensorflow(tmp_path):
+def test_the_demo_dag_runs_on_jax_without_tensorflow(jax_two_seed_run):
     """Every job of the demo DAG (data, training, evaluation, figures, summary) on the JAX
-    backend, in processes where `import tensorflow` fails."""
-    workdir = tmp_path / "run"
-    workdir.mkdir()
-    run_snakemake(
-        workdir,
-        configfiles=(REPO / "demo.yaml", tiny_overlay(tmp_path, "jax.yaml", JAX_RUN)),
-        env=without_tensorflow(),
-        timeout=1800,
-    )
-    results = workdir / "results"
+    backend, in processes where `import tensorflow` fails (conftest's JAX_TWO_SEED_RUN)."""
+    results = jax_two_seed_run / "results"
     infos = sorted(results.rglob("train.json"))
-    assert len(infos) == 14  # demo.yaml's 13 models and its VGG16 base pretrained on CIFAR-10
+    # Two seeds of 2 + 3 cats/dogs models, and of 2 + 2 CIFAR-10 ones and the VGG16 base
+    # pretrained on CIFAR-10.
+    assert len(infos) == 10 * len(TWO_SEEDS)
     for path in infos:
         info = json.loads(path.read_text())
         assert info["runtime"]["backend"] == "jax" and info["versions"]["backend"] == "jax"
@@ -183,11 +159,11 @@ def test_the_demo_dag_runs_on_jax_without_tensorflow(tmp_path):
         assert info["runtime"]["xla"] is True
     with open(results / "summary.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 14 and {row["backend"] for row in rows} == {"jax"}
+    assert len(rows) == 10 and {row["backend"] for row in rows} == {"jax"}
     # The optimiser works on JAX: every basic cell's training loss fell from its first epoch to
     # its last (a broken gradient or update step leaves it flat or rising).
     histories = sorted(results.glob("*/basic/*/seed*/history.csv"))
-    assert len(histories) == 8
+    assert len(histories) == 4 * len(TWO_SEEDS)
     for path in histories:
         losses = [row["loss"] for row in read_history(path)]
         assert losses[-1] < losses[0], (path, losses)

@@ -9,26 +9,18 @@ import csv
 import numpy as np
 import pytest
 import scipy.stats
-from conftest import DEMO_CONFIG, run_snakemake, tiny_overlay
+from conftest import TWO_SEEDS
 
 from cnnlab.jobio import read_json
 from cnnlab.stats import wilson_interval
 
-SEEDS = [11, 12]
-# conftest's tiny demo, two seeds, and two cells per grid (the fewest that have a runner-up).
-TWO_SEEDS = {
-    "training": {"seeds": SEEDS},
-    "catsdogs": {"basic": {"learning_rates": [0.001], "filters": [4, 8]}},
-    "cifar10": {"basic": {"learning_rates": [0.003], "filters": [4, 8]}},
-}
+SEEDS = TWO_SEEDS
 
 
 @pytest.fixture(scope="module")
-def two_seed_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("replicates")
-    overlay = tiny_overlay(workdir, "two_seeds.yaml", TWO_SEEDS)
-    run_snakemake(workdir, configfiles=(DEMO_CONFIG, overlay))
-    return workdir / "results"
+def two_seed_run(jax_two_seed_run):
+    """conftest's tiny run with two seeds (on JAX: the same run serves tests/test_backends.py)."""
+    return jax_two_seed_run / "results"
 
 
 @pytest.mark.workflow
