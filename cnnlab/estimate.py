@@ -368,8 +368,10 @@ def job_name(job: PlannedJob) -> str:
 CANNOT_KNOW = (
     "What this estimate cannot know: it assumes the measured run's machine (another CPU, or any "
     "GPU, changes every number), its data and batch sizes (only epochs are scaled) and its "
-    "threads per job; a job the measured run did not have is marked, not guessed. On a busy "
-    "machine jobs run slower than measured."
+    "threads per job; a job the measured run did not have is marked, not guessed. The CIFAR-10 "
+    "variants and VGG16 stages take the width and rate of the grid's best cell, which a longer "
+    "run may select differently (a 256-filter inception block costs about 4x a 128-filter one). "
+    "On a busy machine jobs run slower than measured."
 )
 
 
