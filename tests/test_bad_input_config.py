@@ -98,7 +98,7 @@ def test_a_key_far_from_any_lists_the_valid_ones():
     assert schema_problems(config, SCHEMA) == [
         (
             "training.zzz",
-            "unknown key; the keys here are: backend, deterministic_ops, gpus_per_job, mixed_precision, retries, seeds, threads, xla",
+            "unknown key; the keys here are: backend, checkpoint_every, deterministic_ops, gpus_per_job, mixed_precision, retries, seeds, threads, xla",
         )
     ]
 

@@ -113,7 +113,7 @@ def test_a_vgg16_base_pretrained_on_cifar10_serves_a_larger_image(tmp_path):
 
 def test_a_saved_model_without_a_vgg16_base_is_refused_by_name(tmp_path):
     catsdogs.basic_cnn((32, 32), 4, 4).save(tmp_path / "basic.keras")
-    with pytest.raises(ValueError, match="holds no 'vgg16' base"):
+    with pytest.raises(catsdogs.WeightsError, match="is a Keras model with no 'vgg16' base"):
         catsdogs.vgg16_base((32, 32), tmp_path / "basic.keras")
 
 
