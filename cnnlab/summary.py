@@ -432,7 +432,7 @@ def per_class_html(tables: dict) -> str:
 def overview_markdown(overview_paths: dict[str, str | os.PathLike], markdown_path) -> list[str]:
     """The overview figures as images, linked relative to the Markdown file."""
     return [
-        f"![{dataset}: test accuracy beside the report's]"
+        f"![{dataset}: test accuracy beside the report's numbers]"
         f"({Path(os.path.relpath(path, Path(markdown_path).parent)).as_posix()})"
         for dataset, path in overview_paths.items()
     ]

@@ -52,7 +52,7 @@ rule plot_overview:
             subcategory="At a glance",
             labels=lambda wildcards: {
                 "data set": DATASET_NAMES[wildcards.dataset],
-                "figure": "test accuracy beside the report's",
+                "figure": "test accuracy beside the report's numbers",
             },
         ),
     log:
@@ -71,8 +71,8 @@ rule plot_overview:
         runs=lambda wildcards: [f"{wildcards.dataset}/{run}" for run in dataset_runs(wildcards)],
         report_numbers=config["report_numbers"],
         report_test_images=config["report_test_images"],
-        title=lambda wildcards: f"{DATASET_NAMES[wildcards.dataset]}: test accuracy beside the "
-        "report's",
+        title=lambda wildcards: f"{DATASET_NAMES[wildcards.dataset]}: test accuracy beside "
+        "the report's numbers",
     script:
         "../scripts/plot_overview.py"
 

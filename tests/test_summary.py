@@ -231,7 +231,7 @@ def test_the_overview_figures_come_first_linked_in_markdown_and_embedded_in_html
         overview_paths={"catsdogs": figure},
     )
     markdown = (tmp_path / "results" / "s.md").read_text()
-    image = "![catsdogs: test accuracy beside the report's](figures/catsdogs/overview.png)"
+    image = "![catsdogs: test accuracy beside the report's numbers](figures/catsdogs/overview.png)"
     assert markdown.index(image) < markdown.index("| model |")
     html = (tmp_path / "results" / "s.html").read_text()
     embedded = '<img src="data:image/png;base64,' + base64.b64encode(b"\x89PNG not really").decode()
