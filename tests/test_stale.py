@@ -27,7 +27,9 @@ FIGURE_RULES = {
     "plot_failure_galleries",
     "plot_gradcam",
 }
-ALLOWED_RULES = FIGURE_RULES | {"summarize_results", "all"}
+# The resources table lists every job's measurements: it follows whatever job reran (seconds).
+RESOURCES_TABLE = "summarize_resources"
+ALLOWED_RULES = FIGURE_RULES | {"summarize_results", RESOURCES_TABLE, "all"}
 # Plotting code a user might edit: a rule's script, and a package module the figures import.
 PLOTTING_CODE = [REPO / "scripts" / "plot_curves.py", REPO / "cnnlab" / "plots.py"]
 
@@ -116,7 +118,7 @@ def test_new_confusion_matrix_colours_redraw_only_the_prediction_figures(demo_ru
         ran = scheduled_rules(run_snakemake(workdir).stdout)
         left = scheduled_rules(run_snakemake(workdir, "-n").stdout)
 
-    assert ran - {"all"} == {"plot_confusion_matrices", "plot_failure_galleries"}
+    assert ran - {"all", RESOURCES_TABLE} == {"plot_confusion_matrices", "plot_failure_galleries"}
     assert left == set()
     with Image.open(matrix) as image:
         after = np.asarray(image.convert("RGB"), dtype=float)
@@ -148,6 +150,7 @@ def test_a_model_change_retrains_exactly_what_depends_on_it(demo_run, tmp_path):
         "plot_gradcam": 1,
         "plot_overview": 2,
         "summarize_results": 1,
+        RESOURCES_TABLE: 1,
         "all": 1,
     }
 
@@ -200,4 +203,8 @@ def test_a_fresh_clone_or_a_touch_reruns_nothing_and_a_script_edit_only_its_jobs
 
     with open(checkout / "scripts" / "plot_grid.py", "a") as script:
         script.write("\n# an edited figure script\n")
-    assert planned_in(run_dir, checkout) == {"plot_grid_comparison": 2, "all": 1}
+    assert planned_in(run_dir, checkout) == {
+        "plot_grid_comparison": 2,
+        RESOURCES_TABLE: 1,
+        "all": 1,
+    }
