@@ -12,12 +12,12 @@ compiles). Both run from scratch, one after the other, on a copy of the workflow
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
 import yaml
 
+from benchmarks.fullscale_compute import merged
 from benchmarks.harness import (
     REPO,
     argument_parser,
@@ -34,18 +34,9 @@ NAME = "estimate_check"
 
 def merged_config(configfiles: list[Path]) -> dict:
     """config.yaml with the overlays laid over it, as Snakemake merges them."""
-
-    def merge(base, overlay):
-        for key, value in (overlay or {}).items():
-            if isinstance(value, dict) and isinstance(base.get(key), dict):
-                merge(base[key], value)
-            else:
-                base[key] = value
-        return base
-
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     for path in configfiles:
-        merge(config, yaml.safe_load(Path(path).read_text()))
+        config = merged(config, yaml.safe_load(Path(path).read_text()) or {})
     return config
 
 
@@ -60,7 +51,7 @@ def with_epochs(config: dict, epochs: int) -> dict:
         }
     for model in ("basic", "inception", "residual"):
         overlay["cifar10"][model] = {"epochs": min(epochs, config["cifar10"][model]["epochs"])}
-    return copy.deepcopy(overlay)
+    return overlay
 
 
 def main(argv: list[str] | None = None) -> None:
