@@ -64,6 +64,49 @@ def test_the_tensorflow_blocker_blocks():
     assert result.returncode != 0 and "refused by tests/no_tensorflow" in result.stderr
 
 
+# A jitted program and a model load: load_model compiles an initializer per weight shape.
+COMPILING_JOB = """
+import json, sys
+from cnnlab.runtime import use_backend
+use_backend("jax")
+import jax, jax.numpy as jnp, keras
+keras.utils.set_random_seed(7)
+model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5), keras.layers.Dense(3)])
+model.save(sys.argv[1])
+loaded = keras.models.load_model(sys.argv[1])
+out = jax.jit(lambda x: loaded(x) * 2 + 1)(jnp.ones((2, 6)))
+print(json.dumps(jnp.asarray(out).tolist()))
+"""
+
+
+def test_jax_jobs_keep_their_compiled_programs_for_the_next_job(tmp_path):
+    """use_backend("jax") points JAX's persistent compilation cache at the user's cache folder,
+    small programs included: a second job finds every program the first compiled, and computes
+    the same numbers from them."""
+    cache = tmp_path / "xdg-cache" / "cnnlab" / "jax"
+    env = without_tensorflow({"XDG_CACHE_HOME": str(tmp_path / "xdg-cache")})
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+
+    def run_job() -> tuple[list, set[str]]:
+        result = subprocess.run(
+            [sys.executable, "-c", COMPILING_JOB, str(tmp_path / "model.keras")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        entries = {path.name for path in cache.iterdir()} if cache.is_dir() else set()
+        return json.loads(result.stdout.strip().splitlines()[-1]), entries
+
+    first, compiled = run_job()
+    # Each initializer, the layers' calls and the jitted function: many programs, not one.
+    assert len(compiled) > 3, compiled
+    second, after = run_job()
+    assert after == compiled, "the second job compiled programs the first had cached"
+    assert second == first
+
+
 @pytest.mark.parametrize(("saved_by", "loaded_by"), [("tensorflow", "jax"), ("jax", "tensorflow")])
 def test_every_architecture_crosses_backends(saved, saved_by, loaded_by):
     """A .keras saved under one backend loads under the other and predicts the same."""
