@@ -29,7 +29,7 @@ def front_page(config):
     text = environment.from_string((REPO / "report" / "workflow.rst").read_text()).render(
         snakemake=Snakemake
     )
-    return publish_parts(text, writer_name="html")["html_body"]
+    return publish_parts(text, writer="html")["html_body"]
 
 
 @pytest.mark.parametrize(
