@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import copy
 import os
 import shutil
@@ -59,18 +60,31 @@ def run_snakemake(
     cluster jobs and say where it was.
     """
     command = [*wrapper, *snakemake_command(workdir, *args, configfiles=configfiles, cores=cores)]
-    result = subprocess.run(
+    with subprocess.Popen(
         command,
         cwd=workdir,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        timeout=timeout,
-    )
+    ) as process:
+        RUNNING.add(process)
+        try:
+            output, _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise
+        finally:
+            RUNNING.discard(process)
+    result = subprocess.CompletedProcess(command, process.returncode, output)
     if check and result.returncode != 0:
         raise AssertionError(failure_report(workdir, command, result.returncode, result.stdout))
     return result
+
+
+# The Snakemake processes running now (from any thread), so a session cut short stops them.
+RUNNING: set[subprocess.Popen] = set()
 
 
 def failure_report(workdir: Path, command: list, returncode: int, output: str) -> str:
@@ -89,15 +103,19 @@ def failure_report(workdir: Path, command: list, returncode: int, output: str) -
     )
 
 
+def run_demo(workdir: Path) -> Path:
+    """The whole demo DAG, as `snakemake --cores 2 --configfile demo.yaml` runs it."""
+    run_snakemake(workdir)
+    return workdir
+
+
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory) -> Path:
+def demo_run(background_runs) -> Path:
     """The whole demo DAG, run once per test session; tests read its results, never change them.
 
     A test that needs to change something copies it first (`copy_workdir`).
     """
-    workdir = tmp_path_factory.mktemp("demo")
-    run_snakemake(workdir)
-    return workdir
+    return background_runs.result("demo_run")
 
 
 # demo.yaml's DAG at the smallest sizes its jobs take: the same models and grids (so the same
@@ -173,15 +191,78 @@ JAX_TWO_SEED_RUN = {
 }
 
 
-@pytest.fixture(scope="session")
-def jax_two_seed_run(tmp_path_factory) -> Path:
-    """JAX_TWO_SEED_RUN, run once per test session; its working folder."""
-    workdir = tmp_path_factory.mktemp("jax_two_seeds")
+def run_jax_two_seeds(workdir: Path) -> Path:
+    """JAX_TWO_SEED_RUN in `workdir`, with `import tensorflow` refused."""
     overlay = tiny_overlay(workdir, "jax_two_seeds.yaml", JAX_TWO_SEED_RUN)
     run_snakemake(
         workdir, configfiles=(DEMO_CONFIG, overlay), env=without_tensorflow(), timeout=1800
     )
     return workdir
+
+
+@pytest.fixture(scope="session")
+def jax_two_seed_run(background_runs) -> Path:
+    """JAX_TWO_SEED_RUN, run once per test session; its working folder."""
+    return background_runs.result("jax_two_seed_run")
+
+
+# The whole-DAG runs above take most of CI's time, and their jobs keep both cores busy, while
+# the other tests, one process running one test at a time, keep one busy. So the session starts
+# the runs its tests need in the background as it begins, one after another, in this order, and
+# runs their tests last (`pytest_collection_modifyitems`): the other tests run beside them. The
+# tests see the same runs, only sooner. The SLURM runs stay in the foreground: they need the
+# cluster that their fixtures start.
+BACKGROUND_RUNS = {"demo_run": run_demo, "jax_two_seed_run": run_jax_two_seeds}
+
+
+class BackgroundRuns:
+    """The runs of BACKGROUND_RUNS this session's tests need, started in one worker thread."""
+
+    def __init__(self, needed: list[str], tmp_path_factory):
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        self._tmp_path_factory = tmp_path_factory
+        self._futures = {name: self._start(name) for name in needed}
+
+    def _start(self, name: str) -> concurrent.futures.Future:
+        workdir = self._tmp_path_factory.mktemp(name)
+        return self._pool.submit(BACKGROUND_RUNS[name], workdir)
+
+    def result(self, name: str) -> Path:
+        """The run's working folder once it has finished; its failure, raised here."""
+        if name not in self._futures:  # asked for by a test that did not say so up front
+            self._futures[name] = self._start(name)
+        return self._futures[name].result()
+
+    def stop(self) -> None:
+        """Cancel the runs not started, stop the one running (a session cut short)."""
+        for future in self._futures.values():
+            future.cancel()
+        for process in list(RUNNING):
+            process.terminate()
+        self._pool.shutdown(wait=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def background_runs(request, tmp_path_factory):
+    needed = [
+        name
+        for name in BACKGROUND_RUNS
+        if any(name in item.fixturenames for item in request.session.items)
+    ]
+    runs = BackgroundRuns(needed, tmp_path_factory)
+    yield runs
+    runs.stop()
+
+
+def pytest_collection_modifyitems(items):
+    """The tests of a background run last, those of the run that finishes first before the
+    others; every other test keeps its place."""
+
+    def background_run_order(item) -> int:
+        used = [order for order, name in enumerate(BACKGROUND_RUNS) if name in item.fixturenames]
+        return 1 + max(used) if used else 0
+
+    items.sort(key=background_run_order)
 
 
 def copy_workdir(source: Path, target: Path) -> Path:

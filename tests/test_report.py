@@ -30,7 +30,7 @@ def browser_unavailable(reason: str):
 @pytest.fixture(scope="session")
 def browser_paths() -> tuple[str, str]:
     """Chromium's and chromedriver's paths. Session-scoped and named before `demo_run`, so a
-    missing browser skips (or fails) before the demo workflow runs."""
+    missing browser skips (or fails) the test without waiting for the demo workflow."""
     try:
         import selenium  # noqa: F401
     except ImportError:

@@ -212,7 +212,8 @@ DATA_TARGETS = (
 )
 
 
-@pytest.fixture(scope="module")
+# Session-scoped: its tests are not side by side (one of them waits for the demo, so it runs last).
+@pytest.fixture(scope="session")
 def local_data(tmp_path_factory) -> Path:
     """The data stage of the cluster run's config, run locally."""
     workdir = tmp_path_factory.mktemp("local-data")
