@@ -8,6 +8,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -103,8 +105,106 @@ def failure_report(workdir: Path, command: list, returncode: int, output: str) -
     )
 
 
-def run_demo(workdir: Path) -> Path:
+# The whole-DAG runs take most of CI's time. Their jobs keep both cores busy, or wait on SLURM,
+# while the other tests, one process running one test at a time, keep one core busy. So as the
+# session begins it starts the runs its tests need in the background, and runs their tests last
+# (`pytest_collection_modifyitems`): the other tests run beside them, and the tests see the
+# same runs, only sooner. A lane is one worker thread; its runs go one after another, in the
+# order they were declared, so a run may use an earlier one of its lane (SLURM's runs, its
+# cluster). The local lane and the SLURM lane run side by side.
+@dataclass(frozen=True)
+class BackgroundRun:
+    lane: str
+    make: Callable  # make(runs: BackgroundRuns) -> what the fixture gives its tests
+
+
+BACKGROUND_RUNS: dict[str, BackgroundRun] = {}
+
+
+def background_run(fixture: str, lane: str) -> Callable:
+    """Declare `make(runs)` as the background run of the fixture named `fixture`, in `lane` (a
+    decorator); that fixture returns `background_runs.result(fixture)`."""
+
+    def declare(make: Callable) -> Callable:
+        BACKGROUND_RUNS[fixture] = BackgroundRun(lane, make)
+        return make
+
+    return declare
+
+
+class BackgroundRuns:
+    """The background runs this session's tests need, started at once, a thread per lane."""
+
+    def __init__(self, needed: set[str], tmp_path_factory):
+        self.tmp_path_factory = tmp_path_factory
+        self._lanes: dict[str, concurrent.futures.ThreadPoolExecutor] = {}
+        self._futures: dict[str, concurrent.futures.Future] = {}
+        self._cleanups: list[Callable] = []
+        for name in BACKGROUND_RUNS:  # in declaration order, so a lane's runs keep theirs
+            if name in needed:
+                self._start(name)
+
+    def _start(self, name: str) -> None:
+        lane = BACKGROUND_RUNS[name].lane
+        if lane not in self._lanes:
+            self._lanes[lane] = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=f"{lane}-runs"
+            )
+        self._futures[name] = self._lanes[lane].submit(BACKGROUND_RUNS[name].make, self)
+
+    def result(self, name: str):
+        """The run's result once it has finished; its failure, raised here. A run asked for
+        that no collected test declared (`request.getfixturevalue`) starts now."""
+        if name not in self._futures:
+            self._start(name)
+        return self._futures[name].result()
+
+    def add_cleanup(self, cleanup: Callable) -> None:
+        """Call `cleanup()` when the session ends, after every run has stopped."""
+        self._cleanups.append(cleanup)
+
+    def stop(self) -> None:
+        """Cancel the runs not started and stop those running (a session cut short), then
+        clean up."""
+        for future in self._futures.values():
+            future.cancel()
+        for process in list(RUNNING):
+            process.terminate()
+        for lane in self._lanes.values():
+            lane.shutdown(wait=True)
+        for cleanup in reversed(self._cleanups):
+            cleanup()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def background_runs(request, tmp_path_factory):
+    needed = {
+        name
+        for item in request.session.items
+        for name in item.fixturenames
+        if name in BACKGROUND_RUNS
+    }
+    runs = BackgroundRuns(needed, tmp_path_factory)
+    yield runs
+    runs.stop()
+
+
+def pytest_collection_modifyitems(items):
+    """The tests of background runs last, ordered by the last run each uses as declared; every
+    other test keeps its place."""
+    order = list(BACKGROUND_RUNS)
+
+    def background_run_order(item) -> int:
+        used = [order.index(name) for name in item.fixturenames if name in BACKGROUND_RUNS]
+        return 1 + max(used) if used else 0
+
+    items.sort(key=background_run_order)
+
+
+@background_run("demo_run", lane="local")
+def start_demo_run(runs) -> Path:
     """The whole demo DAG, as `snakemake --cores 2 --configfile demo.yaml` runs it."""
+    workdir = runs.tmp_path_factory.mktemp("demo")
     run_snakemake(workdir)
     return workdir
 
@@ -191,8 +291,10 @@ JAX_TWO_SEED_RUN = {
 }
 
 
-def run_jax_two_seeds(workdir: Path) -> Path:
-    """JAX_TWO_SEED_RUN in `workdir`, with `import tensorflow` refused."""
+@background_run("jax_two_seed_run", lane="local")
+def start_jax_two_seed_run(runs) -> Path:
+    """JAX_TWO_SEED_RUN, with `import tensorflow` refused; its working folder."""
+    workdir = runs.tmp_path_factory.mktemp("jax_two_seeds")
     overlay = tiny_overlay(workdir, "jax_two_seeds.yaml", JAX_TWO_SEED_RUN)
     run_snakemake(
         workdir, configfiles=(DEMO_CONFIG, overlay), env=without_tensorflow(), timeout=1800
@@ -204,65 +306,6 @@ def run_jax_two_seeds(workdir: Path) -> Path:
 def jax_two_seed_run(background_runs) -> Path:
     """JAX_TWO_SEED_RUN, run once per test session; its working folder."""
     return background_runs.result("jax_two_seed_run")
-
-
-# The whole-DAG runs above take most of CI's time, and their jobs keep both cores busy, while
-# the other tests, one process running one test at a time, keep one busy. So the session starts
-# the runs its tests need in the background as it begins, one after another, in this order, and
-# runs their tests last (`pytest_collection_modifyitems`): the other tests run beside them. The
-# tests see the same runs, only sooner. The SLURM runs stay in the foreground: they need the
-# cluster that their fixtures start.
-BACKGROUND_RUNS = {"demo_run": run_demo, "jax_two_seed_run": run_jax_two_seeds}
-
-
-class BackgroundRuns:
-    """The runs of BACKGROUND_RUNS this session's tests need, started in one worker thread."""
-
-    def __init__(self, needed: list[str], tmp_path_factory):
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-        self._tmp_path_factory = tmp_path_factory
-        self._futures = {name: self._start(name) for name in needed}
-
-    def _start(self, name: str) -> concurrent.futures.Future:
-        workdir = self._tmp_path_factory.mktemp(name)
-        return self._pool.submit(BACKGROUND_RUNS[name], workdir)
-
-    def result(self, name: str) -> Path:
-        """The run's working folder once it has finished; its failure, raised here."""
-        if name not in self._futures:  # asked for by a test that did not say so up front
-            self._futures[name] = self._start(name)
-        return self._futures[name].result()
-
-    def stop(self) -> None:
-        """Cancel the runs not started, stop the one running (a session cut short)."""
-        for future in self._futures.values():
-            future.cancel()
-        for process in list(RUNNING):
-            process.terminate()
-        self._pool.shutdown(wait=True)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def background_runs(request, tmp_path_factory):
-    needed = [
-        name
-        for name in BACKGROUND_RUNS
-        if any(name in item.fixturenames for item in request.session.items)
-    ]
-    runs = BackgroundRuns(needed, tmp_path_factory)
-    yield runs
-    runs.stop()
-
-
-def pytest_collection_modifyitems(items):
-    """The tests of a background run last, those of the run that finishes first before the
-    others; every other test keeps its place."""
-
-    def background_run_order(item) -> int:
-        used = [order for order, name in enumerate(BACKGROUND_RUNS) if name in item.fixturenames]
-        return 1 + max(used) if used else 0
-
-    items.sort(key=background_run_order)
 
 
 def copy_workdir(source: Path, target: Path) -> Path:

@@ -35,6 +35,7 @@ from conftest import (
     ONE_CELL_RUN,
     ONE_CELL_SCRATCH,
     REPO,
+    background_run,
     checkpointed_epochs,
     failure_report,
     one_cell_overlay,
@@ -74,7 +75,7 @@ SLURM_TEST_OPTIONS = (
 )
 # A run that hangs (a status query that never sees its jobs) gets SIGTERM, so Snakemake cancels
 # its jobs and prints where it was, then SIGKILL.
-RUN_LIMIT_SECONDS = 1200
+RUN_LIMIT_SECONDS = 1800  # a hang guard: beside the other background runs a run takes 7-10 min
 TIMEOUT = ("timeout", "--kill-after=30", str(RUN_LIMIT_SECONDS))
 DOWNLOAD_RULES = {"download"}  # one rule, a job per archive
 
@@ -106,17 +107,24 @@ def job_line(job: str, key: str) -> str:
     return match.group(1) if match else ""
 
 
+# The cluster and its two runs go in the background as the session begins, one after another
+# (conftest's "slurm" lane), beside the demo and the JAX run; the tests wait for them.
+@background_run("slurm_cluster", lane="slurm")
+def start_slurm_cluster(runs):
+    ensure_installed()
+    cluster = start_cluster(runs.tmp_path_factory.mktemp("slurm-cluster"))
+    runs.add_cleanup(cluster.stop)
+    return cluster
+
+
 @pytest.fixture(scope="session")
-def slurm_cluster(tmp_path_factory):
+def slurm_cluster(background_runs):
     try:
-        ensure_installed()
-        cluster = start_cluster(tmp_path_factory.mktemp("slurm-cluster"))
+        return background_runs.result("slurm_cluster")
     except SlurmUnavailable as problem:
         if os.environ.get("CI") == "true":
             pytest.fail(f"under CI=true the SLURM tests must run, but: {problem}")
         pytest.skip(f"no SLURM test cluster here: {problem}")
-    yield cluster
-    cluster.stop()
 
 
 @dataclass
@@ -126,18 +134,24 @@ class SlurmRun:
     jobs: list[SlurmJob]  # the controller's record of the run's jobs
 
 
-@pytest.fixture(scope="session")
-def slurm_run(slurm_cluster, tmp_path_factory) -> SlurmRun:
-    workdir = tmp_path_factory.mktemp("slurm-run")
+@background_run("slurm_run", lane="slurm")
+def start_slurm_run(runs) -> SlurmRun:
+    cluster = runs.result("slurm_cluster")
+    workdir = runs.tmp_path_factory.mktemp("slurm-run")
     result = run_snakemake(
         workdir,
         *SLURM_TEST_OPTIONS,
         configfiles=(DEMO_CONFIG, tiny_overlay(workdir)),
-        env=slurm_cluster.environment(),
+        env=cluster.environment(),
         wrapper=TIMEOUT,
         timeout=RUN_LIMIT_SECONDS + 60,
     )
-    return SlurmRun(workdir, result.stdout, slurm_cluster.jobs(workdir))
+    return SlurmRun(workdir, result.stdout, cluster.jobs(workdir))
+
+
+@pytest.fixture(scope="session")
+def slurm_run(slurm_cluster, background_runs) -> SlurmRun:
+    return background_runs.result("slurm_run")
 
 
 @pytest.mark.slurm
@@ -212,7 +226,7 @@ DATA_TARGETS = (
 )
 
 
-# Session-scoped: its tests are not side by side (one of them waits for the demo, so it runs last).
+# Session-scoped: its two tests are not side by side (conftest runs each after the runs it uses).
 @pytest.fixture(scope="session")
 def local_data(tmp_path_factory) -> Path:
     """The data stage of the cluster run's config, run locally."""
@@ -276,8 +290,13 @@ class InterruptedRun:
     left_history: list[dict] | None = None
 
 
-@pytest.fixture(scope="module")
-def interrupted_run(slurm_cluster, tmp_path_factory) -> InterruptedRun:
+@pytest.fixture(scope="session")
+def interrupted_run(slurm_cluster, background_runs) -> InterruptedRun:
+    return background_runs.result("interrupted_run")
+
+
+@background_run("interrupted_run", lane="slurm")
+def start_interrupted_run(runs) -> InterruptedRun:
     """Both cells trained in one run: the first cell's job is cancelled once its checkpoints hold
     two epochs; the second cell's job then gets its time limit lowered to one minute, the least
     SLURM takes, and the controller ends it at that limit (TIMEOUT).
@@ -289,7 +308,8 @@ def interrupted_run(slurm_cluster, tmp_path_factory) -> InterruptedRun:
     goes on; at the limit slurmd sends SIGCONT, SIGTERM and, after KillWait, SIGKILL, as to any
     job that runs out of time.
     """
-    folder = tmp_path_factory.mktemp("slurm-interrupted")
+    slurm_cluster = runs.result("slurm_cluster")
+    folder = runs.tmp_path_factory.mktemp("slurm-interrupted")
     overlay = one_cell_overlay(folder, retries=1)
     config = yaml.safe_load(overlay.read_text())
     config["catsdogs"]["basic"]["learning_rates"] = [0.001, 0.01]
