@@ -8,7 +8,8 @@ Importing TensorFlow takes seconds, a fork milliseconds: this process imports th
 per attempt. Each child runs what a Snakemake rerun would: the training job unless its
 train.json exists, then the evaluation job. Checkpoint files are written slowly (a pause after
 each, patched in here: the product has no test hooks), and every other kill waits for a write
-to begin, so many land inside one. The children log each phase and write to
+to begin, so many land inside one. The evaluation announces each step and pauses, and its kills
+wait for a step: no kill depends on this machine being as fast as during the reference run. The children log each phase and write to
 FOLDER/<run>/events; the parent reads them to time its kills, and reports the last event
 before each.
 
@@ -32,6 +33,7 @@ from cnnlab.runtime import use_backend
 use_backend("tensorflow")
 
 import cnnlab.training.checkpoints as checkpoints  # noqa: E402
+import cnnlab.training.evaluation as evaluation  # noqa: E402
 from cnnlab.training.evaluation import evaluate_job  # noqa: E402
 from cnnlab.training.jobs import train_job  # noqa: E402
 
@@ -45,7 +47,12 @@ SETTINGS = {
     "batchnorm_momentum": 0.9,
     "image_size": [32, 32],
 }
-WRITE_PAUSE_SECONDS = 0.04
+# The pause after each checkpoint file and at each evaluation step's start: long enough for the
+# parent, polling every 2 ms, to land its kill there on a loaded machine.
+PAUSE_SECONDS = 0.1
+# The evaluation's steps, each announced as it begins: its two predictions, its two predictions
+# files. A kill "at step n" lands as the n-th begins, whatever the machine's speed.
+EVALUATION_STEPS = 4
 
 
 def write_split(path: Path, count: int, seed: int) -> None:
@@ -74,10 +81,12 @@ def job(run: Path) -> None:
     def slow_write(path, data):
         event(run, "write begins")
         original_write(path, data)
-        time.sleep(WRITE_PAUSE_SECONDS)
+        time.sleep(PAUSE_SECONDS)
         event(run, "write ends")
 
     checkpoints._write_synced = slow_write
+    for step in ("predict_split", "write_predictions"):
+        setattr(evaluation, step, announced(run, getattr(evaluation, step)))
     out = run / "cell"
     if not (out / "train.json").exists():
         event(run, "training")
@@ -112,12 +121,23 @@ def job(run: Path) -> None:
     event(run, "done")
 
 
+def announced(run: Path, step):
+    def step_announced(*args, **kwargs):
+        event(run, "evaluation step")
+        time.sleep(PAUSE_SECONDS)
+        return step(*args, **kwargs)
+
+    return step_announced
+
+
 def attempt(run: Path, kill: tuple[str, float] | None) -> tuple[bool, str | None]:
     """Fork a child that runs the job and SIGKILL it as `kill` says: ("instant", t) t seconds
-    in, ("write", n) inside its n-th checkpoint file write, ("evaluation", t) t seconds into
-    its evaluation. Returns whether it finished, and its last event before the kill."""
+    in, or as its evaluation begins if that is sooner (a resumed training may take less than
+    t); ("write", n) inside its n-th checkpoint file write; ("evaluation", n) as the n-th step
+    of its evaluation begins. Returns whether it finished, and its last event before the kill."""
     events = run / "events"
     writes_before = _writes(events)
+    steps_before = _count(events, "evaluation step")
     child = os.fork()
     if child == 0:
         try:
@@ -135,11 +155,11 @@ def attempt(run: Path, kill: tuple[str, float] | None) -> tuple[bool, str | None
             return False
         kind, value = kill
         if kind == "instant":
-            return time.monotonic() - started >= value
+            evaluating = _event_times(events).get("evaluation", -1.0) >= started
+            return evaluating or time.monotonic() - started >= value
         if kind == "write":
             return _writes(events) - writes_before >= value
-        began = _event_times(events).get("evaluation", -1.0)
-        return began >= started and time.monotonic() - began >= value
+        return _count(events, "evaluation step") - steps_before >= value
 
     pid, status = os.waitpid(child, os.WNOHANG)
     while pid == 0 and not due():
@@ -155,7 +175,11 @@ def attempt(run: Path, kill: tuple[str, float] | None) -> tuple[bool, str | None
 
 
 def _writes(events: Path) -> int:
-    return events.read_text().count("write begins") if events.exists() else 0
+    return _count(events, "write begins")
+
+
+def _count(events: Path, text: str) -> int:
+    return events.read_text().count(text) if events.exists() else 0
 
 
 def _event_times(events: Path) -> dict[str, float]:
@@ -172,14 +196,13 @@ def main() -> None:
     started = time.monotonic()
     assert attempt(reference, None)[0]
     duration = time.monotonic() - started
-    times = _event_times(reference / "events")
-    evaluation_seconds = times["done"] - times["evaluation"]
 
     killed_run = FOLDER / "killed"
     killed_run.mkdir()
     rng = np.random.default_rng(SEED)
     # Seeded kills: alternately inside one of the next few checkpoint file writes and at an
-    # instant of an uninterrupted run's length, then the last quarter within the evaluation.
+    # instant of an uninterrupted run's length, then the last quarter at a step of the
+    # evaluation. None depends on the machine's speed staying the same as the reference's.
     in_training = KILLS - KILLS // 4
     plan = [
         ("instant", float(rng.uniform(0.1, 1.0) * duration))
@@ -187,7 +210,7 @@ def main() -> None:
         else ("write", int(rng.integers(1, 7)))
         for index in range(in_training)
     ] + [
-        ("evaluation", float(rng.uniform(0.0, 0.9) * evaluation_seconds))
+        ("evaluation", int(rng.integers(1, EVALUATION_STEPS + 1)))
         for _ in range(KILLS - in_training)
     ]
     landed, attempts = [], 0
