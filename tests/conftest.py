@@ -137,6 +137,9 @@ class BackgroundRuns:
     """The background runs this session's tests need, started at once, a thread per lane."""
 
     def __init__(self, needed: set[str], tmp_path_factory):
+        # The session's temporary folder is made (emptied, under --basetemp) on first use: here,
+        # not by two lanes at once, each deleting what the other made.
+        tmp_path_factory.getbasetemp()
         self.tmp_path_factory = tmp_path_factory
         self._lanes: dict[str, concurrent.futures.ThreadPoolExecutor] = {}
         self._futures: dict[str, concurrent.futures.Future] = {}

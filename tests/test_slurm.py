@@ -35,6 +35,7 @@ from conftest import (
     ONE_CELL_RUN,
     ONE_CELL_SCRATCH,
     REPO,
+    RUNNING,
     background_run,
     checkpointed_epochs,
     failure_report,
@@ -335,6 +336,7 @@ def start_interrupted_run(runs) -> InterruptedRun:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    RUNNING.add(snakemake)  # stopped if the session is cut short
     run = InterruptedRun(workdir, command, -1, "", None, None)
     deadline = time.monotonic() + RUN_LIMIT_SECONDS
     while run.left is None and snakemake.poll() is None and time.monotonic() < deadline:
@@ -360,6 +362,7 @@ def start_interrupted_run(runs) -> InterruptedRun:
             run.left_history = history_rows(newest / "history.csv")
         time.sleep(0.1 if run.timed_out is None or run.cancelled is None else 1)
     run.output, _ = snakemake.communicate(timeout=RUN_LIMIT_SECONDS)
+    RUNNING.discard(snakemake)
     run.returncode = snakemake.returncode
     return run
 
