@@ -132,12 +132,14 @@ def announced(run: Path, step):
 
 def attempt(run: Path, kill: tuple[str, float] | None) -> tuple[bool, str | None]:
     """Fork a child that runs the job and SIGKILL it as `kill` says: ("instant", t) t seconds
-    in, or as its evaluation begins if that is sooner (a resumed training may take less than
-    t); ("write", n) inside its n-th checkpoint file write; ("evaluation", n) as the n-th step
-    of its evaluation begins. Returns whether it finished, and its last event before the kill."""
+    in; ("write", n) inside its n-th checkpoint file write; either as its evaluation begins if
+    that comes first; ("evaluation", n) as the n-th step of its evaluation begins. Returns
+    whether it finished, and its last event before the kill."""
     events = run / "events"
     writes_before = _writes(events)
     steps_before = _count(events, "evaluation step")
+    # Before the fork: the child may log its first event before the parent runs again.
+    started = time.monotonic()
     child = os.fork()
     if child == 0:
         try:
@@ -148,18 +150,20 @@ def attempt(run: Path, kill: tuple[str, float] | None) -> tuple[bool, str | None
 
             traceback.print_exc()
             os._exit(1)
-    started = time.monotonic()
 
     def due() -> bool:
         if kill is None:
             return False
         kind, value = kill
+        if kind == "evaluation":
+            return _count(events, "evaluation step") - steps_before >= value
+        # A kill meant for the training lands as the evaluation begins if the training ends
+        # first, so no attempt with a kill planned finishes the job.
+        if _event_times(events).get("evaluation", -1.0) >= started:
+            return True
         if kind == "instant":
-            evaluating = _event_times(events).get("evaluation", -1.0) >= started
-            return evaluating or time.monotonic() - started >= value
-        if kind == "write":
-            return _writes(events) - writes_before >= value
-        return _count(events, "evaluation step") - steps_before >= value
+            return time.monotonic() - started >= value
+        return _writes(events) - writes_before >= value
 
     pid, status = os.waitpid(child, os.WNOHANG)
     while pid == 0 and not due():
@@ -200,19 +204,23 @@ def main() -> None:
     killed_run = FOLDER / "killed"
     killed_run.mkdir()
     rng = np.random.default_rng(SEED)
-    # Seeded kills: alternately inside one of the next few checkpoint file writes and at an
-    # instant of an uninterrupted run's length, then the last quarter at a step of the
-    # evaluation. None depends on the machine's speed staying the same as the reference's.
+    # Seeded kills: inside one of the next few checkpoint file writes (each attempt then gets
+    # at most two checkpoints further, so these land in the training), then at instants of an
+    # uninterrupted run's length, then the last quarter at a step of the evaluation. None
+    # depends on this machine being as fast as during the reference run.
     in_training = KILLS - KILLS // 4
-    plan = [
-        ("instant", float(rng.uniform(0.1, 1.0) * duration))
-        if index % 2
-        else ("write", int(rng.integers(1, 7)))
-        for index in range(in_training)
-    ] + [
-        ("evaluation", int(rng.integers(1, EVALUATION_STEPS + 1)))
-        for _ in range(KILLS - in_training)
-    ]
+    writes = in_training // 2
+    plan = (
+        [("write", int(rng.integers(1, 7))) for _ in range(writes)]
+        + [
+            ("instant", float(rng.uniform(0.1, 1.0) * duration))
+            for _ in range(in_training - writes)
+        ]
+        + [
+            ("evaluation", int(rng.integers(1, EVALUATION_STEPS + 1)))
+            for _ in range(KILLS - in_training)
+        ]
+    )
     landed, attempts = [], 0
     for kill in plan:
         attempts += 1

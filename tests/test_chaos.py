@@ -37,8 +37,10 @@ def test_jobs_killed_at_random_instants_end_with_an_uninterrupted_runs_results(t
     report = json.loads(result.stdout.strip().splitlines()[-1])
     landed = report["landed"]
     print(report)
-    # Most kills land (a late one may find the job done); half wait for a write to begin.
-    assert len(landed) >= KILLS // 2, report
+    # Every kill lands (one meant for the training lands as the evaluation begins if the
+    # training has ended). The first three wait for a write to begin; on a loaded machine one
+    # may land just after it ends.
+    assert len(landed) == KILLS, report
     assert landed.count("write begins") >= KILLS // 4, report
     assert "evaluation step" in landed, report
 
