@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,8 +111,10 @@ def failure_report(workdir: Path, command: list, returncode: int, output: str) -
 # (`pytest_collection_modifyitems`): the other tests run beside them, and the tests see the
 # same runs, only sooner. A lane is one worker thread; its runs go one after another, in the
 # order they were declared, so a run may use an earlier one of its lane (SLURM's runs, its
-# cluster). The lanes run side by side: the demo, the JAX run, and SLURM's (run one after
-# another, the demo and then the JAX run finished last, at 12.6 and 16.8 min).
+# cluster). Two lanes: the demo, whose longest job (the VGG16 base's pretraining) sets its pace,
+# has one to itself; the tiny runs (JAX, then the SLURM cluster and its runs) share the other.
+# (Three lanes starved the tests; lowering the runs' priority cannot work, as each SLURM job is
+# its own session, which Linux's autogroup scheduling weighs as much as the whole test session.)
 @dataclass(frozen=True)
 class BackgroundRun:
     lane: str
@@ -153,7 +154,7 @@ class BackgroundRuns:
         lane = BACKGROUND_RUNS[name].lane
         if lane not in self._lanes:
             self._lanes[lane] = concurrent.futures.ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix=f"{lane}-runs", initializer=yield_to_tests
+                max_workers=1, thread_name_prefix=f"{lane}-runs"
             )
         self._futures[name] = self._lanes[lane].submit(BACKGROUND_RUNS[name].make, self)
 
@@ -179,19 +180,6 @@ class BackgroundRuns:
             lane.shutdown(wait=True)
         for cleanup in reversed(self._cleanups):
             cleanup()
-
-
-# The background runs' niceness. Beside the tests at the same priority they took three of every
-# four CPU seconds, and the tests, one at a time, came last (a session took longer). At this
-# niceness the tests run almost as fast as alone, and the runs take what the tests leave.
-BACKGROUND_NICENESS = 10
-
-
-def yield_to_tests() -> None:
-    """Lower this thread's priority, and so that of every process it starts (Snakemake and its
-    jobs, the SLURM daemons and their jobs): on Linux a nice value belongs to a thread, and a
-    child inherits its parent thread's."""
-    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICENESS)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -309,7 +297,7 @@ JAX_TWO_SEED_RUN = {
 }
 
 
-@background_run("jax_two_seed_run", lane="jax")
+@background_run("jax_two_seed_run", lane="tiny")
 def start_jax_two_seed_run(runs) -> Path:
     """JAX_TWO_SEED_RUN, with `import tensorflow` refused; its working folder."""
     workdir = runs.tmp_path_factory.mktemp("jax_two_seeds")

@@ -108,9 +108,9 @@ def job_line(job: str, key: str) -> str:
     return match.group(1) if match else ""
 
 
-# The cluster and its two runs go in the background as the session begins, one after another
-# (conftest's "slurm" lane), beside the demo and the JAX run; the tests wait for them.
-@background_run("slurm_cluster", lane="slurm")
+# The cluster and its two runs go in the background as the session begins, after the JAX run in
+# conftest's "tiny" lane, beside the demo; the tests wait for them.
+@background_run("slurm_cluster", lane="tiny")
 def start_slurm_cluster(runs):
     ensure_installed()
     cluster = start_cluster(runs.tmp_path_factory.mktemp("slurm-cluster"))
@@ -135,7 +135,7 @@ class SlurmRun:
     jobs: list[SlurmJob]  # the controller's record of the run's jobs
 
 
-@background_run("slurm_run", lane="slurm")
+@background_run("slurm_run", lane="tiny")
 def start_slurm_run(runs) -> SlurmRun:
     cluster = runs.result("slurm_cluster")
     workdir = runs.tmp_path_factory.mktemp("slurm-run")
@@ -296,7 +296,7 @@ def interrupted_run(slurm_cluster, background_runs) -> InterruptedRun:
     return background_runs.result("interrupted_run")
 
 
-@background_run("interrupted_run", lane="slurm")
+@background_run("interrupted_run", lane="tiny")
 def start_interrupted_run(runs) -> InterruptedRun:
     """Both cells trained in one run: the first cell's job is cancelled once its checkpoints hold
     two epochs; the second cell's job then gets its time limit lowered to one minute, the least
