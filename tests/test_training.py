@@ -292,7 +292,7 @@ def test_a_backup_of_another_configuration_is_discarded(split_dir, tmp_path):
 @pytest.mark.parametrize(
     "change", ["nothing", "hyperparameters", "seed", "an input rewritten", "the code"]
 )
-def test_a_backup_is_kept_only_for_the_very_same_job(tmp_path, change):
+def test_a_backup_is_kept_only_for_the_very_same_job(tmp_path, change, caplog):
     """A backup left by a killed run is resumed only if the job is the same: its
     hyper-parameters, seed, inputs (a rewritten input file has a new modification time) and
     code (checkpoints of other code may hold other variables, or the old Keras layout)."""
@@ -312,9 +312,34 @@ def test_a_backup_is_kept_only_for_the_very_same_job(tmp_path, change):
         stat = data.stat()
         os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     code = "v2" if change == "the code" else "v1"
-    _claim_scratch_dir(scratch, describe_job("catsdogs_basic", hyperparameters, seed, [data], code))
+    with caplog.at_level("INFO", logger="cnnlab.training.jobs"):
+        _claim_scratch_dir(
+            scratch, describe_job("catsdogs_basic", hyperparameters, seed, [data], code)
+        )
 
     assert (scratch / "checkpoints").exists() == (change == "nothing")
+    # The log names what differs.
+    named = {
+        "nothing": "continuing from",
+        "hyperparameters": "hyperparameters (learning_rate) differ",
+        "seed": "seed differ",
+        "an input rewritten": f"inputs ({data}) differ",
+        "the code": "code_version differ",
+    }[change]
+    assert named in caplog.text, caplog.text
+
+
+def test_a_backup_without_its_job_record_says_so(tmp_path, caplog):
+    """A folder without job.json (a finished job removes it first, then the folder) is
+    discarded as such, not as "another configuration"."""
+    from cnnlab.training.jobs import _claim_scratch_dir, describe_job
+
+    scratch = tmp_path / "scratch"
+    (scratch / "checkpoints").mkdir(parents=True)
+    with caplog.at_level("INFO", logger="cnnlab.training.jobs"):
+        _claim_scratch_dir(scratch, describe_job("catsdogs_basic", {"epochs": 3}, 1, [], "v1"))
+    assert "it has no job record" in caplog.text
+    assert not (scratch / "checkpoints").exists() and (scratch / "job.json").exists()
 
 
 def test_stages_that_need_best_json_say_so(split_dir, tmp_path):

@@ -305,10 +305,33 @@ def _claim_scratch_dir(scratch_dir: Path, job: dict) -> None:
         if record.exists() and record.read_text() == description:
             log.info("continuing from %s, left by an interrupted run of this job", scratch_dir)
             return
-        log.info("discarding %s: it belongs to another configuration", scratch_dir)
+        log.info("discarding %s: %s", scratch_dir, not_this_job(record, job))
         shutil.rmtree(scratch_dir)
     scratch_dir.mkdir(parents=True)
     record.write_text(description)
+
+
+def not_this_job(record: Path, job: dict) -> str:
+    """Why a scratch folder is not this job's, for the log: what differs, so that a discarded
+    backup nobody expected says where to look."""
+    if not record.exists():
+        return "it has no job record (a finished job removes it first, then the folder)"
+    try:
+        theirs = json.loads(record.read_text())
+    except ValueError:
+        return "its job record cannot be read"
+    ours = json.loads(json.dumps(job))  # as a record holds it: tuples as lists, keys as text
+    differences = []
+    for key in sorted(ours.keys() | theirs.keys()):
+        mine, other = ours.get(key), theirs.get(key)
+        if mine != other and isinstance(mine, dict) and isinstance(other, dict):
+            inner = sorted(
+                name for name in mine.keys() | other.keys() if mine.get(name) != other.get(name)
+            )
+            differences.append(f"{key} ({', '.join(inner)})")
+        elif mine != other:
+            differences.append(key)
+    return f"it belongs to another configuration: {', '.join(differences)} differ"
 
 
 # ------------------------------------------------------------------------ the architectures
